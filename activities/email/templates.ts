@@ -1,0 +1,73 @@
+/** Escapes text for interpolation into HTML; every template value passes through it. */
+export function escapeHtml(value: string): string {
+  return value
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&#39;');
+}
+
+export interface RenderedEmail {
+  subject: string;
+  html: string;
+  text: string;
+}
+
+export interface DeliveryEmailData {
+  orderReference: string;
+  items: { title: string; formats: string[] }[];
+  amountTotal: number | null;
+  currency: string | null;
+  paidAt: Date;
+  guest: boolean;
+}
+
+export function formatAmount(amount: number, currency: string): string {
+  return new Intl.NumberFormat('en', {
+    style: 'currency',
+    currency: currency.toUpperCase(),
+  }).format(amount / 100);
+}
+
+function layout(title: string, bodyHtml: string): string {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body style="font-family:sans-serif;max-width:560px;margin:auto">${bodyHtml}</body></html>`;
+}
+
+/** The receipt a buyer gets once their purchase is on their shelf. */
+export function renderDeliveryEmail(data: DeliveryEmailData): RenderedEmail {
+  const subject = `Your order ${data.orderReference} is ready`;
+  const amount =
+    data.amountTotal !== null && data.currency
+      ? formatAmount(data.amountTotal, data.currency)
+      : null;
+  const lines = data.items.map(
+    (item) => `${item.title} (${item.formats.map((f) => f.toUpperCase()).join(', ')})`,
+  );
+  const claim = data.guest
+    ? 'You bought as a guest: create an account with this email address to keep your library.'
+    : 'Your purchase is on your shelf now.';
+  const paid = data.paidAt.toISOString().slice(0, 10);
+  const text = [
+    'Thank you for your purchase.',
+    '',
+    `Order: ${data.orderReference}`,
+    `Paid: ${paid}${amount ? ` — ${amount}` : ''}`,
+    '',
+    ...lines.map((line) => `- ${line}`),
+    '',
+    claim,
+  ].join('\n');
+  const html = layout(
+    subject,
+    [
+      '<h1>Thank you for your purchase</h1>',
+      `<p>Order <strong>${escapeHtml(data.orderReference)}</strong>, paid ${escapeHtml(paid)}${
+        amount ? ` — ${escapeHtml(amount)}` : ''
+      }</p>`,
+      `<ul>${lines.map((line) => `<li>${escapeHtml(line)}</li>`).join('')}</ul>`,
+      `<p>${escapeHtml(claim)}</p>`,
+    ].join(''),
+  );
+  return { subject, html, text };
+}

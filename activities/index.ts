@@ -1,0 +1,10 @@
+import { createFulfillmentActivities, type FulfillmentDeps } from './fulfillment.ts';
+
+export type ActivityDeps = FulfillmentDeps;
+
+/** Every activity the worker registers, built from its dependencies (tests pass their own). */
+export function createActivities(deps: ActivityDeps) {
+  return { ...createFulfillmentActivities(deps) };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

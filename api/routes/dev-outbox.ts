@@ -1,0 +1,38 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { Db } from '../../db/database.ts';
+import { escapeHtml } from '../../activities/email/templates.ts';
+
+/** A development page listing what the outbox email driver recorded, newest first. */
+export const registerDevOutboxRoutes: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
+  app.get('/dev/outbox', async (_request, reply) => {
+    const messages = await db
+      .selectFrom('email_deliveries')
+      .select(['id', 'kind', 'recipient', 'subject', 'status', 'created_at'])
+      .orderBy('created_at', 'desc')
+      .limit(200)
+      .execute();
+    const rows = messages
+      .map(
+        (m) =>
+          `<tr><td>${escapeHtml(m.created_at.toISOString())}</td><td>${escapeHtml(m.kind)}</td><td>${escapeHtml(m.recipient)}</td><td><a href="/dev/outbox/${escapeHtml(m.id)}">${escapeHtml(m.subject)}</a></td><td>${escapeHtml(m.status)}</td></tr>`,
+      )
+      .join('');
+    return reply
+      .type('text/html; charset=utf-8')
+      .send(
+        `<!doctype html><meta charset="utf-8"><title>Outbox</title><h1>Outbox (${messages.length})</h1><table border="1" cellpadding="4"><tr><th>created</th><th>kind</th><th>to</th><th>subject</th><th>status</th></tr>${rows}</table>`,
+      );
+  });
+
+  app.get<{ Params: { id: string } }>('/dev/outbox/:id', async (request, reply) => {
+    if (!/^[0-9a-f-]{36}$/.test(request.params.id))
+      return reply.code(404).send({ error: 'not found' });
+    const message = await db
+      .selectFrom('email_deliveries')
+      .select(['html'])
+      .where('id', '=', request.params.id)
+      .executeTakeFirst();
+    if (!message) return reply.code(404).send({ error: 'not found' });
+    return reply.type('text/html; charset=utf-8').send(message.html);
+  });
+};

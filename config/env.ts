@@ -1,0 +1,77 @@
+import { z } from 'zod';
+
+const commaList = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0),
+);
+
+/**
+ * Every environment variable the service reads. `.env.example` lists them with their defaults;
+ * README.md explains each. Parsed once at start-up by `loadConfig`.
+ */
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Base of links the service puts in emails; defaults to http://localhost:<PORT>. */
+  PUBLIC_BASE_URL: z.url().optional(),
+
+  DATABASE_URL: z.url().optional(),
+  PGLITE_DATA_DIR: z.string().min(1).default('.data/pglite'),
+
+  TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
+
+  STRIPE_SECRET_KEY: z
+    .string({ error: 'is required (a Stripe secret key, sk_…)' })
+    .regex(/^(sk|rk)_/, 'must be a Stripe secret or restricted key (sk_… or rk_…)'),
+  STRIPE_API_URL: z.url().optional(),
+  STRIPE_WEBHOOK_SECRETS: commaList.pipe(
+    z
+      .array(z.string().startsWith('whsec_', 'every secret must start with whsec_'))
+      .min(1, 'needs at least one webhook signing secret (whsec_…)'),
+  ),
+
+  EMAIL_DRIVER: z
+    .enum(['outbox'], { error: 'must be outbox (resend and smtp are not built yet)' })
+    .default('outbox'),
+  EMAIL_FROM: z.string().min(3).default('Fulfillment Orchestrator <orders@localhost>'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config extends Omit<Env, 'PUBLIC_BASE_URL'> {
+  PUBLIC_BASE_URL: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Validates the environment and throws one ConfigError naming every missing or malformed
+ * variable. Values are never echoed: some of them are secrets.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const relevant = Object.fromEntries(
+    Object.keys(envSchema.shape).flatMap((key) => {
+      const value = env[key];
+      return value === undefined || value === '' ? [] : [[key, value]];
+    }),
+  );
+  const parsed = envSchema.safeParse(relevant);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `  - ${issue.path.join('.') || '(environment)'}: ${issue.message}`,
+    );
+    throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
+  }
+  return {
+    ...parsed.data,
+    PUBLIC_BASE_URL: parsed.data.PUBLIC_BASE_URL ?? `http://localhost:${parsed.data.PORT}`,
+  };
+}

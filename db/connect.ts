@@ -1,0 +1,29 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Database, Db } from './database.ts';
+
+export type DatabaseTarget =
+  { kind: 'postgres'; url: string; poolSize?: number } | { kind: 'pglite'; dataDir: string };
+
+/**
+ * Opens the database: a pg pool for any real Postgres, or embedded PGlite (one process only)
+ * for `npm start` without DATABASE_URL. The returned Kysely owns the pool; call `destroy()`.
+ */
+export async function connectDatabase(target: DatabaseTarget): Promise<Db> {
+  if (target.kind === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: target.url,
+      // Ten connections serve the api's short queries and the worker's activity transactions
+      // without exhausting a small Postgres (default max_connections is 100).
+      max: target.poolSize ?? 10,
+    });
+    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  }
+  // Loaded lazily: PGlite is a 10 MB WASM build that production processes never need.
+  const [{ PGlite }, { PGliteDialect }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('kysely-pglite-dialect'),
+  ]);
+  const pglite = await PGlite.create(target.dataDir);
+  return new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+}

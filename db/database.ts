@@ -1,0 +1,24 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { CustomersTable } from './tables/customers.ts';
+import type { EmailDeliveriesTable } from './tables/email-deliveries.ts';
+import type { EntitlementsTable } from './tables/entitlements.ts';
+import type { FulfillmentJobEventsTable, FulfillmentJobsTable } from './tables/fulfillment-jobs.ts';
+import type { OrdersTable } from './tables/orders.ts';
+import type { ProductsTable } from './tables/products.ts';
+import type { WebhookEventsTable } from './tables/webhook-events.ts';
+
+/** The whole schema, composed from one file per table. */
+export interface Database {
+  webhook_events: WebhookEventsTable;
+  customers: CustomersTable;
+  products: ProductsTable;
+  orders: OrdersTable;
+  entitlements: EntitlementsTable;
+  fulfillment_jobs: FulfillmentJobsTable;
+  fulfillment_job_events: FulfillmentJobEventsTable;
+  email_deliveries: EmailDeliveriesTable;
+}
+
+export type Db = Kysely<Database>;
+/** A connection or an open transaction: query functions accept either; the caller owns the transaction. */
+export type DbExecutor = Kysely<Database> | Transaction<Database>;

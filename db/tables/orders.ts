@@ -1,0 +1,17 @@
+import type { Generated, Insertable, Selectable } from 'kysely';
+import type { OrderSource } from '../../workflows/contracts.ts';
+
+/** One order per payment intent (the unique constraint is the idempotency guard). */
+export interface OrdersTable {
+  id: Generated<string>;
+  source: OrderSource;
+  payment_intent_id: string | null;
+  customer_id: string;
+  amount_total: number | null;
+  currency: string | null;
+  paid_at: Date;
+  created_at: Generated<Date>;
+}
+
+export type Order = Selectable<OrdersTable>;
+export type NewOrder = Insertable<OrdersTable>;

@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+
+/** A port the OS says is free right now (bound, read and released). */
+export async function getFreePort(host = '127.0.0.1'): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, host);
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  await once(server, 'close');
+  if (address === null || typeof address === 'string') throw new Error('no port assigned');
+  return address.port;
+}
+
+export interface ManagedProcess {
+  child: ChildProcess;
+  /** Resolves when the process has exited; SIGKILL after `graceMs` if SIGTERM is ignored. */
+  stop(graceMs?: number): Promise<void>;
+  /** The last lines the process printed, for error messages. */
+  recentOutput(): string;
+}
+
+/** Spawns a child that we own: its output is kept (bounded) and `stop` always reaps it. */
+export function spawnManaged(
+  command: string,
+  args: string[],
+  options: SpawnOptions = {},
+): ManagedProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  const lines: string[] = [];
+  const keep = (chunk: Buffer): void => {
+    lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    // Forty lines are enough to explain a failed start without holding a server's whole log.
+    if (lines.length > 40) lines.splice(0, lines.length - 40);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+  return {
+    child,
+    recentOutput: () => lines.join('\n'),
+    async stop(graceMs = 10_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Polls `check` until it resolves true, failing after `timeoutMs` or when `abort` says why. */
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  {
+    timeoutMs = 60_000,
+    intervalMs = 250,
+    abort,
+  }: { timeoutMs?: number; intervalMs?: number; abort?: () => string | null } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown = null;
+  while (Date.now() < deadline) {
+    const reason = abort?.();
+    if (reason) throw new Error(`${what}: ${reason}`);
+    try {
+      if (await check()) return;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new Error(
+    `${what}: not ready after ${timeoutMs} ms${lastError instanceof Error ? ` (${lastError.message})` : ''}`,
+  );
+}

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../config/env.ts';
+
+const valid = {
+  STRIPE_SECRET_KEY: 'sk_test_123',
+  STRIPE_WEBHOOK_SECRETS: 'whsec_old, whsec_new',
+};
+
+describe('loadConfig', () => {
+  it('applies the documented defaults and splits rotated webhook secrets', () => {
+    const config = loadConfig(valid);
+    expect(config.STRIPE_WEBHOOK_SECRETS).toEqual(['whsec_old', 'whsec_new']);
+    expect(config.PORT).toBe(3000);
+    expect(config.PUBLIC_BASE_URL).toBe('http://localhost:3000');
+    expect(config.EMAIL_DRIVER).toBe('outbox');
+    expect(config.TEMPORAL_ADDRESS).toBe('localhost:7233');
+  });
+
+  it('names every missing or malformed variable in one message, without echoing values', () => {
+    let message = '';
+    try {
+      loadConfig({ STRIPE_WEBHOOK_SECRETS: 'not-a-secret', PORT: 'eighty' });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      message = (error as Error).message;
+    }
+    expect(message).toContain('STRIPE_SECRET_KEY');
+    expect(message).toContain('STRIPE_WEBHOOK_SECRETS');
+    expect(message).toContain('PORT');
+    expect(message).not.toContain('not-a-secret');
+  });
+});
