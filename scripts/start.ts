@@ -6,6 +6,7 @@ import path from 'node:path';
 import { buildApp, loggerOptions } from '../api/app.ts';
 import { connectDatabase } from '../db/connect.ts';
 import { connectTemporalClient } from '../temporal/client.ts';
+import { installTemporalRuntime } from '../temporal/runtime.ts';
 import { createFulfillmentWorker } from '../temporal/worker.ts';
 import { resolveBinary } from './lib/binaries.ts';
 import { spawnManaged, waitFor, type ManagedProcess } from './lib/processes.ts';
@@ -65,6 +66,7 @@ if (!process.env['TEMPORAL_ADDRESS']) {
 }
 
 const config = loadConfigOrExit();
+installTemporalRuntime();
 const db = await connectDatabase(databaseTarget(config, true));
 const { seeded } = await prepareLocalDatabase(db);
 const temporalTarget = { address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE };

@@ -22,13 +22,27 @@ export interface ManagedProcess {
   recentOutput(): string;
 }
 
-/** Spawns a child that we own: its output is kept (bounded) and `stop` always reaps it. */
+/**
+ * Spawns a child that we own: its output is kept (bounded), `stop` reaps it, and it is killed
+ * when this process exits, however that happens short of SIGKILL.
+ */
 export function spawnManaged(
   command: string,
   args: string[],
   options: SpawnOptions = {},
 ): ManagedProcess {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  // Its own process group: a terminal's Ctrl-C reaches only us, and we stop children last,
+  // after the worker has drained against a server that is still up.
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    ...options,
+  });
+  const killOnExit = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.removeListener('exit', killOnExit));
   const lines: string[] = [];
   const keep = (chunk: Buffer): void => {
     lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));

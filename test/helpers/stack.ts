@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { Runtime, DefaultLogger } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
 import { buildApp } from '../../api/app.ts';
@@ -9,6 +8,7 @@ import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
 import { createActivityDeps } from '../../scripts/lib/services.ts';
 import { connectTemporalClient } from '../../temporal/client.ts';
+import { installTemporalRuntime } from '../../temporal/runtime.ts';
 import { createFulfillmentWorker } from '../../temporal/worker.ts';
 
 export interface TestStack {
@@ -19,8 +19,6 @@ export interface TestStack {
   webhookSecret: string;
   close(): Promise<void>;
 }
-
-let runtimeInstalled = false;
 
 /** Config for a test file: the suite's database, Temporal and localstripe, a fresh secret. */
 export function testConfig(overrides: Record<string, string> = {}): Config {
@@ -41,11 +39,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
  * worker polling the fulfillment task queue and the api (use `app.inject` or listen).
  */
 export async function startTestStack(overrides: Record<string, string> = {}): Promise<TestStack> {
-  if (!runtimeInstalled) {
-    // Core's own log lines would drown test output; warnings and errors still show.
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-    runtimeInstalled = true;
-  }
+  installTemporalRuntime();
   const config = testConfig(overrides);
   const db = await connectDatabase({ kind: 'postgres', url: inject('databaseUrl') });
   const target = { address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE };

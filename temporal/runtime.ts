@@ -1,0 +1,14 @@
+import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+
+/**
+ * Installs the Temporal SDK runtime once per process: log lines at `level` and above (the
+ * bundler's build report is INFO), and no signal handlers of its own — each entry point orders
+ * its own shutdown (stop taking requests, then drain the worker).
+ */
+let installed = false;
+
+export function installTemporalRuntime(level: LogLevel = 'WARN'): void {
+  if (installed) return;
+  Runtime.install({ logger: new DefaultLogger(level), shutdownSignals: [] });
+  installed = true;
+}
