@@ -2,11 +2,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'kysely';
 import type Stripe from 'stripe';
 import type { Db } from '../db/database.ts';
+import { lockPurchase, reconcileOrderEntitlements } from '../db/queries/entitlements.ts';
 import { transitionJob } from '../db/queries/fulfillment.ts';
-import { findProductsBySkus } from '../db/queries/products.ts';
 import { findWebhookEvent } from '../db/queries/webhook-events.ts';
+import type { Product } from '../db/tables/products.ts';
 import {
   fulfillmentWorkflowId,
+  type ActivatedEntitlements,
   type FulfillmentInput,
   type FulfillmentStatus,
   type JobStep,
@@ -14,8 +16,7 @@ import {
   type RecordedPurchase,
 } from '../workflows/contracts.ts';
 import type { EmailDriver } from './email/driver.ts';
-import { renderDeliveryEmail } from './email/templates.ts';
-import { InvalidPurchaseError, readPaymentIntentPurchase, resolveBuyerEmail } from './purchase.ts';
+import { InvalidPurchaseError, readPurchase, type Purchase } from './purchase.ts';
 
 export interface FulfillmentDeps {
   db: Db;
@@ -24,51 +25,63 @@ export interface FulfillmentDeps {
   emailFrom: string;
 }
 
-function permanentFailure(type: PermanentFailureType, message: string): ApplicationFailure {
+export function permanentFailure(type: PermanentFailureType, message: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(message, type);
 }
 
+/** The recorded payload of a Stripe event; a missing one is a permanent failure. */
+export async function loadStripeEventObject(db: Db, stripeEventId: string): Promise<unknown> {
+  const event = await findWebhookEvent(db, 'stripe', stripeEventId);
+  if (!event)
+    throw permanentFailure('InvalidPurchase', `webhook event ${stripeEventId} is not recorded`);
+  return (event.payload as { data?: { object?: unknown } }).data?.object;
+}
+
+async function findPurchasedProducts(db: Db, items: Purchase['items']): Promise<Product[]> {
+  const bySku = 'skus' in items;
+  const keys = bySku ? items.skus : items.priceIds;
+  const products = await db
+    .selectFrom('products')
+    .selectAll()
+    .where(bySku ? 'sku' : 'stripe_price_id', 'in', keys)
+    .execute();
+  const found = new Set(products.map((p) => (bySku ? p.sku : p.stripe_price_id)));
+  const unknown = keys.filter((key) => !found.has(key));
+  if (unknown.length > 0) {
+    throw permanentFailure(
+      'UnknownSku',
+      `unknown ${bySku ? 'SKU' : 'price'} ${unknown.join(', ')}`,
+    );
+  }
+  return products;
+}
+
 /** The side effects of a fulfillment; each is idempotent on its own key so retries are safe. */
-export function createFulfillmentActivities({ db, stripe, email, emailFrom }: FulfillmentDeps) {
+export function createFulfillmentActivities({ db, stripe }: FulfillmentDeps) {
   return {
     /**
      * Records customer, order, entitlements (`processing`), the job and its first event in one
-     * transaction. Running it again for the same payment intent returns what is there.
+     * transaction. Running it again for the same purchase returns what is there. A refund or
+     * dispute recorded before this success event applies at once.
      */
     async recordPurchase(input: FulfillmentInput): Promise<RecordedPurchase> {
-      const event = await findWebhookEvent(db, 'stripe', input.stripeEventId);
-      if (!event) {
-        throw permanentFailure(
-          'InvalidPurchase',
-          `webhook event ${input.stripeEventId} is not recorded`,
-        );
-      }
-      const payload = event.payload as { data?: { object?: unknown } };
-      let read;
-      let customerEmail;
+      const object = await loadStripeEventObject(db, input.stripeEventId);
+      let purchase: Purchase;
       try {
-        read = readPaymentIntentPurchase(payload.data?.object);
-        customerEmail = await resolveBuyerEmail(stripe, read);
+        purchase = await readPurchase(stripe, object);
       } catch (error) {
         if (error instanceof InvalidPurchaseError)
           throw permanentFailure('InvalidPurchase', error.message);
         throw error;
       }
-      const { purchase } = read;
-      const products = await findProductsBySkus(db, purchase.skus);
-      const unknown = purchase.skus.filter((sku) => !products.some((p) => p.sku === sku));
-      if (unknown.length > 0) {
-        throw permanentFailure(
-          'UnknownSku',
-          `unknown SKU ${unknown.join(', ')} in ${purchase.paymentIntentId}`,
-        );
-      }
+      const products = await findPurchasedProducts(db, purchase.items);
 
       return db.transaction().execute(async (trx) => {
+        await lockPurchase(trx, purchase.purchaseKey);
         const customer = await trx
           .insertInto('customers')
           .values({
-            email: customerEmail,
+            email: purchase.email,
             status: purchase.userId ? 'active' : 'pending_claim',
             auth_user_id: purchase.userId,
           })
@@ -90,19 +103,21 @@ export function createFulfillmentActivities({ db, stripe, email, emailFrom }: Fu
         await trx
           .insertInto('orders')
           .values({
+            purchase_key: purchase.purchaseKey,
             source: 'stripe',
             payment_intent_id: purchase.paymentIntentId,
+            checkout_session_id: purchase.checkoutSessionId,
             customer_id: customer.id,
             amount_total: purchase.amountTotal,
             currency: purchase.currency,
             paid_at: purchase.paidAt,
           })
-          .onConflict((oc) => oc.column('payment_intent_id').doNothing())
+          .onConflict((oc) => oc.column('purchase_key').doNothing())
           .execute();
         const order = await trx
           .selectFrom('orders')
           .select(['id'])
-          .where('payment_intent_id', '=', purchase.paymentIntentId)
+          .where('purchase_key', '=', purchase.purchaseKey)
           .executeTakeFirstOrThrow();
 
         await trx
@@ -113,6 +128,8 @@ export function createFulfillmentActivities({ db, stripe, email, emailFrom }: Fu
               product_id: product.id,
               customer_id: customer.id,
               status: 'processing' as const,
+              activated_at: null,
+              last_download_at: null,
             })),
           )
           .onConflict((oc) => oc.columns(['order_id', 'product_id']).doNothing())
@@ -123,17 +140,28 @@ export function createFulfillmentActivities({ db, stripe, email, emailFrom }: Fu
           .insertInto('fulfillment_jobs')
           .values({
             order_id: order.id,
-            workflow_id: fulfillmentWorkflowId(purchase.paymentIntentId),
+            workflow_id: fulfillmentWorkflowId(purchase.purchaseKey),
             status: firstStatus,
+            last_error: null,
+            completed_at: null,
           })
           .onConflict((oc) => oc.column('order_id').doNothing())
-          .returning(['id', 'status'])
+          .returning(['id'])
           .executeTakeFirst();
+        const jobId =
+          created?.id ??
+          (
+            await trx
+              .selectFrom('fulfillment_jobs')
+              .select(['id'])
+              .where('order_id', '=', order.id)
+              .executeTakeFirstOrThrow()
+          ).id;
         if (created) {
           await trx
             .insertInto('fulfillment_job_events')
             .values({
-              job_id: created.id,
+              job_id: jobId,
               status: firstStatus,
               detail: JSON.stringify({
                 step: 'record_purchase',
@@ -142,137 +170,54 @@ export function createFulfillmentActivities({ db, stripe, email, emailFrom }: Fu
             })
             .execute();
         }
+        const { status: entitlementStatus } = await reconcileOrderEntitlements(trx, order.id);
         const job =
-          created ??
-          (await trx
-            .selectFrom('fulfillment_jobs')
-            .select(['id', 'status'])
-            .where('order_id', '=', order.id)
-            .executeTakeFirstOrThrow());
+          entitlementStatus === 'revoked'
+            ? await transitionJob(trx, jobId, 'revoked', {
+                step: 'record_purchase',
+                reason: 'refunded or disputed before fulfillment',
+              })
+            : await trx
+                .selectFrom('fulfillment_jobs')
+                .selectAll()
+                .where('id', '=', jobId)
+                .executeTakeFirstOrThrow();
         return {
-          jobId: job.id,
+          jobId,
           orderId: order.id,
-          customerEmail,
+          customerEmail: purchase.email,
           guest: customer.auth_user_id === null,
           status: job.status,
         };
       });
     },
 
-    /** Makes the order's entitlements usable: `pending_claim` for guests, `active` otherwise. */
-    async activateEntitlements({ jobId, orderId }: JobStep): Promise<FulfillmentStatus> {
-      return db.transaction().execute(async (trx) => {
-        const customer = await trx
-          .selectFrom('orders')
-          .innerJoin('customers', 'customers.id', 'orders.customer_id')
-          .select(['customers.auth_user_id'])
-          .where('orders.id', '=', orderId)
-          .executeTakeFirstOrThrow();
-        await trx
-          .updateTable('entitlements')
-          .set({
-            status: customer.auth_user_id ? 'active' : 'pending_claim',
-            updated_at: sql<Date>`now()`,
-          })
-          .where('order_id', '=', orderId)
-          .where('status', '=', 'processing')
-          .execute();
-        const job = await transitionJob(trx, jobId, 'pending_email', {
-          step: 'activate_entitlements',
-        });
-        return job.status;
-      });
-    },
-
     /**
-     * Sends the receipt through the ledger: the row is claimed by its idempotency key first,
-     * so a retry after the provider accepted the message never sends it twice.
+     * Makes the order's entitlements usable: `pending_claim` for guests, `active` for known
+     * accounts — unless a refund or dispute says otherwise (then `revoked` or `suspended`).
      */
-    async sendDeliveryEmail({ orderId }: JobStep): Promise<void> {
-      const idempotencyKey = `delivery:${orderId}:1`;
-      const sent = await db
-        .selectFrom('email_deliveries')
-        .select(['status'])
-        .where('idempotency_key', '=', idempotencyKey)
-        .executeTakeFirst();
-      if (sent && sent.status !== 'queued' && sent.status !== 'failed') return;
-
-      const order = await db
-        .selectFrom('orders')
-        .innerJoin('customers', 'customers.id', 'orders.customer_id')
-        .select([
-          'orders.id',
-          'orders.payment_intent_id',
-          'orders.amount_total',
-          'orders.currency',
-          'orders.paid_at',
-          'customers.email',
-          'customers.auth_user_id',
-        ])
-        .where('orders.id', '=', orderId)
-        .executeTakeFirstOrThrow();
-      const items = await db
-        .selectFrom('entitlements')
-        .innerJoin('products', 'products.id', 'entitlements.product_id')
-        .select(['products.title', 'products.formats'])
-        .where('entitlements.order_id', '=', orderId)
-        .orderBy('products.title')
-        .execute();
-      const rendered = renderDeliveryEmail({
-        orderReference: order.payment_intent_id ?? order.id,
-        items,
-        amountTotal: order.amount_total,
-        currency: order.currency,
-        paidAt: order.paid_at,
-        guest: order.auth_user_id === null,
-      });
-
-      await db
-        .insertInto('email_deliveries')
-        .values({
-          idempotency_key: idempotencyKey,
-          kind: 'delivery',
-          recipient: order.email,
-          order_id: orderId,
-          ...rendered,
-        })
-        .onConflict((oc) => oc.column('idempotency_key').doNothing())
-        .execute();
-      await db
-        .updateTable('email_deliveries')
-        .set((eb) => ({ attempts: eb('attempts', '+', 1), updated_at: sql<Date>`now()` }))
-        .where('idempotency_key', '=', idempotencyKey)
-        .execute();
-      try {
-        const result = await email.send({
-          idempotencyKey,
-          from: emailFrom,
-          to: order.email,
-          ...rendered,
+    async activateEntitlements({ jobId, orderId }: JobStep): Promise<ActivatedEntitlements> {
+      return db.transaction().execute(async (trx) => {
+        const { purchase_key } = await trx
+          .selectFrom('orders')
+          .select('purchase_key')
+          .where('id', '=', orderId)
+          .executeTakeFirstOrThrow();
+        await lockPurchase(trx, purchase_key);
+        const { status: entitlementStatus } = await reconcileOrderEntitlements(trx, orderId, {
+          activate: true,
         });
-        await db
-          .updateTable('email_deliveries')
-          .set({
-            status: 'sent',
-            driver: result.driver,
-            provider_message_id: result.providerMessageId,
-            sent_at: sql<Date>`now()`,
-            updated_at: sql<Date>`now()`,
-            last_error: null,
-          })
-          .where('idempotency_key', '=', idempotencyKey)
-          .execute();
-      } catch (error) {
-        await db
-          .updateTable('email_deliveries')
-          .set({ last_error: String(error), updated_at: sql<Date>`now()` })
-          .where('idempotency_key', '=', idempotencyKey)
-          .execute();
-        throw error;
-      }
+        const next: FulfillmentStatus =
+          entitlementStatus === 'revoked' ? 'revoked' : 'pending_email';
+        const job = await transitionJob(trx, jobId, next, {
+          step: 'activate_entitlements',
+          entitlementStatus,
+        });
+        return { status: job.status, entitlementStatus };
+      });
     },
 
-    /** Marks the job completed once every step succeeded. */
+    /** Marks the job completed once every step succeeded (a revoked job stays revoked). */
     async completeJob({ jobId }: JobStep): Promise<FulfillmentStatus> {
       return db.transaction().execute(async (trx) => {
         const job = await transitionJob(trx, jobId, 'completed', { step: 'complete' });

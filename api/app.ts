@@ -4,7 +4,12 @@ import Fastify, {
   type FastifyInstance,
   type FastifyServerOptions,
 } from 'fastify';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type Stripe from 'stripe';
 import type { Db } from '../db/database.ts';
+import { checkStripeEventGaps } from '../gateway/gap-check.ts';
+import { createGatewayMetrics } from '../gateway/metrics.ts';
+import { startWebhookRelay } from '../gateway/relay.ts';
 import { registerDevOutboxRoutes } from './routes/dev-outbox.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerStripeWebhookRoute } from './routes/stripe-webhook.ts';
@@ -12,14 +17,23 @@ import { registerStripeWebhookRoute } from './routes/stripe-webhook.ts';
 export interface AppDeps {
   db: Db;
   temporal: Client;
+  stripe: Stripe;
   stripeWebhookSecrets: string[];
-  /** Serve /dev/outbox (only with the outbox email driver). */
+  webhook?: {
+    bodyLimitBytes?: number;
+    rateLimitPerMinute?: number;
+  };
+  /** Run the relay for recorded-but-undispatched events every `intervalMs` (off when omitted). */
+  relay?: { intervalMs: number };
+  /** Compare the inbox with Stripe's Events API every `intervalMs` over `windowMs` (off when omitted). */
+  gapCheck?: { intervalMs: number; windowMs: number };
+  /** Serve /dev/outbox (only with the outbox email driver, never in production). */
   devOutbox: boolean;
   logger?: FastifyServerOptions['logger'];
 }
 
 /** Log settings: never a secret, a signature or a payload body in a log line. */
-export const loggerOptions = (level: string): FastifyServerOptions['logger'] => ({
+export const loggerOptions = (level: string) => ({
   level,
   redact: {
     paths: ['req.headers.authorization', 'req.headers["stripe-signature"]', 'req.headers.cookie'],
@@ -31,8 +45,8 @@ export const loggerOptions = (level: string): FastifyServerOptions['logger'] => 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
-    // Stripe events are a few kB; 1 MiB is generous and still bounds memory per request.
-    bodyLimit: 1024 * 1024,
+    // Everything but the webhook is small JSON; the webhook route sets its own limit.
+    bodyLimit: 64 * 1024,
     requestIdHeader: 'x-request-id',
   });
 
@@ -45,12 +59,53 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.code(statusCode).send({ error: error.message });
   });
 
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const gatewayMetrics = createGatewayMetrics(registry);
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(registry.contentType).send(await registry.metrics()),
+  );
+
   await app.register(registerHealthRoutes, { db: deps.db, temporal: deps.temporal });
   await app.register(registerStripeWebhookRoute, {
     db: deps.db,
     temporal: deps.temporal,
     secrets: deps.stripeWebhookSecrets,
+    metrics: gatewayMetrics,
+    // Stripe events are a few kB; 512 KiB admits the largest expanded objects and still
+    // bounds memory per request.
+    bodyLimitBytes: deps.webhook?.bodyLimitBytes ?? 512 * 1024,
+    // Far above Stripe's delivery rate for one account; a flood gets 429 and Stripe retries.
+    rateLimitPerMinute: deps.webhook?.rateLimitPerMinute ?? 6_000,
   });
   if (deps.devOutbox) await app.register(registerDevOutboxRoutes, { db: deps.db });
+
+  if (deps.relay) {
+    const relay = startWebhookRelay(deps.db, deps.temporal, {
+      intervalMs: deps.relay.intervalMs,
+      logger: app.log,
+    });
+    app.addHook('onClose', () => relay.stop());
+  }
+  if (deps.gapCheck) {
+    const { intervalMs, windowMs } = deps.gapCheck;
+    const ingestDeps = {
+      db: deps.db,
+      temporal: deps.temporal,
+      stripe: deps.stripe,
+      metrics: gatewayMetrics,
+    };
+    const timer = setInterval(() => {
+      checkStripeEventGaps(ingestDeps, { since: new Date(Date.now() - windowMs) }).then(
+        (result) => {
+          if (result.redriven.length > 0)
+            app.log.warn(result, 'gap check re-drove missed Stripe events');
+        },
+        (error: unknown) => app.log.warn({ err: error }, 'gap check failed'),
+      );
+    }, intervalMs);
+    timer.unref();
+    app.addHook('onClose', async () => clearInterval(timer));
+  }
   return app;
 }

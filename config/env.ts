@@ -36,6 +36,23 @@ export const envSchema = z.object({
       .min(1, 'needs at least one webhook signing secret (whsec_…)'),
   ),
 
+  /** Largest webhook body accepted (bytes); larger ones get 413 and an audit row. */
+  WEBHOOK_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(512 * 1024),
+  /** Webhook requests per minute per client address before 429 (Stripe then retries). */
+  WEBHOOK_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
+  /** How often the relay looks for recorded events Temporal has not received yet. */
+  WEBHOOK_RELAY_INTERVAL_SECONDS: z.coerce.number().min(0.1).default(2),
+  /** How long the inbox keeps processed events (Stripe itself keeps them 30 days). */
+  WEBHOOK_RETENTION_MONTHS: z.coerce.number().int().min(1).default(13),
+  /** How often to compare the inbox with Stripe's Events API; 0 turns the gap check off. */
+  STRIPE_GAP_CHECK_INTERVAL_MINUTES: z.coerce.number().min(0).default(10),
+  /** How far back the gap check looks (Stripe retries deliveries for up to 3 days). */
+  STRIPE_GAP_CHECK_WINDOW_HOURS: z.coerce.number().min(1).max(720).default(72),
+
   EMAIL_DRIVER: z
     .enum(['outbox'], { error: 'must be outbox (resend and smtp are not built yet)' })
     .default('outbox'),

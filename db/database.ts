@@ -1,9 +1,11 @@
 import type { Kysely, Transaction } from 'kysely';
+import type { AuditLogTable } from './tables/audit-log.ts';
 import type { CustomersTable } from './tables/customers.ts';
 import type { EmailDeliveriesTable } from './tables/email-deliveries.ts';
 import type { EntitlementsTable } from './tables/entitlements.ts';
 import type { FulfillmentJobEventsTable, FulfillmentJobsTable } from './tables/fulfillment-jobs.ts';
 import type { OrdersTable } from './tables/orders.ts';
+import type { PaymentAdjustmentsTable } from './tables/payment-adjustments.ts';
 import type { ProductsTable } from './tables/products.ts';
 import type { WebhookEventsTable } from './tables/webhook-events.ts';
 
@@ -17,6 +19,8 @@ export interface Database {
   fulfillment_jobs: FulfillmentJobsTable;
   fulfillment_job_events: FulfillmentJobEventsTable;
   email_deliveries: EmailDeliveriesTable;
+  audit_log: AuditLogTable;
+  payment_adjustments: PaymentAdjustmentsTable;
 }
 
 export type Db = Kysely<Database>;

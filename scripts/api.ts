@@ -1,7 +1,8 @@
 // `npm run api`: the HTTP api alone (scale it out; it keeps no state of its own).
-import { buildApp, loggerOptions } from '../api/app.ts';
+import { buildApp } from '../api/app.ts';
 import { connectDatabase } from '../db/connect.ts';
 import { connectTemporalClient } from '../temporal/client.ts';
+import { appDepsFromConfig } from './lib/app-options.ts';
 import { databaseTarget, loadConfigOrExit, loadDotEnv, onShutdownSignal } from './lib/runtime.ts';
 
 loadDotEnv();
@@ -11,13 +12,7 @@ const temporal = await connectTemporalClient({
   address: config.TEMPORAL_ADDRESS,
   namespace: config.TEMPORAL_NAMESPACE,
 });
-const app = await buildApp({
-  db,
-  temporal,
-  stripeWebhookSecrets: config.STRIPE_WEBHOOK_SECRETS,
-  devOutbox: config.EMAIL_DRIVER === 'outbox' && config.NODE_ENV !== 'production',
-  logger: loggerOptions(config.LOG_LEVEL),
-});
+const app = await buildApp(appDepsFromConfig(config, db, temporal));
 app.addHook('onClose', async () => {
   await temporal.connection.close();
   await db.destroy();

@@ -3,13 +3,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildApp, loggerOptions } from '../api/app.ts';
+import { buildApp } from '../api/app.ts';
 import { connectDatabase } from '../db/connect.ts';
 import { connectTemporalClient } from '../temporal/client.ts';
 import { installTemporalRuntime } from '../temporal/runtime.ts';
 import { createFulfillmentWorker } from '../temporal/worker.ts';
 import { resolveBinary } from './lib/binaries.ts';
 import { spawnManaged, waitFor, type ManagedProcess } from './lib/processes.ts';
+import { appDepsFromConfig } from './lib/app-options.ts';
 import { databaseTarget, loadConfigOrExit, loadDotEnv, onShutdownSignal } from './lib/runtime.ts';
 import { createActivityDeps, prepareLocalDatabase } from './lib/services.ts';
 import { startTemporalDevServer, type DevServer } from './lib/temporal-dev-server.ts';
@@ -76,13 +77,7 @@ const { worker, connection } = await createFulfillmentWorker({
   deps: createActivityDeps(config, db),
 });
 const workerRun = worker.run();
-const app = await buildApp({
-  db,
-  temporal,
-  stripeWebhookSecrets: config.STRIPE_WEBHOOK_SECRETS,
-  devOutbox: config.EMAIL_DRIVER === 'outbox',
-  logger: loggerOptions(config.LOG_LEVEL),
-});
+const app = await buildApp(appDepsFromConfig(config, db, temporal));
 await app.listen({ host: config.HOST, port: config.PORT });
 
 const api = `http://localhost:${config.PORT}`;

@@ -4,7 +4,7 @@
  * It must stay deterministic and dependency-free (it is bundled into the workflow sandbox).
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { defineQuery } from '@temporalio/workflow';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
 
 /** The task queue every fulfillment worker polls. */
 export const FULFILLMENT_TASK_QUEUE = 'fulfillment';
@@ -57,17 +57,47 @@ export const SEARCH_ATTRIBUTE_REGISTRATIONS = Object.values(searchAttributes).ma
   type: 'Keyword' as const,
 }));
 
-/** One fulfillment workflow per payment intent: the business key is the workflow id. */
-export function fulfillmentWorkflowId(paymentIntentId: string): string {
-  return `fulfillment-${paymentIntentId}`;
+/**
+ * One fulfillment workflow per purchase: `fulfillment-<payment_intent_id>`, or the checkout
+ * session id for a purchase without a payment intent (100 %-off coupons).
+ */
+export function fulfillmentWorkflowId(purchaseKey: string): string {
+  return `fulfillment-${purchaseKey}`;
+}
+
+/** Refunds arrive days or months later, after the fulfillment closed: their own workflow. */
+export function refundWorkflowId(refundId: string): string {
+  return `refund-${refundId}`;
+}
+
+/** One workflow per dispute; its created and closed events are signalled into it. */
+export function disputeWorkflowId(disputeId: string): string {
+  return `dispute-${disputeId}`;
 }
 
 /** What the gateway hands the workflow: only keys, never buyer data (it lives in Postgres). */
 export interface FulfillmentInput {
   source: 'stripe';
-  paymentIntentId: string;
+  /** The payment intent id, or the checkout session id when there is no payment intent. */
+  purchaseKey: string;
+  paymentIntentId: string | null;
   /** The `webhook_events.event_id` whose payload describes the purchase. */
   stripeEventId: string;
+}
+
+/** A refund or dispute event to apply, by its `webhook_events.event_id`. */
+export interface PaymentAdjustmentInput {
+  stripeEventId: string;
+}
+
+/** What applying a refund or dispute changed. */
+export interface AppliedAdjustment {
+  purchaseKey: string;
+  /** Null when the purchase is not recorded yet: its fulfillment will apply the fact itself. */
+  orderId: string | null;
+  entitlementStatus: EntitlementStatus | null;
+  /** The entitlements became revoked by this event: one cancellation email is owed. */
+  revoked: boolean;
 }
 
 export interface FulfillmentStep {
@@ -105,7 +135,31 @@ export interface RecordedPurchase {
   status: FulfillmentStatus;
 }
 
+/** What activating the entitlements found: the derived status decides which email is owed. */
+export interface ActivatedEntitlements {
+  status: FulfillmentStatus;
+  entitlementStatus: EntitlementStatus;
+}
+
 export interface JobStep {
   jobId: string;
   orderId: string;
 }
+
+export const ORDER_EMAIL_KINDS = ['delivery', 'cancellation'] as const;
+export type OrderEmailKind = (typeof ORDER_EMAIL_KINDS)[number];
+
+/**
+ * Stripe's refund id for a `charge.refunded` event: the newest refund in the charge's list, or
+ * — for API versions that omit the list — the charge and its cumulative refunded amount.
+ */
+export function refundIdOf(charge: {
+  id: string;
+  amount_refunded: number;
+  refunds?: { data: { id: string }[] } | null;
+}): string {
+  return charge.refunds?.data[0]?.id ?? `${charge.id}-${charge.amount_refunded}`;
+}
+
+/** A further dispute event for a running `dispute-<id>` workflow. */
+export const disputeEventSignal = defineSignal<[PaymentAdjustmentInput]>('disputeEvent');

@@ -7,9 +7,9 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
+import { databaseStep, emailStep } from './activity-options.ts';
 import {
   fulfillmentStatusQuery,
-  PERMANENT_FAILURE_TYPES,
   searchAttributes,
   type FulfillmentInput,
   type FulfillmentResult,
@@ -17,39 +17,14 @@ import {
   type FulfillmentStatus,
 } from './contracts.ts';
 
-/** Steps that read and write a few Postgres rows in one transaction. */
-const databaseSteps = proxyActivities<Activities>({
-  // A transaction over a handful of rows takes milliseconds; 30 s still covers a lock wait or
-  // a database failover without leaving a hung connection unnoticed for long.
-  startToCloseTimeout: '30 seconds',
-  retry: {
-    // Start fast: most database errors are a dropped connection that the next try survives.
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    // Capped at a minute so a recovered database is used within a minute of coming back.
-    maximumInterval: '1 minute',
-    nonRetryableErrorTypes: [...PERMANENT_FAILURE_TYPES],
-  },
-});
-
-/** The delivery email: a provider call that may be slow, rate-limited or down for a while. */
-const emailSteps = proxyActivities<Activities>({
-  // Providers answer in well under a second; a minute allows for slow TLS and a retry inside
-  // the driver while still failing a hung request quickly.
-  startToCloseTimeout: '1 minute',
-  retry: {
-    // 5 s leaves room for a 429's Retry-After before the next attempt.
-    initialInterval: '5 seconds',
-    backoffCoefficient: 2,
-    // Never wait more than 5 minutes between attempts during a provider outage.
-    maximumInterval: '5 minutes',
-  },
-});
+const database = proxyActivities<Activities>(databaseStep);
+const email = proxyActivities<Activities>(emailStep);
 
 /**
  * Turns one successful payment into a customer's entitlements and receipt. The workflow id is
- * the payment intent (`fulfillment-<pi>`); every step is an idempotent activity, so a retried
- * or replayed run converges on the same rows.
+ * the purchase (`fulfillment-<payment intent or checkout session>`); every step is an
+ * idempotent activity, so a retried or replayed run converges on the same rows. A refund or
+ * lost dispute that got there first ends the run `revoked` with a cancellation email instead.
  */
 export async function fulfillmentWorkflow(input: FulfillmentInput): Promise<FulfillmentResult> {
   const state: FulfillmentState = {
@@ -61,22 +36,30 @@ export async function fulfillmentWorkflow(input: FulfillmentInput): Promise<Fulf
   setHandler(fulfillmentStatusQuery, () => state);
 
   const setStatus = (status: FulfillmentStatus): void => {
-    if (state.steps.at(-1)?.status === status) return;
+    if (state.status === status && state.steps.length > 0) return;
     state.status = status;
     state.steps.push({ status, at: new Date().toISOString() });
     upsertSearchAttributes([{ key: searchAttributes.fulfillmentStatus, value: status }]);
   };
 
   try {
-    const recorded = await databaseSteps.recordPurchase(input);
+    const recorded = await database.recordPurchase(input);
     state.jobId = recorded.jobId;
     state.orderId = recorded.orderId;
+    upsertSearchAttributes([
+      { key: searchAttributes.customerEmail, value: recorded.customerEmail },
+    ]);
     setStatus(recorded.status);
     const step = { jobId: recorded.jobId, orderId: recorded.orderId };
 
-    setStatus(await databaseSteps.activateEntitlements(step));
-    await emailSteps.sendDeliveryEmail(step);
-    setStatus(await databaseSteps.completeJob(step));
+    const activated = await database.activateEntitlements(step);
+    setStatus(activated.status);
+    if (activated.entitlementStatus === 'revoked') {
+      await email.sendOrderEmail({ orderId: recorded.orderId, kind: 'cancellation' });
+      return { status: 'revoked', jobId: recorded.jobId, orderId: recorded.orderId };
+    }
+    await email.sendOrderEmail({ orderId: recorded.orderId, kind: 'delivery' });
+    setStatus(await database.completeJob(step));
     return { status: state.status, jobId: recorded.jobId, orderId: recorded.orderId };
   } catch (error) {
     const cause = error instanceof Error ? error.cause : undefined;

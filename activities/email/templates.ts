@@ -71,3 +71,32 @@ export function renderDeliveryEmail(data: DeliveryEmailData): RenderedEmail {
   );
   return { subject, html, text };
 }
+
+export interface CancellationEmailData {
+  orderReference: string;
+  items: { title: string }[];
+}
+
+/** Sent once when a refund or a lost dispute revokes an order's access. */
+export function renderCancellationEmail(data: CancellationEmailData): RenderedEmail {
+  const subject = `Your order ${data.orderReference} was cancelled`;
+  const intro =
+    'Your order was refunded or cancelled, so these items are no longer available to download:';
+  const text = [
+    intro,
+    '',
+    ...data.items.map((item) => `- ${item.title}`),
+    '',
+    'Links sent earlier no longer work. Reply to this email if this is unexpected.',
+  ].join('\n');
+  const html = layout(
+    subject,
+    [
+      `<h1>Order ${escapeHtml(data.orderReference)} cancelled</h1>`,
+      `<p>${escapeHtml(intro)}</p>`,
+      `<ul>${data.items.map((item) => `<li>${escapeHtml(item.title)}</li>`).join('')}</ul>`,
+      '<p>Links sent earlier no longer work. Reply to this email if this is unexpected.</p>',
+    ].join(''),
+  );
+  return { subject, html, text };
+}

@@ -1,6 +1,5 @@
-import { sql } from 'kysely';
 import type { DbExecutor } from '../database.ts';
-import type { NewWebhookEvent, WebhookEvent, WebhookResult } from '../tables/webhook-events.ts';
+import type { NewWebhookEvent, WebhookEvent } from '../tables/webhook-events.ts';
 
 export interface RecordedWebhookEvent {
   event: WebhookEvent;
@@ -40,36 +39,4 @@ export async function findWebhookEvent(
     .where('provider', '=', provider)
     .where('event_id', '=', eventId)
     .executeTakeFirst();
-}
-
-/** Records that the event's workflow was started (or found running) in Temporal. */
-export async function markWebhookEventDispatched(
-  db: DbExecutor,
-  id: string,
-  workflowId: string,
-): Promise<void> {
-  await db
-    .updateTable('webhook_events')
-    .set({
-      dispatched_at: sql<Date>`coalesce(dispatched_at, now())`,
-      processed_at: sql<Date>`coalesce(processed_at, now())`,
-      result: 'processed',
-      workflow_id: workflowId,
-      error: null,
-    })
-    .where('id', '=', id)
-    .execute();
-}
-
-export async function markWebhookEventResult(
-  db: DbExecutor,
-  id: string,
-  result: WebhookResult,
-  error: string | null = null,
-): Promise<void> {
-  await db
-    .updateTable('webhook_events')
-    .set({ result, error, processed_at: sql<Date>`now()` })
-    .where('id', '=', id)
-    .execute();
 }

@@ -10,6 +10,8 @@ export interface EntitlementsTable {
   status: EntitlementStatus;
   archived: Generated<boolean>;
   last_download_at: Date | null;
+  /** Set once storage and persistence succeeded; until then the entitlement is `processing`. */
+  activated_at: Date | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

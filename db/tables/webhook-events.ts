@@ -20,6 +20,7 @@ export interface WebhookEventsTable {
   result: WebhookResult | null;
   error: string | null;
   workflow_id: string | null;
+  dispatch_attempts: Generated<number>;
 }
 
 export type WebhookEvent = Selectable<WebhookEventsTable>;

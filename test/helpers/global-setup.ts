@@ -15,6 +15,7 @@ import { workflowsPath } from '../../temporal/worker.ts';
 declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
+    adminDatabaseUrl: string;
     temporalAddress: string;
     stripeApiUrl: string;
     workflowBundlePath: string;
@@ -88,6 +89,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await writeFile(workflowBundlePath, bundle.code);
 
     project.provide('databaseUrl', databaseUrl);
+    project.provide('adminDatabaseUrl', adminUrl);
     project.provide('temporalAddress', devServer.address);
     project.provide('stripeApiUrl', stripeApiUrl);
     project.provide('workflowBundlePath', workflowBundlePath);

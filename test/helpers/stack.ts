@@ -6,6 +6,7 @@ import { buildApp } from '../../api/app.ts';
 import { loadConfig, type Config } from '../../config/env.ts';
 import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
+import { appDepsFromConfig } from '../../scripts/lib/app-options.ts';
 import { createActivityDeps } from '../../scripts/lib/services.ts';
 import { connectTemporalClient } from '../../temporal/client.ts';
 import { installTemporalRuntime } from '../../temporal/runtime.ts';
@@ -38,23 +39,22 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
  * The service as `npm start` wires it, against the suite's real Postgres and Temporal: a
  * worker polling the fulfillment task queue and the api (use `app.inject` or listen).
  */
-export async function startTestStack(overrides: Record<string, string> = {}): Promise<TestStack> {
+export async function startTestStack(
+  options: { env?: Record<string, string>; worker?: boolean } = {},
+): Promise<TestStack> {
   installTemporalRuntime();
-  const config = testConfig(overrides);
-  const db = await connectDatabase({ kind: 'postgres', url: inject('databaseUrl') });
+  const config = testConfig(options.env);
+  const db = await connectDatabase({ kind: 'postgres', url: config.DATABASE_URL! });
   const target = { address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE };
   const temporal = await connectTemporalClient(target);
-  const { worker, connection } = await createFulfillmentWorker({
-    ...target,
-    deps: createActivityDeps(config, db),
-    workflowBundlePath: inject('workflowBundlePath'),
-  });
-  const workerRun = worker.run();
+  const running = options.worker === false ? null : await startTestWorker(target, config, db);
   const app = await buildApp({
-    db,
-    temporal,
-    stripeWebhookSecrets: config.STRIPE_WEBHOOK_SECRETS,
+    ...appDepsFromConfig(config, db, temporal),
+    // Tests drive the relay and the gap check themselves.
+    relay: undefined,
+    gapCheck: undefined,
     devOutbox: true,
+    logger: false,
   });
   return {
     config,
@@ -64,11 +64,31 @@ export async function startTestStack(overrides: Record<string, string> = {}): Pr
     webhookSecret: config.STRIPE_WEBHOOK_SECRETS[0]!,
     async close() {
       await app.close();
-      worker.shutdown();
-      await workerRun;
-      await connection.close();
+      await running?.stop();
       await temporal.connection.close();
       await db.destroy();
+    },
+  };
+}
+
+/** A fulfillment worker against `target` with the suite's prebuilt bundle; `stop` drains it. */
+export async function startTestWorker(
+  target: { address: string; namespace: string },
+  config: Config,
+  db: Db,
+): Promise<{ stop(): Promise<void> }> {
+  installTemporalRuntime();
+  const { worker, connection } = await createFulfillmentWorker({
+    ...target,
+    deps: createActivityDeps(config, db),
+    workflowBundlePath: inject('workflowBundlePath'),
+  });
+  const run = worker.run();
+  return {
+    async stop() {
+      worker.shutdown();
+      await run;
+      await connection.close();
     },
   };
 }

@@ -1,0 +1,88 @@
+import { sql } from 'kysely';
+import type { EntitlementStatus } from '../../workflows/contracts.ts';
+import type { DbExecutor } from '../database.ts';
+
+export interface EntitlementFacts {
+  /** Storage and persistence succeeded (entitlements.activated_at is set). */
+  activated: boolean;
+  /** The buyer's profile is linked to an account. */
+  claimed: boolean;
+  adjustments: { kind: 'refund' | 'dispute'; full: boolean; status: string }[];
+}
+
+/**
+ * What an entitlement must be, given everything known about its purchase. Derived from facts
+ * rather than from the previous status, so refunds, disputes and the success event reach the
+ * same end state in any order: a full refund or a lost dispute revokes; an open dispute
+ * suspends; a won dispute leaves nothing in the way (the restore).
+ */
+export function deriveEntitlementStatus(facts: EntitlementFacts): EntitlementStatus {
+  const revoked = facts.adjustments.some(
+    (a) => (a.kind === 'refund' && a.full) || (a.kind === 'dispute' && a.status === 'lost'),
+  );
+  if (revoked) return 'revoked';
+  if (facts.adjustments.some((a) => a.kind === 'dispute' && a.status === 'open'))
+    return 'suspended';
+  if (!facts.activated) return 'processing';
+  return facts.claimed ? 'active' : 'pending_claim';
+}
+
+/**
+ * Serialises every writer of one purchase (fulfillment, refund, dispute) for the rest of the
+ * transaction, so a refund recorded while the order is being created is never missed.
+ */
+export async function lockPurchase(trx: DbExecutor, purchaseKey: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${purchaseKey}, 0))`.execute(trx);
+}
+
+export interface ReconciledEntitlements {
+  previous: EntitlementStatus[];
+  status: EntitlementStatus;
+}
+
+/**
+ * Brings the order's entitlements to their derived status (call under `lockPurchase`).
+ * `activate` records that storage and persistence succeeded.
+ */
+export async function reconcileOrderEntitlements(
+  trx: DbExecutor,
+  orderId: string,
+  { activate = false }: { activate?: boolean } = {},
+): Promise<ReconciledEntitlements> {
+  const order = await trx
+    .selectFrom('orders')
+    .innerJoin('customers', 'customers.id', 'orders.customer_id')
+    .select(['orders.purchase_key', 'customers.auth_user_id'])
+    .where('orders.id', '=', orderId)
+    .executeTakeFirstOrThrow();
+  if (activate) {
+    await trx
+      .updateTable('entitlements')
+      .set({ activated_at: sql<Date>`now()` })
+      .where('order_id', '=', orderId)
+      .where('activated_at', 'is', null)
+      .execute();
+  }
+  const entitlements = await trx
+    .selectFrom('entitlements')
+    .select(['id', 'status', 'activated_at'])
+    .where('order_id', '=', orderId)
+    .execute();
+  const adjustments = await trx
+    .selectFrom('payment_adjustments')
+    .select(['kind', 'full', 'status'])
+    .where('purchase_key', '=', order.purchase_key)
+    .execute();
+  const status = deriveEntitlementStatus({
+    activated: entitlements.length > 0 && entitlements.every((e) => e.activated_at !== null),
+    claimed: order.auth_user_id !== null,
+    adjustments,
+  });
+  await trx
+    .updateTable('entitlements')
+    .set({ status, updated_at: sql<Date>`now()` })
+    .where('order_id', '=', orderId)
+    .where('status', '<>', status)
+    .execute();
+  return { previous: entitlements.map((e) => e.status), status };
+}

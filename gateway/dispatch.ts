@@ -1,0 +1,142 @@
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { sql } from 'kysely';
+import type { Db } from '../db/database.ts';
+import { recordAudit } from '../db/queries/audit.ts';
+import type { WebhookEvent, WebhookResult } from '../db/tables/webhook-events.ts';
+import {
+  disputeEventSignal,
+  FULFILLMENT_TASK_QUEUE,
+  searchAttributes,
+} from '../workflows/contracts.ts';
+import type { StripeRoute } from './stripe-routing.ts';
+
+/** How long one webhook request waits for Temporal before leaving the event to the relay. */
+const TEMPORAL_DISPATCH_DEADLINE_MS = 5_000;
+
+type DispatchableRoute = Extract<StripeRoute, { action: 'fulfill' | 'refund' | 'dispute' }>;
+
+export function isDispatchable(route: StripeRoute): route is DispatchableRoute {
+  return route.action === 'fulfill' || route.action === 'refund' || route.action === 'dispute';
+}
+
+/**
+ * Starts (or signals) the workflow a route names. Starting is idempotent on the workflow id:
+ * a run that is open is reused, and "already started" for a closed one is success.
+ */
+export async function startRouteWorkflow(
+  temporal: Client,
+  route: DispatchableRoute,
+): Promise<void> {
+  const deadline = new Date(Date.now() + TEMPORAL_DISPATCH_DEADLINE_MS);
+  await temporal.connection.withDeadline(deadline, async () => {
+    try {
+      switch (route.action) {
+        case 'fulfill':
+          await temporal.workflow.start('fulfillmentWorkflow', {
+            taskQueue: FULFILLMENT_TASK_QUEUE,
+            workflowId: route.workflowId,
+            args: [route.input],
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            // A completed fulfillment is never repeated; a failed or terminated one may be.
+            workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+            typedSearchAttributes: [
+              { key: searchAttributes.fulfillmentStatus, value: 'pending_entitlement' },
+              { key: searchAttributes.orderSource, value: route.input.source },
+              ...(route.input.paymentIntentId
+                ? [{ key: searchAttributes.paymentIntentId, value: route.input.paymentIntentId }]
+                : []),
+            ],
+          });
+          return;
+        case 'refund':
+          await temporal.workflow.start('refundWorkflow', {
+            taskQueue: FULFILLMENT_TASK_QUEUE,
+            workflowId: route.workflowId,
+            args: [route.input],
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+          });
+          return;
+        case 'dispute':
+          // Created and closed events of one dispute meet in one workflow; a closed run is
+          // started again, and applying an event twice changes nothing.
+          await temporal.workflow.signalWithStart('disputeWorkflow', {
+            taskQueue: FULFILLMENT_TASK_QUEUE,
+            workflowId: route.workflowId,
+            args: [],
+            signal: disputeEventSignal,
+            signalArgs: [route.input],
+          });
+          return;
+      }
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    }
+  });
+}
+
+export interface DispatchOutcome {
+  result: WebhookResult | null;
+  workflowId: string | null;
+  error: string | null;
+}
+
+/**
+ * Hands a recorded event to Temporal and records the result on its inbox row: `processed`, or
+ * `duplicate` when another event already dispatched the same workflow (the checkout session
+ * and the payment intent of one purchase). When Temporal does not answer the row stays
+ * undispatched (result null) for the relay; nothing is lost.
+ */
+export async function dispatchRecordedEvent(
+  db: Db,
+  temporal: Client,
+  row: Pick<WebhookEvent, 'id' | 'event_id'>,
+  route: DispatchableRoute,
+  actor: string,
+): Promise<DispatchOutcome> {
+  try {
+    await startRouteWorkflow(temporal, route);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    await db
+      .updateTable('webhook_events')
+      .set((eb) => ({ dispatch_attempts: eb('dispatch_attempts', '+', 1), error: message }))
+      .where('id', '=', row.id)
+      .execute();
+    return { result: null, workflowId: route.workflowId, error: message };
+  }
+  return db.transaction().execute(async (trx) => {
+    const other = await trx
+      .selectFrom('webhook_events')
+      .select('id')
+      .where('workflow_id', '=', route.workflowId)
+      .where('event_id', '<>', row.event_id)
+      .where('dispatched_at', 'is not', null)
+      .executeTakeFirst();
+    const result: WebhookResult = route.action === 'fulfill' && other ? 'duplicate' : 'processed';
+    const updated = await trx
+      .updateTable('webhook_events')
+      .set((eb) => ({
+        dispatched_at: sql<Date>`now()`,
+        processed_at: sql<Date>`now()`,
+        result,
+        workflow_id: route.workflowId,
+        error: null,
+        dispatch_attempts: eb('dispatch_attempts', '+', 1),
+      }))
+      .where('id', '=', row.id)
+      .where('result', 'is', null)
+      .returning('id')
+      .executeTakeFirst();
+    // Only the dispatch that settled the row audits it (concurrent duplicates race here).
+    if (updated) {
+      await recordAudit(trx, {
+        actor,
+        action: result === 'duplicate' ? 'webhook.duplicate' : 'webhook.processed',
+        target: row.event_id,
+        detail: { workflowId: route.workflowId },
+      });
+    }
+    return { result, workflowId: route.workflowId, error: null };
+  });
+}

@@ -1,0 +1,30 @@
+import type { Client } from '@temporalio/client';
+import { loggerOptions, type AppDeps } from '../../api/app.ts';
+import { createStripeClient } from '../../activities/stripe-client.ts';
+import type { Config } from '../../config/env.ts';
+import type { Db } from '../../db/database.ts';
+
+/** The api's dependencies and settings as the configuration describes them. */
+export function appDepsFromConfig(config: Config, db: Db, temporal: Client): AppDeps {
+  return {
+    db,
+    temporal,
+    stripe: createStripeClient(config.STRIPE_SECRET_KEY, config.STRIPE_API_URL),
+    stripeWebhookSecrets: config.STRIPE_WEBHOOK_SECRETS,
+    webhook: {
+      bodyLimitBytes: config.WEBHOOK_BODY_LIMIT_BYTES,
+      rateLimitPerMinute: config.WEBHOOK_RATE_LIMIT_PER_MINUTE,
+    },
+    relay: { intervalMs: config.WEBHOOK_RELAY_INTERVAL_SECONDS * 1000 },
+    ...(config.STRIPE_GAP_CHECK_INTERVAL_MINUTES > 0
+      ? {
+          gapCheck: {
+            intervalMs: config.STRIPE_GAP_CHECK_INTERVAL_MINUTES * 60_000,
+            windowMs: config.STRIPE_GAP_CHECK_WINDOW_HOURS * 3_600_000,
+          },
+        }
+      : {}),
+    devOutbox: config.EMAIL_DRIVER === 'outbox' && config.NODE_ENV !== 'production',
+    logger: loggerOptions(config.LOG_LEVEL),
+  };
+}

@@ -1,0 +1,46 @@
+import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.ts';
+import { databaseStep, emailStep } from './activity-options.ts';
+import {
+  disputeEventSignal,
+  type AppliedAdjustment,
+  type PaymentAdjustmentInput,
+} from './contracts.ts';
+
+const database = proxyActivities<Activities>(databaseStep);
+const email = proxyActivities<Activities>(emailStep);
+
+/** Applies one refund or dispute event; a revocation sends the order's one cancellation email. */
+async function applyAdjustment(input: PaymentAdjustmentInput): Promise<AppliedAdjustment> {
+  const applied = await database.applyPaymentAdjustment(input);
+  if (applied.revoked && applied.orderId) {
+    await email.sendOrderEmail({ orderId: applied.orderId, kind: 'cancellation' });
+  }
+  return applied;
+}
+
+/**
+ * `refund-<refund_id>`: a full refund revokes the order's entitlements, a partial one is
+ * recorded only. It may run before, during or long after the fulfillment.
+ */
+export async function refundWorkflow(input: PaymentAdjustmentInput): Promise<AppliedAdjustment> {
+  return applyAdjustment(input);
+}
+
+/**
+ * `dispute-<dispute_id>`: created suspends, won restores, lost revokes. Its events arrive by
+ * signal (signal-with-start); the run ends once no event has come for a while, and a later
+ * event simply starts a new run.
+ */
+export async function disputeWorkflow(): Promise<AppliedAdjustment | null> {
+  const pending: PaymentAdjustmentInput[] = [];
+  setHandler(disputeEventSignal, (input) => {
+    pending.push(input);
+  });
+  let last: AppliedAdjustment | null = null;
+  // One minute of quiet is plenty: Stripe sends a dispute's events days apart, not seconds.
+  while (await condition(() => pending.length > 0, '1 minute')) {
+    last = await applyAdjustment(pending.shift()!);
+  }
+  return last;
+}
