@@ -1,6 +1,7 @@
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { withinTimeout } from '../temporal/client.ts';
 import { recordAudit } from '../db/queries/audit.ts';
 import type { WebhookEvent, WebhookResult } from '../db/tables/webhook-events.ts';
 import {
@@ -28,7 +29,7 @@ export async function startRouteWorkflow(
   route: DispatchableRoute,
 ): Promise<void> {
   const deadline = new Date(Date.now() + TEMPORAL_DISPATCH_DEADLINE_MS);
-  await temporal.connection.withDeadline(deadline, async () => {
+  const call = temporal.connection.withDeadline(deadline, async () => {
     try {
       switch (route.action) {
         case 'fulfill':
@@ -73,6 +74,7 @@ export async function startRouteWorkflow(
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
     }
   });
+  await withinTimeout(call, TEMPORAL_DISPATCH_DEADLINE_MS, 'Temporal');
 }
 
 export interface DispatchOutcome {

@@ -5,8 +5,46 @@ export interface TemporalTarget {
   namespace: string;
 }
 
+/**
+ * gRPC's default reconnect backoff grows to two minutes; capped at 5 s, the api notices a
+ * Temporal that came back within seconds, and the relay drains the backlog right away.
+ */
+const channelArgs = {
+  'grpc.initial_reconnect_backoff_ms': 500,
+  'grpc.max_reconnect_backoff_ms': 5_000,
+};
+
 /** A client on its own connection; close it with `client.connection.close()`. */
 export async function connectTemporalClient(target: TemporalTarget): Promise<Client> {
-  const connection = await Connection.connect({ address: target.address });
+  const connection = await Connection.connect({ address: target.address, channelArgs });
   return new Client({ connection, namespace: target.namespace });
+}
+
+/**
+ * A client whose connection is made on first use, so a process can start (and record
+ * webhooks) while Temporal is still down.
+ */
+export function lazyTemporalClient(target: TemporalTarget): Client {
+  return new Client({
+    connection: Connection.lazy({ address: target.address, channelArgs }),
+    namespace: target.namespace,
+  });
+}
+
+/**
+ * Rejects when `call` has not settled within `ms`. gRPC deadlines do not bound a lazy
+ * client's first connection attempt, so callers that must answer quickly (a webhook, a
+ * readiness probe) race the call against this instead; the call itself may still land later.
+ */
+export async function withinTimeout<T>(call: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([call, timeout]);
+  } finally {
+    clearTimeout(timer);
+    call.catch(() => undefined);
+  }
 }

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsync } from 'fastify';
 import { sql } from 'kysely';
 import type { Db } from '../../db/database.ts';
+import { withinTimeout } from '../../temporal/client.ts';
 
 /** `/healthz`: the process is alive. `/readyz`: Postgres and Temporal answer. */
 export const registerHealthRoutes: FastifyPluginAsync<{ db: Db; temporal: Client }> = async (
@@ -10,9 +11,10 @@ export const registerHealthRoutes: FastifyPluginAsync<{ db: Db; temporal: Client
 ) => {
   app.get('/healthz', () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
+    // A probe must answer quickly even when a dependency hangs: two seconds each.
     const [database, temporalServer] = await Promise.allSettled([
-      sql`select 1`.execute(db),
-      temporal.workflowService.getSystemInfo({}),
+      withinTimeout(sql`select 1`.execute(db), 2_000, 'Postgres'),
+      withinTimeout(temporal.workflowService.getSystemInfo({}), 2_000, 'Temporal'),
     ]);
     const checks = {
       database: database.status === 'fulfilled' ? 'ok' : 'unavailable',

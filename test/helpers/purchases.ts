@@ -1,0 +1,54 @@
+import type { Db } from '../../db/database.ts';
+
+/** Everything a purchase left in the database, as support would look it up. */
+export async function purchaseRows(db: Db, purchaseKey: string) {
+  const orders = await db
+    .selectFrom('orders')
+    .selectAll()
+    .where('purchase_key', '=', purchaseKey)
+    .execute();
+  const orderIds = orders.map((o) => o.id);
+  const adjustments = await db
+    .selectFrom('payment_adjustments')
+    .selectAll()
+    .where('purchase_key', '=', purchaseKey)
+    .execute();
+  if (orderIds.length === 0) {
+    return { orders, adjustments, entitlements: [], emails: [], jobs: [], jobEvents: [] };
+  }
+  const entitlements = await db
+    .selectFrom('entitlements')
+    .selectAll()
+    .where('order_id', 'in', orderIds)
+    .execute();
+  const emails = await db
+    .selectFrom('email_deliveries')
+    .selectAll()
+    .where('order_id', 'in', orderIds)
+    .orderBy('created_at')
+    .execute();
+  const jobs = await db
+    .selectFrom('fulfillment_jobs')
+    .selectAll()
+    .where('order_id', 'in', orderIds)
+    .execute();
+  const jobEvents = jobs.length
+    ? await db
+        .selectFrom('fulfillment_job_events')
+        .select(['status'])
+        .where(
+          'job_id',
+          'in',
+          jobs.map((j) => j.id),
+        )
+        .orderBy('id')
+        .execute()
+    : [];
+  return { orders, adjustments, entitlements, emails, jobs, jobEvents };
+}
+
+export type PurchaseRows = Awaited<ReturnType<typeof purchaseRows>>;
+
+export const emailKinds = (rows: PurchaseRows): string[] => rows.emails.map((e) => e.kind).sort();
+export const entitlementStatuses = (rows: PurchaseRows): string[] =>
+  [...new Set(rows.entitlements.map((e) => e.status))].sort();
