@@ -1,0 +1,84 @@
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Db } from '../db/database.ts';
+import { recordAudit } from '../db/queries/audit.ts';
+import type { WebhookEvent } from '../db/tables/webhook-events.ts';
+import { dispatchRecordedEvent, isDispatchable, startRouteWorkflow } from './dispatch.ts';
+import type { StripeEventEnvelope } from './ingest.ts';
+import { routeStripeEvent } from './stripe-routing.ts';
+
+export interface ReplayPlan {
+  eventId: string;
+  type: string;
+  workflowId: string | null;
+  /** The workflow's status before the replay (`none` when Temporal has no run of it). */
+  workflowStatus: string;
+  /** What the replay does (or, with --dry-run, would do). */
+  change: string;
+}
+
+async function workflowStatus(temporal: Client, workflowId: string): Promise<string> {
+  try {
+    const description = await temporal.workflow.getHandle(workflowId).describe();
+    return description.status.name;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return 'none';
+    throw error;
+  }
+}
+
+function plannedChange(action: string, status: string): string {
+  if (action === 'dispute')
+    return status === 'RUNNING'
+      ? 'signal the running dispute workflow'
+      : 'start the dispute workflow';
+  if (status === 'none') return 'start the workflow';
+  if (status === 'RUNNING') return 'none: the workflow is running';
+  if (status === 'COMPLETED') return 'none: the workflow completed';
+  return `start a new run (the last one is ${status.toLowerCase()})`;
+}
+
+/**
+ * Re-runs recorded events through the same path they took when they arrived. Every step is
+ * idempotent, so a replay only changes what did not happen: a failed run is started again, an
+ * undispatched event is dispatched; a completed fulfillment stays as it is.
+ */
+export async function replayEvents(
+  db: Db,
+  temporal: Client,
+  events: Pick<WebhookEvent, 'id' | 'event_id' | 'type' | 'payload' | 'result'>[],
+  { dryRun, operator }: { dryRun: boolean; operator: string },
+): Promise<ReplayPlan[]> {
+  const plans: ReplayPlan[] = [];
+  for (const event of events) {
+    const route = routeStripeEvent(event.payload as StripeEventEnvelope);
+    if (!isDispatchable(route)) {
+      plans.push({
+        eventId: event.event_id,
+        type: event.type,
+        workflowId: null,
+        workflowStatus: 'none',
+        change: `none: ${route.action} event`,
+      });
+      continue;
+    }
+    const status = await workflowStatus(temporal, route.workflowId);
+    const plan = {
+      eventId: event.event_id,
+      type: event.type,
+      workflowId: route.workflowId,
+      workflowStatus: status,
+      change: plannedChange(route.action, status),
+    };
+    plans.push(plan);
+    if (dryRun) continue;
+    if (event.result === null) await dispatchRecordedEvent(db, temporal, event, route, operator);
+    else await startRouteWorkflow(temporal, route);
+    await recordAudit(db, {
+      actor: operator,
+      action: 'webhook.replayed',
+      target: event.event_id,
+      detail: { ...plan },
+    });
+  }
+  return plans;
+}

@@ -1,0 +1,35 @@
+// `npm run ops -- <command>`: the operator CLI. Reads the same environment as the api
+// (DATABASE_URL is required: embedded PGlite belongs to `npm start` alone).
+import { connectDatabase } from '../db/connect.ts';
+import { connectTemporalClient } from '../temporal/client.ts';
+import { databaseTarget, loadConfigOrExit, loadDotEnv } from './lib/runtime.ts';
+import { EVENTS_USAGE, runEventsCommand, UsageError } from './ops/events.ts';
+
+const USAGE = `usage: npm run ops -- <command> [--json]
+
+${EVENTS_USAGE}`;
+
+loadDotEnv();
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const argv = args.filter((arg) => arg !== '--json');
+if (argv.length === 0 || argv[0] === 'help' || argv.includes('--help')) {
+  console.log(USAGE);
+  process.exit(argv.length === 0 ? 2 : 0);
+}
+const config = loadConfigOrExit();
+const db = await connectDatabase(databaseTarget(config, false));
+const temporal = await connectTemporalClient({
+  address: config.TEMPORAL_ADDRESS,
+  namespace: config.TEMPORAL_NAMESPACE,
+});
+try {
+  if (argv[0] === 'events') await runEventsCommand(argv.slice(1), { db, temporal, config, json });
+  else throw new UsageError(`unknown command ${argv[0]}\n\n${USAGE}`);
+} catch (error) {
+  console.error(error instanceof UsageError ? error.message : error);
+  process.exitCode = error instanceof UsageError ? 2 : 1;
+} finally {
+  await temporal.connection.close();
+  await db.destroy();
+}

@@ -1,0 +1,191 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { createStripeClient } from '../../activities/stripe-client.ts';
+import { upsertProducts } from '../../db/queries/products.ts';
+import { checkStripeEventGaps } from '../../gateway/gap-check.ts';
+import { waitFor } from '../../scripts/lib/processes.ts';
+import { fulfillmentWorkflowId } from '../../workflows/contracts.ts';
+import { purchaseRows } from '../helpers/purchases.ts';
+import { startTestStack, type TestStack } from '../helpers/stack.ts';
+import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';
+
+const run = promisify(execFile);
+
+let stack: TestStack;
+let stripe: ReturnType<typeof createStripeClient>;
+const startedAt = new Date(Date.now() - 60_000);
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  stripe = createStripeClient(stack.config.STRIPE_SECRET_KEY, stack.config.STRIPE_API_URL);
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+/** A real card payment in localstripe; it emits (and, when configured, posts) payment_intent.succeeded. */
+async function payInLocalstripe(email: string, skus: string): Promise<string> {
+  const customer = await stripe.customers.create({ email });
+  const method = await stripe.paymentMethods.create({
+    type: 'card',
+    card: { number: '4242424242424242', exp_month: 12, exp_year: 2030, cvc: '123' },
+  });
+  const intent = await stripe.paymentIntents.create({
+    amount: 1900,
+    currency: 'eur',
+    customer: customer.id,
+    payment_method: method.id,
+    metadata: { skus },
+  });
+  await stripe.paymentIntents.confirm(intent.id);
+  return intent.id;
+}
+
+async function waitForFulfillment(paymentIntentId: string): Promise<void> {
+  await waitFor(
+    'event recorded',
+    async () => {
+      const row = await stack.db
+        .selectFrom('webhook_events')
+        .select('dispatched_at')
+        .where('workflow_id', '=', fulfillmentWorkflowId(paymentIntentId))
+        .executeTakeFirst();
+      return Boolean(row?.dispatched_at);
+    },
+    { timeoutMs: 20_000 },
+  );
+  await stack.temporal.workflow.getHandle(fulfillmentWorkflowId(paymentIntentId)).result();
+}
+
+const ops = (...args: string[]) =>
+  run(process.execPath, ['scripts/ops.ts', ...args, '--json'], {
+    env: {
+      PATH: process.env['PATH'],
+      DATABASE_URL: stack.config.DATABASE_URL,
+      TEMPORAL_ADDRESS: stack.config.TEMPORAL_ADDRESS,
+      STRIPE_SECRET_KEY: stack.config.STRIPE_SECRET_KEY,
+      STRIPE_API_URL: stack.config.STRIPE_API_URL,
+      STRIPE_WEBHOOK_SECRETS: stack.config.STRIPE_WEBHOOK_SECRETS.join(','),
+      USER: 'support-alice',
+    },
+  });
+
+describe('against localstripe', () => {
+  it('re-drives a payment whose webhook never arrived when the gap check compares with Stripe’s Events API', async () => {
+    const email = `gap-${Date.now()}@example.com`;
+    const paymentIntentId = await payInLocalstripe(email, 'ebook-idempotency-field-guide');
+
+    const first = await checkStripeEventGaps(
+      { db: stack.db, temporal: stack.temporal, stripe },
+      { since: startedAt },
+    );
+    expect(first.redriven.length).toBeGreaterThanOrEqual(1);
+    await waitForFulfillment(paymentIntentId);
+    const rows = await purchaseRows(stack.db, paymentIntentId);
+    expect(rows.emails).toMatchObject([{ kind: 'delivery', recipient: email }]);
+    const audit = await stack.db
+      .selectFrom('audit_log')
+      .select(['actor', 'action'])
+      .where('action', '=', 'webhook.gap_redriven')
+      .execute();
+    expect(audit.length).toBeGreaterThanOrEqual(1);
+
+    const second = await checkStripeEventGaps(
+      { db: stack.db, temporal: stack.temporal, stripe },
+      { since: startedAt },
+    );
+    expect(second.redriven).toEqual([]);
+  });
+
+  it('fulfils a real signed payment_intent.succeeded that localstripe posts to the webhook endpoint', async () => {
+    const address = await stack.app.listen({ host: '127.0.0.1', port: 0 });
+    const registration = await fetch(
+      `${inject('stripeApiUrl')}/_config/webhooks/fulfillment-tests`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          url: `${address}/webhooks/stripe`,
+          secret: stack.webhookSecret,
+        }),
+      },
+    );
+    expect(registration.status).toBe(200);
+
+    const email = `webhook-${Date.now()}@example.com`;
+    const paymentIntentId = await payInLocalstripe(
+      email,
+      'ebook-durable-execution,course-webhooks-workbook',
+    );
+    await waitForFulfillment(paymentIntentId);
+
+    const rows = await purchaseRows(stack.db, paymentIntentId);
+    expect(rows.orders).toMatchObject([{ amount_total: 1900, currency: 'eur' }]);
+    expect(rows.entitlements).toHaveLength(2);
+    expect(rows.emails).toMatchObject([{ kind: 'delivery', recipient: email }]);
+    const [inbox] = await stack.db
+      .selectFrom('webhook_events')
+      .selectAll()
+      .where('workflow_id', '=', fulfillmentWorkflowId(paymentIntentId))
+      .execute();
+    expect(inbox).toMatchObject({ api_version: '2017-08-15', result: 'processed' });
+  });
+});
+
+describe('npm run ops -- events', () => {
+  it('lists recorded events and replays a failed fulfillment once the catalog is fixed', async () => {
+    const sku = `ebook-late-${Date.now()}`;
+    const event = paymentSucceeded({ skus: [sku] });
+    const paymentIntentId = event.data.object.id;
+    await postSignedEvent(stack.app, event, stack.webhookSecret);
+    await expect(
+      stack.temporal.workflow.getHandle(fulfillmentWorkflowId(paymentIntentId)).result(),
+    ).rejects.toThrow();
+
+    const listed = JSON.parse(
+      (await ops('events', 'list', '--type', 'payment_intent.succeeded', '--limit', '500')).stdout,
+    ) as { event_id: string }[];
+    expect(listed.map((e) => e.event_id)).toContain(event.id);
+
+    const plan = JSON.parse((await ops('events', 'replay', event.id, '--dry-run')).stdout) as {
+      change: string;
+    }[];
+    expect(plan).toMatchObject([
+      { workflowStatus: 'FAILED', change: 'start a new run (the last one is failed)' },
+    ]);
+    expect((await purchaseRows(stack.db, paymentIntentId)).orders).toHaveLength(0);
+
+    await upsertProducts(stack.db, [
+      {
+        sku,
+        slug: sku,
+        title: 'Late Arrival',
+        version: 'v1',
+        formats: ['pdf'],
+        stripe_price_id: null,
+      },
+    ]);
+    await ops('events', 'replay', event.id);
+    await waitFor(
+      'replayed run completed',
+      async () => {
+        const rows = await purchaseRows(stack.db, paymentIntentId);
+        return rows.jobs[0]?.status === 'completed';
+      },
+      { timeoutMs: 30_000 },
+    );
+    const audit = await stack.db
+      .selectFrom('audit_log')
+      .select(['actor', 'action'])
+      .where('target', '=', event.id)
+      .execute();
+    expect(audit).toContainEqual({ actor: 'support-alice', action: 'webhook.replayed' });
+
+    const again = JSON.parse((await ops('events', 'replay', event.id, '--dry-run')).stdout) as {
+      change: string;
+    }[];
+    expect(again).toMatchObject([{ change: 'none: the workflow completed' }]);
+  });
+});
