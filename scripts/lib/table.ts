@@ -9,12 +9,11 @@ export function printRows(rows: Record<string, unknown>[], json: boolean): void 
     return;
   }
   const columns = Object.keys(rows[0]!);
-  const cell = (value: unknown): string =>
-    value instanceof Date
-      ? value.toISOString()
-      : value === null || value === undefined
-        ? ''
-        : String(value);
+  const cell = (value: unknown): string => {
+    if (value instanceof Date) return value.toISOString();
+    if (value === null || value === undefined) return '';
+    return typeof value === 'object' ? JSON.stringify(value) : String(value as string | number);
+  };
   const widths = columns.map((column) =>
     Math.max(column.length, ...rows.map((row) => cell(row[column]).length)),
   );
