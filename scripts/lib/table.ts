@@ -12,7 +12,7 @@ export function printRows(rows: Record<string, unknown>[], json: boolean): void 
   const cell = (value: unknown): string => {
     if (value instanceof Date) return value.toISOString();
     if (value === null || value === undefined) return '';
-    return typeof value === 'object' ? JSON.stringify(value) : String(value as string | number);
+    return typeof value === 'object' ? JSON.stringify(value) : String(value);
   };
   const widths = columns.map((column) =>
     Math.max(column.length, ...rows.map((row) => cell(row[column]).length)),
