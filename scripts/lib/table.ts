@@ -12,7 +12,9 @@ export function printRows(rows: Record<string, unknown>[], json: boolean): void 
   const cell = (value: unknown): string => {
     if (value instanceof Date) return value.toISOString();
     if (value === null || value === undefined) return '';
-    return typeof value === 'object' ? JSON.stringify(value) : String(value);
+    if (typeof value === 'string') return value;
+    if (typeof value === 'number' || typeof value === 'boolean') return value.toString();
+    return JSON.stringify(value);
   };
   const widths = columns.map((column) =>
     Math.max(column.length, ...rows.map((row) => cell(row[column]).length)),
