@@ -4,6 +4,7 @@ import type Stripe from 'stripe';
 import type { Db } from '../db/database.ts';
 import { lockPurchase, reconcileOrderEntitlements } from '../db/queries/entitlements.ts';
 import { transitionJob } from '../db/queries/fulfillment.ts';
+import { productStoragePath } from '../db/queries/products.ts';
 import { findWebhookEvent } from '../db/queries/webhook-events.ts';
 import type { Product } from '../db/tables/products.ts';
 import {
@@ -12,17 +13,22 @@ import {
   type FulfillmentInput,
   type FulfillmentStatus,
   type JobStep,
+  type NeedsAttention,
   type PermanentFailureType,
   type RecordedPurchase,
 } from '../workflows/contracts.ts';
+import { raiseAlert, type AlertSinks } from './alerts.ts';
 import type { EmailDriver } from './email/driver.ts';
+import type { StorageDriver } from './storage/driver.ts';
 import { InvalidPurchaseError, readPurchase, type Purchase } from './purchase.ts';
 
 export interface FulfillmentDeps {
   db: Db;
   stripe: Stripe;
+  storage: StorageDriver;
   email: EmailDriver;
   emailFrom: string;
+  alerts: AlertSinks;
 }
 
 export function permanentFailure(type: PermanentFailureType, message: string): ApplicationFailure {
@@ -37,7 +43,10 @@ export async function loadStripeEventObject(db: Db, stripeEventId: string): Prom
   return (event.payload as { data?: { object?: unknown } }).data?.object;
 }
 
-async function findPurchasedProducts(db: Db, items: Purchase['items']): Promise<Product[]> {
+async function findPurchasedProducts(
+  db: Db,
+  items: Purchase['items'],
+): Promise<{ products: Product[]; unknown: string[] }> {
   const bySku = 'skus' in items;
   const keys = bySku ? items.skus : items.priceIds;
   const products = await db
@@ -46,18 +55,11 @@ async function findPurchasedProducts(db: Db, items: Purchase['items']): Promise<
     .where(bySku ? 'sku' : 'stripe_price_id', 'in', keys)
     .execute();
   const found = new Set(products.map((p) => (bySku ? p.sku : p.stripe_price_id)));
-  const unknown = keys.filter((key) => !found.has(key));
-  if (unknown.length > 0) {
-    throw permanentFailure(
-      'UnknownSku',
-      `unknown ${bySku ? 'SKU' : 'price'} ${unknown.join(', ')}`,
-    );
-  }
-  return products;
+  return { products, unknown: keys.filter((key) => !found.has(key)) };
 }
 
 /** The side effects of a fulfillment; each is idempotent on its own key so retries are safe. */
-export function createFulfillmentActivities({ db, stripe }: FulfillmentDeps) {
+export function createFulfillmentActivities({ db, stripe, storage, alerts }: FulfillmentDeps) {
   return {
     /**
      * Records customer, order, entitlements (`processing`), the job and its first event in one
@@ -74,7 +76,7 @@ export function createFulfillmentActivities({ db, stripe }: FulfillmentDeps) {
           throw permanentFailure('InvalidPurchase', error.message);
         throw error;
       }
-      const products = await findPurchasedProducts(db, purchase.items);
+      const { products, unknown } = await findPurchasedProducts(db, purchase.items);
 
       return db.transaction().execute(async (trx) => {
         await lockPurchase(trx, purchase.purchaseKey);
@@ -120,22 +122,26 @@ export function createFulfillmentActivities({ db, stripe }: FulfillmentDeps) {
           .where('purchase_key', '=', purchase.purchaseKey)
           .executeTakeFirstOrThrow();
 
-        await trx
-          .insertInto('entitlements')
-          .values(
-            products.map((product) => ({
-              order_id: order.id,
-              product_id: product.id,
-              customer_id: customer.id,
-              status: 'processing' as const,
-              activated_at: null,
-              last_download_at: null,
-            })),
-          )
-          .onConflict((oc) => oc.columns(['order_id', 'product_id']).doNothing())
-          .execute();
+        // Nothing is delivered while part of the purchase is unknown: support fixes the
+        // catalog and replays the event, and this step then records every item.
+        const deliverable = unknown.length === 0 ? products : [];
+        if (deliverable.length > 0)
+          await trx
+            .insertInto('entitlements')
+            .values(
+              deliverable.map((product) => ({
+                order_id: order.id,
+                product_id: product.id,
+                customer_id: customer.id,
+                status: 'processing' as const,
+                activated_at: null,
+                last_download_at: null,
+              })),
+            )
+            .onConflict((oc) => oc.columns(['order_id', 'product_id']).doNothing())
+            .execute();
 
-        const firstStatus: FulfillmentStatus = 'pending_entitlement';
+        const firstStatus: FulfillmentStatus = 'pending_storage';
         const created = await trx
           .insertInto('fulfillment_jobs')
           .values({
@@ -188,7 +194,39 @@ export function createFulfillmentActivities({ db, stripe }: FulfillmentDeps) {
           customerEmail: purchase.email,
           guest: customer.auth_user_id === null,
           status: job.status,
+          unknownItems: unknown,
         };
+      });
+    },
+
+    /**
+     * Checks that every purchased file exists at its versioned path. A missing file is
+     * retried (it may still be uploading); the workflow gives up after its retry window.
+     */
+    async verifyAssets({ jobId, orderId }: JobStep): Promise<FulfillmentStatus> {
+      const items = await db
+        .selectFrom('entitlements')
+        .innerJoin('products', 'products.id', 'entitlements.product_id')
+        .select(['products.sku', 'products.slug', 'products.version', 'products.formats'])
+        .where('entitlements.order_id', '=', orderId)
+        .execute();
+      const keys = items.flatMap((item) =>
+        item.formats.map((format) => productStoragePath(item, format)),
+      );
+      const missing: string[] = [];
+      for (const key of keys) if (!(await storage.exists(key))) missing.push(key);
+      if (missing.length > 0) {
+        throw ApplicationFailure.retryable(
+          `missing in ${storage.name} storage: ${missing.join(', ')}`,
+          'AssetMissing',
+        );
+      }
+      return db.transaction().execute(async (trx) => {
+        const job = await transitionJob(trx, jobId, 'pending_entitlement', {
+          step: 'verify_assets',
+          files: keys.length,
+        });
+        return job.status;
       });
     },
 
@@ -215,6 +253,94 @@ export function createFulfillmentActivities({ db, stripe }: FulfillmentDeps) {
         });
         return { status: job.status, entitlementStatus };
       });
+    },
+
+    /** Records that a step keeps failing (the job shows `pending_retry` until it recovers). */
+    async markJobRetrying({
+      jobId,
+      step,
+      error,
+    }: {
+      jobId: string;
+      step: string;
+      error: string;
+    }): Promise<FulfillmentStatus> {
+      return db.transaction().execute(async (trx) => {
+        const job = await transitionJob(trx, jobId, 'pending_retry', { step, error });
+        await trx
+          .updateTable('fulfillment_jobs')
+          .set({ last_error: error })
+          .where('id', '=', jobId)
+          .execute();
+        return job.status;
+      });
+    },
+
+    /** A failure no retry can fix: the job (when there is one) needs attention; one alert. */
+    async flagNeedsAttention(problem: NeedsAttention): Promise<void> {
+      if (problem.jobId) {
+        const jobId = problem.jobId;
+        await db.transaction().execute(async (trx) => {
+          await transitionJob(trx, jobId, 'needs_attention', {
+            type: problem.type,
+            error: problem.message,
+          });
+          await trx
+            .updateTable('fulfillment_jobs')
+            .set({ last_error: problem.message })
+            .where('id', '=', jobId)
+            .execute();
+        });
+      }
+      await raiseAlert(db, alerts, {
+        key: `needs_attention:${problem.workflowId}:${problem.type}`,
+        kind: 'fulfillment.needs_attention',
+        severity: 'critical',
+        summary: `${problem.workflowId} needs attention: ${problem.message}`,
+        jobId: problem.jobId,
+        detail: { ...problem },
+      });
+    },
+
+    /** Product analytics for a fulfilled order, once per order however often retried. */
+    async emitAnalytics({ orderId }: JobStep): Promise<void> {
+      const order = await db
+        .selectFrom('orders')
+        .select(['id', 'customer_id', 'source', 'amount_total', 'currency'])
+        .where('id', '=', orderId)
+        .executeTakeFirstOrThrow();
+      const entitlements = await db
+        .selectFrom('entitlements')
+        .innerJoin('products', 'products.id', 'entitlements.product_id')
+        .select(['entitlements.id', 'products.sku', 'entitlements.status'])
+        .where('entitlements.order_id', '=', orderId)
+        .execute();
+      const events = [
+        {
+          event_key: `order.fulfilled:${orderId}`,
+          name: 'order.fulfilled',
+          order_id: orderId,
+          customer_id: order.customer_id,
+          properties: JSON.stringify({
+            source: order.source,
+            amount: order.amount_total,
+            currency: order.currency,
+            items: entitlements.length,
+          }),
+        },
+        ...entitlements.map((e) => ({
+          event_key: `entitlement.granted:${e.id}`,
+          name: 'entitlement.granted',
+          order_id: orderId,
+          customer_id: order.customer_id,
+          properties: JSON.stringify({ sku: e.sku, status: e.status }),
+        })),
+      ];
+      await db
+        .insertInto('analytics_events')
+        .values(events)
+        .onConflict((oc) => oc.column('event_key').doNothing())
+        .execute();
     },
 
     /** Marks the job completed once every step succeeded (a revoked job stays revoked). */

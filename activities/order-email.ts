@@ -1,10 +1,13 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
-import type { OrderEmailKind } from '../workflows/contracts.ts';
+import type { OrderEmailKind, ReminderMilestone } from '../workflows/contracts.ts';
+import { raiseAlert, type AlertSinks } from './alerts.ts';
 import type { EmailDriver } from './email/driver.ts';
 import {
   renderCancellationEmail,
+  renderClaimReminderEmail,
   renderDeliveryEmail,
+  renderDownloadReminderEmail,
   type RenderedEmail,
 } from './email/templates.ts';
 
@@ -12,6 +15,7 @@ export interface OrderEmailDeps {
   db: Db;
   email: EmailDriver;
   emailFrom: string;
+  alerts: AlertSinks;
 }
 
 /** One email of each kind per order: the idempotency key is the ledger's unique key. */
@@ -40,22 +44,27 @@ async function renderOrderEmail(db: Db, orderId: string, kind: OrderEmailKind) {
     .where('entitlements.order_id', '=', orderId)
     .orderBy('products.title')
     .execute();
-  const rendered: RenderedEmail =
-    kind === 'delivery'
-      ? renderDeliveryEmail({
-          orderReference: order.purchase_key,
-          items,
-          amountTotal: order.amount_total,
-          currency: order.currency,
-          paidAt: order.paid_at,
-          guest: order.auth_user_id === null,
-        })
-      : renderCancellationEmail({ orderReference: order.purchase_key, items });
+  const reference = { orderReference: order.purchase_key, items };
+  const renderers: Record<OrderEmailKind, () => RenderedEmail> = {
+    delivery: () =>
+      renderDeliveryEmail({
+        ...reference,
+        amountTotal: order.amount_total,
+        currency: order.currency,
+        paidAt: order.paid_at,
+        guest: order.auth_user_id === null,
+      }),
+    cancellation: () => renderCancellationEmail(reference),
+    download_reminder: () => renderDownloadReminderEmail(reference),
+    claim_reminder_24h: () => renderClaimReminderEmail({ ...reference, final: false }),
+    claim_reminder_7d: () => renderClaimReminderEmail({ ...reference, final: true }),
+  };
+  const rendered = renderers[kind]();
   return { recipient: order.email, rendered };
 }
 
-export function createOrderEmailActivities({ db, email, emailFrom }: OrderEmailDeps) {
-  return {
+export function createOrderEmailActivities({ db, email, emailFrom, alerts }: OrderEmailDeps) {
+  const activities = {
     /**
      * Sends an order's email through the ledger: the row is claimed by its idempotency key
      * first, and a key already sent is never sent again, however often this is retried.
@@ -127,5 +136,64 @@ export function createOrderEmailActivities({ db, email, emailFrom }: OrderEmailD
         throw error;
       }
     },
+
+    /**
+     * Sends the reminders due at a milestone, deciding from what the database says now:
+     * a download reminder at 24 h when nothing was downloaded, a claim reminder at 24 h and
+     * 7 d while the buyer has no account. Nothing for a suspended or revoked order.
+     */
+    async sendReminders({
+      orderId,
+      milestone,
+    }: {
+      orderId: string;
+      milestone: ReminderMilestone;
+    }): Promise<OrderEmailKind[]> {
+      const state = await db
+        .selectFrom('orders')
+        .innerJoin('customers', 'customers.id', 'orders.customer_id')
+        .innerJoin('entitlements', 'entitlements.order_id', 'orders.id')
+        .select((eb) => [
+          'customers.auth_user_id',
+          eb.fn.max('entitlements.last_download_at').as('lastDownloadAt'),
+          eb.fn
+            .countAll<string>()
+            .filterWhere('entitlements.status', 'in', ['pending_claim', 'active'])
+            .as('usable'),
+        ])
+        .where('orders.id', '=', orderId)
+        .groupBy('customers.auth_user_id')
+        .executeTakeFirst();
+      if (!state || Number(state.usable) === 0) return [];
+      const due: OrderEmailKind[] = [];
+      if (milestone === '24h' && state.lastDownloadAt === null) due.push('download_reminder');
+      if (state.auth_user_id === null)
+        due.push(milestone === '24h' ? 'claim_reminder_24h' : 'claim_reminder_7d');
+      for (const kind of due) await activities.sendOrderEmail({ orderId, kind });
+      return due;
+    },
+
+    /** An email step failed twice: one alert per order and kind, not one per attempt. */
+    async alertEmailFailing({
+      jobId,
+      orderId,
+      kind,
+      error,
+    }: {
+      jobId: string;
+      orderId: string;
+      kind: OrderEmailKind;
+      error: string;
+    }): Promise<void> {
+      await raiseAlert(db, alerts, {
+        key: `email_failing:${orderId}:${kind}`,
+        kind: 'email.failing',
+        severity: 'warning',
+        summary: `${kind} email for order ${orderId} failed twice and keeps retrying: ${error}`,
+        jobId,
+        detail: { orderId, kind, error },
+      });
+    },
   };
+  return activities;
 }

@@ -53,6 +53,16 @@ export const envSchema = z.object({
   /** How far back the gap check looks (Stripe retries deliveries for up to 3 days). */
   STRIPE_GAP_CHECK_WINDOW_HOURS: z.coerce.number().min(1).max(720).default(72),
 
+  STORAGE_DRIVER: z
+    .enum(['local'], { error: 'must be local (supabase is not built yet)' })
+    .default('local'),
+  /** Root folder of the local storage driver. */
+  STORAGE_LOCAL_DIR: z.string().min(1).default('.data/storage'),
+
+  /** Alert sinks: a Slack incoming webhook and a generic JSON webhook (both optional). */
+  ALERT_SLACK_WEBHOOK_URL: z.url().optional(),
+  ALERT_WEBHOOK_URL: z.url().optional(),
+
   EMAIL_DRIVER: z
     .enum(['outbox'], { error: 'must be outbox (resend and smtp are not built yet)' })
     .default('outbox'),

@@ -1,4 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
+import type { AlertsTable } from './tables/alerts.ts';
+import type { AnalyticsEventsTable } from './tables/analytics-events.ts';
 import type { AuditLogTable } from './tables/audit-log.ts';
 import type { CustomersTable } from './tables/customers.ts';
 import type { EmailDeliveriesTable } from './tables/email-deliveries.ts';
@@ -21,6 +23,8 @@ export interface Database {
   email_deliveries: EmailDeliveriesTable;
   audit_log: AuditLogTable;
   payment_adjustments: PaymentAdjustmentsTable;
+  alerts: AlertsTable;
+  analytics_events: AnalyticsEventsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -41,7 +41,7 @@ export async function startRouteWorkflow(
             // A completed fulfillment is never repeated; a failed or terminated one may be.
             workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
             typedSearchAttributes: [
-              { key: searchAttributes.fulfillmentStatus, value: 'pending_entitlement' },
+              { key: searchAttributes.fulfillmentStatus, value: 'pending_storage' },
               { key: searchAttributes.orderSource, value: route.input.source },
               ...(route.input.paymentIntentId
                 ? [{ key: searchAttributes.paymentIntentId, value: route.input.paymentIntentId }]

@@ -12,7 +12,7 @@ import { resolveBinary } from './lib/binaries.ts';
 import { spawnManaged, waitFor, type ManagedProcess } from './lib/processes.ts';
 import { appDepsFromConfig } from './lib/app-options.ts';
 import { databaseTarget, loadConfigOrExit, loadDotEnv, onShutdownSignal } from './lib/runtime.ts';
-import { createActivityDeps, prepareLocalDatabase } from './lib/services.ts';
+import { createActivityDeps, prepareLocalDatabase, seedDemoAssets } from './lib/services.ts';
 import { startTemporalDevServer, type DevServer } from './lib/temporal-dev-server.ts';
 
 const DATA_DIR = path.resolve('.data');
@@ -70,11 +70,13 @@ const config = loadConfigOrExit();
 installTemporalRuntime();
 const db = await connectDatabase(databaseTarget(config, true));
 const { seeded } = await prepareLocalDatabase(db);
+const activityDeps = createActivityDeps(config, db);
+await seedDemoAssets(activityDeps.storage);
 const temporalTarget = { address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE };
 const temporal = await connectTemporalClient(temporalTarget);
 const { worker, connection } = await createFulfillmentWorker({
   ...temporalTarget,
-  deps: createActivityDeps(config, db),
+  deps: activityDeps,
 });
 const workerRun = worker.run();
 const app = await buildApp(appDepsFromConfig(config, db, temporal));

@@ -1,6 +1,14 @@
 import type { ActivityOptions } from '@temporalio/workflow';
 import { PERMANENT_FAILURE_TYPES } from './contracts.ts';
 
+/*
+ * Every step runs in two phases: a few quick attempts, then — once the job shows
+ * `pending_retry` — patient attempts with a longer backoff. Permanent failures are
+ * non-retryable by type in both.
+ */
+
+const nonRetryableErrorTypes = [...PERMANENT_FAILURE_TYPES];
+
 /** Steps that read and write a few Postgres rows in one transaction. */
 export const databaseStep: ActivityOptions = {
   // A transaction over a handful of rows takes milliseconds; 30 s still covers a lock wait or
@@ -10,9 +18,21 @@ export const databaseStep: ActivityOptions = {
     // Start fast: most database errors are a dropped connection that the next try survives.
     initialInterval: '1 second',
     backoffCoefficient: 2,
+    // Three tries (about 3 s) before the job shows pending_retry.
+    maximumAttempts: 3,
+    nonRetryableErrorTypes,
+  },
+};
+
+/** The same steps once they have failed three times: retry until the database is back. */
+export const databaseStepPatient: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '5 seconds',
+    backoffCoefficient: 2,
     // Capped at a minute so a recovered database is used within a minute of coming back.
     maximumInterval: '1 minute',
-    nonRetryableErrorTypes: [...PERMANENT_FAILURE_TYPES],
+    nonRetryableErrorTypes,
   },
 };
 
@@ -24,8 +44,46 @@ export const emailStep: ActivityOptions = {
   retry: {
     // 5 s leaves room for a 429's Retry-After before the next attempt.
     initialInterval: '5 seconds',
+    // Two failures raise the email alert (DESIGN.md: "an email that failed twice alerts").
+    maximumAttempts: 2,
+    nonRetryableErrorTypes,
+  },
+};
+
+/** The email step after it failed twice: keep trying through a provider outage. */
+export const emailStepPatient: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '10 seconds',
     backoffCoefficient: 2,
     // Never wait more than 5 minutes between attempts during a provider outage.
     maximumInterval: '5 minutes',
+    nonRetryableErrorTypes,
+  },
+};
+
+/** The storage check: a file may still be uploading when the payment lands. */
+export const storageStep: ActivityOptions = {
+  // An existence check is one metadata request.
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumAttempts: 3,
+    nonRetryableErrorTypes,
+  },
+};
+
+/** The storage check after three misses: keep looking for the asset's retry window. */
+export const storageStepPatient: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  // The asset retry window: an upload still missing after 30 minutes is not coming by
+  // itself, so the job needs attention (a missing or misnamed file in the catalog).
+  scheduleToCloseTimeout: '30 minutes',
+  retry: {
+    initialInterval: '10 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 minutes',
+    nonRetryableErrorTypes,
   },
 };

@@ -1,20 +1,41 @@
-import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  condition,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
-import { databaseStep, emailStep } from './activity-options.ts';
+import { databaseStepPatient, emailStepPatient } from './activity-options.ts';
 import {
   disputeEventSignal,
+  fulfillmentWorkflowId,
+  revokedSignal,
   type AppliedAdjustment,
   type PaymentAdjustmentInput,
 } from './contracts.ts';
 
-const database = proxyActivities<Activities>(databaseStep);
-const email = proxyActivities<Activities>(emailStep);
+const database = proxyActivities<Activities>(databaseStepPatient);
+const email = proxyActivities<Activities>(emailStepPatient);
 
 /** Applies one refund or dispute event; a revocation sends the order's one cancellation email. */
 async function applyAdjustment(input: PaymentAdjustmentInput): Promise<AppliedAdjustment> {
   const applied = await database.applyPaymentAdjustment(input);
   if (applied.revoked && applied.orderId) {
     await email.sendOrderEmail({ orderId: applied.orderId, kind: 'cancellation' });
+  }
+  if (applied.entitlementStatus === 'revoked') {
+    try {
+      // Stops the fulfillment's reminders; a fulfillment that already closed has none.
+      await getExternalWorkflowHandle(fulfillmentWorkflowId(applied.purchaseKey)).signal(
+        revokedSignal,
+      );
+    } catch (error) {
+      log.info('no open fulfillment to stop', {
+        purchaseKey: applied.purchaseKey,
+        error: String(error),
+      });
+    }
   }
   return applied;
 }

@@ -105,8 +105,15 @@ export interface FulfillmentStep {
   at: string;
 }
 
+/**
+ * Where a run is: doing the fulfillment steps, waiting on reminder timers (the job is done),
+ * or finished.
+ */
+export type FulfillmentPhase = 'fulfilling' | 'reminding' | 'done';
+
 export interface FulfillmentState {
   status: FulfillmentStatus;
+  phase: FulfillmentPhase;
   jobId: string | null;
   orderId: string | null;
   steps: FulfillmentStep[];
@@ -122,7 +129,7 @@ export interface FulfillmentResult {
 export const fulfillmentStatusQuery = defineQuery<FulfillmentState>('status');
 
 /** Error types an activity raises for failures no retry can fix; they end in `needs_attention`. */
-export const PERMANENT_FAILURE_TYPES = ['InvalidPurchase', 'UnknownSku'] as const;
+export const PERMANENT_FAILURE_TYPES = ['InvalidPurchase', 'UnknownSku', 'AssetMissing'] as const;
 export type PermanentFailureType = (typeof PERMANENT_FAILURE_TYPES)[number];
 
 /** What `recordPurchase` wrote: the keys later steps work on, and who the buyer is. */
@@ -133,6 +140,8 @@ export interface RecordedPurchase {
   /** True when the buyer has no account yet: entitlements wait for a claim. */
   guest: boolean;
   status: FulfillmentStatus;
+  /** SKUs or price ids the catalog does not know: the job needs attention, nothing is delivered. */
+  unknownItems: string[];
 }
 
 /** What activating the entitlements found: the derived status decides which email is owed. */
@@ -146,7 +155,21 @@ export interface JobStep {
   orderId: string;
 }
 
-export const ORDER_EMAIL_KINDS = ['delivery', 'cancellation'] as const;
+/** Why a fulfillment stopped for a human, for the job row and the alert. */
+export interface NeedsAttention {
+  workflowId: string;
+  jobId: string | null;
+  type: string;
+  message: string;
+}
+
+export const ORDER_EMAIL_KINDS = [
+  'delivery',
+  'cancellation',
+  'download_reminder',
+  'claim_reminder_24h',
+  'claim_reminder_7d',
+] as const;
 export type OrderEmailKind = (typeof ORDER_EMAIL_KINDS)[number];
 
 /**
@@ -160,6 +183,15 @@ export function refundIdOf(charge: {
 }): string {
   return charge.refunds?.data[0]?.id ?? `${charge.id}-${charge.amount_refunded}`;
 }
+
+/** Reminder milestones after delivery: 24 h (download and claim), 7 d (claim). */
+export type ReminderMilestone = '24h' | '7d';
+
+/** The buyer claimed their account: pending reminders are cancelled and the run ends. */
+export const claimedSignal = defineSignal('claimed');
+
+/** A refund, lost dispute or manual revocation took the purchase back: stop every reminder. */
+export const revokedSignal = defineSignal('revoked');
 
 /** A further dispute event for a running `dispute-<id>` workflow. */
 export const disputeEventSignal = defineSignal<[PaymentAdjustmentInput]>('disputeEvent');

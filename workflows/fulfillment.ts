@@ -1,39 +1,74 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
+  condition,
   log,
   proxyActivities,
   setHandler,
+  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
-import { databaseStep, emailStep } from './activity-options.ts';
+import * as options from './activity-options.ts';
 import {
+  claimedSignal,
   fulfillmentStatusQuery,
+  revokedSignal,
   searchAttributes,
   type FulfillmentInput,
   type FulfillmentResult,
   type FulfillmentState,
   type FulfillmentStatus,
+  type JobStep,
+  type OrderEmailKind,
 } from './contracts.ts';
 
-const database = proxyActivities<Activities>(databaseStep);
-const email = proxyActivities<Activities>(emailStep);
+const database = proxyActivities<Activities>(options.databaseStep);
+const databasePatient = proxyActivities<Activities>(options.databaseStepPatient);
+const email = proxyActivities<Activities>(options.emailStep);
+const emailPatient = proxyActivities<Activities>(options.emailStepPatient);
+const storage = proxyActivities<Activities>(options.storageStep);
+const storagePatient = proxyActivities<Activities>(options.storageStepPatient);
+
+/** A failure retrying cannot fix: a non-retryable type, or the asset window running out. */
+function permanentCause(error: unknown): { type: string; message: string } | null {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  if (cause instanceof ApplicationFailure && cause.nonRetryable) {
+    return { type: cause.type ?? 'ApplicationFailure', message: cause.message };
+  }
+  if (cause instanceof TimeoutFailure)
+    return { type: 'AssetMissing', message: 'asset still missing after its retry window' };
+  return null;
+}
+
+const messageOf = (error: unknown): string =>
+  error instanceof ActivityFailure && error.cause ? error.cause.message : String(error);
 
 /**
- * Turns one successful payment into a customer's entitlements and receipt. The workflow id is
- * the purchase (`fulfillment-<payment intent or checkout session>`); every step is an
- * idempotent activity, so a retried or replayed run converges on the same rows. A refund or
- * lost dispute that got there first ends the run `revoked` with a cancellation email instead.
+ * Turns one successful payment into a customer's entitlements and receipt, then reminds the
+ * buyer until they download and claim. The workflow id is the purchase
+ * (`fulfillment-<payment intent or checkout session>`); every step is an idempotent
+ * activity, so a retried or replayed run converges on the same rows. A refund or lost
+ * dispute that got there first ends the run `revoked` with a cancellation email instead.
  */
 export async function fulfillmentWorkflow(input: FulfillmentInput): Promise<FulfillmentResult> {
   const state: FulfillmentState = {
-    status: 'pending_entitlement',
+    status: 'pending_storage',
+    phase: 'fulfilling',
     jobId: null,
     orderId: null,
     steps: [],
   };
+  let claimed = false;
+  let revoked = false;
   setHandler(fulfillmentStatusQuery, () => state);
+  setHandler(claimedSignal, () => {
+    claimed = true;
+  });
+  setHandler(revokedSignal, () => {
+    revoked = true;
+  });
 
   const setStatus = (status: FulfillmentStatus): void => {
     if (state.status === status && state.steps.length > 0) return;
@@ -42,35 +77,117 @@ export async function fulfillmentWorkflow(input: FulfillmentInput): Promise<Fulf
     upsertSearchAttributes([{ key: searchAttributes.fulfillmentStatus, value: status }]);
   };
 
+  /**
+   * Runs a step: quick attempts first; when they fail, the job shows `pending_retry` and the
+   * step goes on with patient attempts until it succeeds or fails permanently.
+   */
+  async function step<T>(
+    name: string,
+    quick: () => Promise<T>,
+    patient: () => Promise<T>,
+    whenRetrying?: (error: string) => Promise<void>,
+  ): Promise<T> {
+    try {
+      return await quick();
+    } catch (error) {
+      if (permanentCause(error) || !state.jobId) throw error;
+      const message = messageOf(error);
+      setStatus(await database.markJobRetrying({ jobId: state.jobId, step: name, error: message }));
+      await whenRetrying?.(message);
+      return patient();
+    }
+  }
+
+  const sendEmail = (job: JobStep, kind: OrderEmailKind) =>
+    step(
+      `email:${kind}`,
+      () => email.sendOrderEmail({ orderId: job.orderId, kind }),
+      () => emailPatient.sendOrderEmail({ orderId: job.orderId, kind }),
+      (error) => database.alertEmailFailing({ ...job, kind, error }),
+    );
+
+  let job: JobStep | null = null;
+  let guest = false;
   try {
-    const recorded = await database.recordPurchase(input);
+    const recorded = await step(
+      'record_purchase',
+      () => database.recordPurchase(input),
+      () => databasePatient.recordPurchase(input),
+    );
+    job = { jobId: recorded.jobId, orderId: recorded.orderId };
+    guest = recorded.guest;
     state.jobId = recorded.jobId;
     state.orderId = recorded.orderId;
     upsertSearchAttributes([
       { key: searchAttributes.customerEmail, value: recorded.customerEmail },
     ]);
     setStatus(recorded.status);
-    const step = { jobId: recorded.jobId, orderId: recorded.orderId };
-
-    const activated = await database.activateEntitlements(step);
+    if (recorded.unknownItems.length > 0) {
+      throw ApplicationFailure.nonRetryable(
+        `unknown ${recorded.unknownItems.join(', ')}`,
+        'UnknownSku',
+      );
+    }
+    const current = job;
+    if (recorded.status !== 'revoked') {
+      setStatus(
+        await step(
+          'verify_assets',
+          () => storage.verifyAssets(current),
+          () => storagePatient.verifyAssets(current),
+        ),
+      );
+    }
+    const activated = await step(
+      'activate_entitlements',
+      () => database.activateEntitlements(current),
+      () => databasePatient.activateEntitlements(current),
+    );
     setStatus(activated.status);
     if (activated.entitlementStatus === 'revoked') {
-      await email.sendOrderEmail({ orderId: recorded.orderId, kind: 'cancellation' });
-      return { status: 'revoked', jobId: recorded.jobId, orderId: recorded.orderId };
+      await sendEmail(current, 'cancellation');
+      state.phase = 'done';
+      return { status: 'revoked', jobId: current.jobId, orderId: current.orderId };
     }
-    await email.sendOrderEmail({ orderId: recorded.orderId, kind: 'delivery' });
-    setStatus(await database.completeJob(step));
-    return { status: state.status, jobId: recorded.jobId, orderId: recorded.orderId };
+    await sendEmail(current, 'delivery');
+    await step(
+      'analytics',
+      () => database.emitAnalytics(current),
+      () => databasePatient.emitAnalytics(current),
+    );
+    setStatus(
+      await step(
+        'complete',
+        () => database.completeJob(current),
+        () => databasePatient.completeJob(current),
+      ),
+    );
   } catch (error) {
-    const cause = error instanceof Error ? error.cause : undefined;
-    if (cause instanceof ApplicationFailure && cause.nonRetryable) {
-      log.error('fulfillment needs attention', {
-        workflowId: workflowInfo().workflowId,
-        type: cause.type,
-        message: cause.message,
-      });
+    const permanent = permanentCause(error);
+    if (permanent) {
+      const workflowId = workflowInfo().workflowId;
+      log.error('fulfillment needs attention', { workflowId, ...permanent });
       setStatus('needs_attention');
+      await databasePatient.flagNeedsAttention({
+        workflowId,
+        jobId: job?.jobId ?? null,
+        ...permanent,
+      });
     }
     throw error;
   }
+
+  // The reminder phase: the job stays `completed` (it is not stuck) while these timers wait.
+  // A claim cancels a guest's pending reminders; a revocation cancels everyone's.
+  state.phase = 'reminding';
+  const cancelled = () => revoked || (guest && claimed);
+  if (!(await condition(cancelled, '24 hours'))) {
+    await databasePatient.sendReminders({ orderId: job.orderId, milestone: '24h' });
+    if (guest && !(await condition(cancelled, '6 days'))) {
+      await databasePatient.sendReminders({ orderId: job.orderId, milestone: '7d' });
+    }
+  }
+  if (revoked) setStatus('revoked');
+  state.phase = 'done';
+  return { status: state.status, jobId: job.jobId, orderId: job.orderId };
 }

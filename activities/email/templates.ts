@@ -100,3 +100,37 @@ export function renderCancellationEmail(data: CancellationEmailData): RenderedEm
   );
   return { subject, html, text };
 }
+
+export interface ReminderEmailData {
+  orderReference: string;
+  items: { title: string }[];
+}
+
+/** 24 h after delivery, when nothing has been downloaded yet. */
+export function renderDownloadReminderEmail(data: ReminderEmailData): RenderedEmail {
+  const subject = `Your downloads for order ${data.orderReference} are waiting`;
+  const intro = 'You have not downloaded your purchase yet. It is ready for you:';
+  const text = [intro, '', ...data.items.map((item) => `- ${item.title}`)].join('\n');
+  const html = layout(
+    subject,
+    `<p>${escapeHtml(intro)}</p><ul>${data.items.map((item) => `<li>${escapeHtml(item.title)}</li>`).join('')}</ul>`,
+  );
+  return { subject, html, text };
+}
+
+/** 24 h and 7 d after a guest purchase, while the account is unclaimed. */
+export function renderClaimReminderEmail(
+  data: ReminderEmailData & { final: boolean },
+): RenderedEmail {
+  const subject = data.final
+    ? `Last reminder: keep your library for order ${data.orderReference}`
+    : `Create your account to keep order ${data.orderReference}`;
+  const intro =
+    'You bought as a guest. Create an account with this email address so your purchases stay on your shelf:';
+  const text = [intro, '', ...data.items.map((item) => `- ${item.title}`)].join('\n');
+  const html = layout(
+    subject,
+    `<p>${escapeHtml(intro)}</p><ul>${data.items.map((item) => `<li>${escapeHtml(item.title)}</li>`).join('')}</ul>`,
+  );
+  return { subject, html, text };
+}

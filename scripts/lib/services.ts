@@ -1,20 +1,46 @@
 import type { ActivityDeps } from '../../activities/index.ts';
 import { createOutboxDriver } from '../../activities/email/driver.ts';
+import { createLocalStorage, type StorageDriver } from '../../activities/storage/driver.ts';
 import { createStripeClient } from '../../activities/stripe-client.ts';
 import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
 import { migrateToLatest } from '../../db/migrate.ts';
 import { DEMO_CATALOG } from '../../db/demo-catalog.ts';
-import { countProducts, upsertProducts } from '../../db/queries/products.ts';
+import { countProducts, productStoragePath, upsertProducts } from '../../db/queries/products.ts';
 
 /** The activities' dependencies as the configuration describes them. */
 export function createActivityDeps(config: Config, db: Db): ActivityDeps {
   return {
     db,
     stripe: createStripeClient(config.STRIPE_SECRET_KEY, config.STRIPE_API_URL),
+    storage: createLocalStorage(config.STORAGE_LOCAL_DIR),
     email: createOutboxDriver(),
     emailFrom: config.EMAIL_FROM,
+    alerts: {
+      slackWebhookUrl: config.ALERT_SLACK_WEBHOOK_URL,
+      webhookUrl: config.ALERT_WEBHOOK_URL,
+    },
   };
+}
+
+/**
+ * Placeholder files for the demo catalog, so a local purchase passes the storage check.
+ * Existing files are left alone.
+ */
+export async function seedDemoAssets(storage: StorageDriver): Promise<number> {
+  let written = 0;
+  for (const product of DEMO_CATALOG) {
+    for (const format of product.formats) {
+      const key = productStoragePath(product, format);
+      if (await storage.exists(key)) continue;
+      await storage.put(
+        key,
+        new TextEncoder().encode(`${product.title} (${format.toUpperCase()}, demo file)\n`),
+      );
+      written += 1;
+    }
+  }
+  return written;
 }
 
 /** Migrations, then the demo catalog when the catalog is empty (local use only). */

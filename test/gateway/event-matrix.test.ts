@@ -10,6 +10,7 @@ import {
 } from '../../scripts/lib/stripe-events.ts';
 import { fulfillmentWorkflowId, refundWorkflowId } from '../../workflows/contracts.ts';
 import {
+  settledFulfillment,
   emailKinds,
   entitlementStatuses,
   purchaseRows,
@@ -31,8 +32,7 @@ const deliver = async (event: unknown) => {
   expect(response.statusCode).toBe(200);
   return response.json<{ result: string; workflowId: string | null; duplicate: boolean }>();
 };
-const fulfilled = (purchaseKey: string) =>
-  stack.temporal.workflow.getHandle(fulfillmentWorkflowId(purchaseKey)).result();
+const fulfilled = (purchaseKey: string) => settledFulfillment(stack.temporal, purchaseKey);
 const refunded = (refundId: string) =>
   stack.temporal.workflow.getHandle(refundWorkflowId(refundId)).result();
 

@@ -3,11 +3,12 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { createStripeClient } from '../../activities/stripe-client.ts';
-import { upsertProducts } from '../../db/queries/products.ts';
+import { createLocalStorage } from '../../activities/storage/driver.ts';
+import { productStoragePath, upsertProducts } from '../../db/queries/products.ts';
 import { checkStripeEventGaps } from '../../gateway/gap-check.ts';
 import { waitFor } from '../../scripts/lib/processes.ts';
 import { fulfillmentWorkflowId } from '../../workflows/contracts.ts';
-import { purchaseRows } from '../helpers/purchases.ts';
+import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';
 
@@ -56,7 +57,7 @@ async function waitForFulfillment(paymentIntentId: string): Promise<void> {
     },
     { timeoutMs: 20_000 },
   );
-  await stack.temporal.workflow.getHandle(fulfillmentWorkflowId(paymentIntentId)).result();
+  await settledFulfillment(stack.temporal, paymentIntentId);
 }
 
 const ops = (...args: string[]) =>
@@ -155,8 +156,25 @@ describe('npm run ops -- events', () => {
     expect(plan).toMatchObject([
       { workflowStatus: 'FAILED', change: 'start a new run (the last one is failed)' },
     ]);
-    expect((await purchaseRows(stack.db, paymentIntentId)).orders).toHaveLength(0);
+    const waiting = await purchaseRows(stack.db, paymentIntentId);
+    expect(waiting.jobs).toMatchObject([{ status: 'needs_attention' }]);
+    expect(waiting.entitlements).toHaveLength(0);
+    const alerts = await stack.db
+      .selectFrom('alerts')
+      .select(['kind', 'job_id'])
+      .where('job_id', '=', waiting.jobs[0]!.id)
+      .execute();
+    expect(alerts).toEqual([{ kind: 'fulfillment.needs_attention', job_id: waiting.jobs[0]!.id }]);
 
+    const late = { slug: sku, version: 'v1' };
+    await createLocalStorage(stack.config.STORAGE_LOCAL_DIR).put(
+      productStoragePath(late, 'pdf'),
+      new Uint8Array([37, 80, 68, 70]),
+    );
+    await createLocalStorage(stack.config.STORAGE_LOCAL_DIR).put(
+      productStoragePath({ slug: sku, version: 'v1' }, 'pdf'),
+      new TextEncoder().encode('%PDF-1.4 late arrival'),
+    );
     await upsertProducts(stack.db, [
       {
         sku,
@@ -186,6 +204,6 @@ describe('npm run ops -- events', () => {
     const again = JSON.parse((await ops('events', 'replay', event.id, '--dry-run')).stdout) as {
       change: string;
     }[];
-    expect(again).toMatchObject([{ change: 'none: the workflow completed' }]);
+    expect(again).toMatchObject([{ change: 'none: the workflow is running' }]);
   });
 });

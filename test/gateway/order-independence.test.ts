@@ -7,8 +7,13 @@ import {
   stripeEvent,
   stripeTestId,
 } from '../../scripts/lib/stripe-events.ts';
-import { fulfillmentWorkflowId, refundWorkflowId } from '../../workflows/contracts.ts';
-import { emailKinds, entitlementStatuses, purchaseRows } from '../helpers/purchases.ts';
+import { refundWorkflowId } from '../../workflows/contracts.ts';
+import {
+  emailKinds,
+  entitlementStatuses,
+  purchaseRows,
+  settledFulfillment,
+} from '../helpers/purchases.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';
 
@@ -72,7 +77,7 @@ describe('order independence', () => {
           );
           expect(responses.map((r) => r.statusCode)).toEqual(batch.map(() => 200));
         }
-        await stack.temporal.workflow.getHandle(fulfillmentWorkflowId(paymentIntentId)).result();
+        await settledFulfillment(stack.temporal, paymentIntentId);
         if (s.refund !== 'none')
           await stack.temporal.workflow.getHandle(refundWorkflowId(refundId)).result();
 

@@ -5,9 +5,8 @@ import { appDepsFromConfig } from '../../scripts/lib/app-options.ts';
 import { getFreePort } from '../../scripts/lib/processes.ts';
 import { startTemporalDevServer, type DevServer } from '../../scripts/lib/temporal-dev-server.ts';
 import { lazyTemporalClient } from '../../temporal/client.ts';
-import { fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import { createScratchDatabase } from '../helpers/database.ts';
-import { purchaseRows } from '../helpers/purchases.ts';
+import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { startTestWorker, testConfig } from '../helpers/stack.ts';
 import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';
 
@@ -66,7 +65,7 @@ describe('when Temporal is down', () => {
       stillPending: 0,
     });
 
-    await temporal.workflow.getHandle(fulfillmentWorkflowId(paymentIntentId)).result();
+    await settledFulfillment(temporal, paymentIntentId);
     const rows = await purchaseRows(scratch.db, paymentIntentId);
     expect(rows.jobs).toMatchObject([{ status: 'completed' }]);
     expect(rows.emails).toHaveLength(1);

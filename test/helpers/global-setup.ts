@@ -8,7 +8,8 @@ import type { TestProject } from 'vitest/node';
 import { connectDatabase } from '../../db/connect.ts';
 import { resolveBinary } from '../../scripts/lib/binaries.ts';
 import { getFreePort, spawnManaged, waitFor } from '../../scripts/lib/processes.ts';
-import { prepareLocalDatabase } from '../../scripts/lib/services.ts';
+import { createLocalStorage } from '../../activities/storage/driver.ts';
+import { prepareLocalDatabase, seedDemoAssets } from '../../scripts/lib/services.ts';
 import { startTemporalDevServer } from '../../scripts/lib/temporal-dev-server.ts';
 import { workflowsPath } from '../../temporal/worker.ts';
 
@@ -19,6 +20,8 @@ declare module 'vitest' {
     temporalAddress: string;
     stripeApiUrl: string;
     workflowBundlePath: string;
+    storageDir: string;
+    timeSkippingServerPath: string;
   }
 }
 
@@ -82,6 +85,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
       },
     );
 
+    const storageDir = await mkdtemp(path.join(os.tmpdir(), 'fulfillment-storage-'));
+    cleanups.push(() => rm(storageDir, { recursive: true, force: true }));
+    await seedDemoAssets(createLocalStorage(storageDir));
+    const timeSkippingServerPath = await resolveBinary('temporal-test-server');
+
     const bundleDir = await mkdtemp(path.join(os.tmpdir(), 'fulfillment-bundle-'));
     cleanups.push(() => rm(bundleDir, { recursive: true, force: true }));
     const bundle = await bundleWorkflowCode({ workflowsPath, logger: silentLogger });
@@ -93,6 +101,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('temporalAddress', devServer.address);
     project.provide('stripeApiUrl', stripeApiUrl);
     project.provide('workflowBundlePath', workflowBundlePath);
+    project.provide('storageDir', storageDir);
+    project.provide('timeSkippingServerPath', timeSkippingServerPath);
   } catch (error) {
     await teardown();
     throw error;

@@ -1,3 +1,10 @@
+import type { Client } from '@temporalio/client';
+import { waitFor } from '../../scripts/lib/processes.ts';
+import {
+  fulfillmentStatusQuery,
+  fulfillmentWorkflowId,
+  type FulfillmentState,
+} from '../../workflows/contracts.ts';
 import type { Db } from '../../db/database.ts';
 
 /** Everything a purchase left in the database, as support would look it up. */
@@ -52,3 +59,26 @@ export type PurchaseRows = Awaited<ReturnType<typeof purchaseRows>>;
 export const emailKinds = (rows: PurchaseRows): string[] => rows.emails.map((e) => e.kind).sort();
 export const entitlementStatuses = (rows: PurchaseRows): string[] =>
   [...new Set(rows.entitlements.map((e) => e.status))].sort();
+
+/**
+ * Waits until the purchase's fulfillment has done its steps (it is reminding, or done). The
+ * run itself stays open for its reminder timers, so tests wait on the workflow's `status`
+ * query rather than on its result.
+ */
+export async function settledFulfillment(
+  temporal: Client,
+  purchaseKey: string,
+  timeoutMs = 30_000,
+): Promise<FulfillmentState> {
+  const handle = temporal.workflow.getHandle(fulfillmentWorkflowId(purchaseKey));
+  let state: FulfillmentState | null = null;
+  await waitFor(
+    `fulfillment of ${purchaseKey} settled`,
+    async () => {
+      state = await handle.query(fulfillmentStatusQuery);
+      return state.phase !== 'fulfilling';
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
+  return state!;
+}

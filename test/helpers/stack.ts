@@ -31,6 +31,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     STRIPE_API_URL: inject('stripeApiUrl'),
     STRIPE_SECRET_KEY: 'sk_test_suite',
     STRIPE_WEBHOOK_SECRETS: `whsec_${randomBytes(16).toString('hex')}`,
+    STORAGE_LOCAL_DIR: inject('storageDir'),
     ...overrides,
   });
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStripeClient } from '../../activities/stripe-client.ts';
 import { waitFor } from '../../scripts/lib/processes.ts';
 import { fulfillmentWorkflowId } from '../../workflows/contracts.ts';
-import type { fulfillmentWorkflow } from '../../workflows/fulfillment.ts';
+import { settledFulfillment } from '../helpers/purchases.ts';
 import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 
@@ -67,9 +67,7 @@ describe('the skeleton fulfillment, end to end', () => {
 
     const response = await postSignedEvent(stack.app, event, stack.webhookSecret);
     expect(response.statusCode).toBe(200);
-    const result = await stack.temporal.workflow
-      .getHandle<typeof fulfillmentWorkflow>(fulfillmentWorkflowId(paymentIntentId))
-      .result();
+    const result = await settledFulfillment(stack.temporal, paymentIntentId);
     expect(result.status).toBe('completed');
 
     const customer = await stack.db
@@ -91,6 +89,7 @@ describe('the skeleton fulfillment, end to end', () => {
       { status: 'completed', workflow_id: fulfillmentWorkflowId(paymentIntentId) },
     ]);
     expect(rows.jobEvents.map((e) => e.status)).toEqual([
+      'pending_storage',
       'pending_entitlement',
       'pending_email',
       'completed',
@@ -116,9 +115,7 @@ describe('the skeleton fulfillment, end to end', () => {
     const event = paymentSucceeded({ email: uniqueEmail() });
     const paymentIntentId = event.data.object.id;
     await postSignedEvent(stack.app, event, stack.webhookSecret);
-    await stack.temporal.workflow
-      .getHandle<typeof fulfillmentWorkflow>(fulfillmentWorkflowId(paymentIntentId))
-      .result();
+    await settledFulfillment(stack.temporal, paymentIntentId);
 
     const query = `FulfillmentStatus="completed" AND PaymentIntentId="${paymentIntentId}"`;
     const found: string[] = [];
@@ -140,9 +137,7 @@ describe('the skeleton fulfillment, end to end', () => {
     const email = uniqueEmail();
     const event = paymentSucceeded({ email, userId: `auth0|${randomBytes(4).toString('hex')}` });
     await postSignedEvent(stack.app, event, stack.webhookSecret);
-    await stack.temporal.workflow
-      .getHandle<typeof fulfillmentWorkflow>(fulfillmentWorkflowId(event.data.object.id))
-      .result();
+    await settledFulfillment(stack.temporal, event.data.object.id);
 
     const rows = await purchaseRows(event.data.object.id);
     expect(rows.entitlements.map((e) => e.status)).toEqual(['active']);
@@ -160,9 +155,7 @@ describe('the skeleton fulfillment, end to end', () => {
     const customer = await stripe.customers.create({ email });
     const event = paymentSucceeded({ email: null, customerId: customer.id });
     await postSignedEvent(stack.app, event, stack.webhookSecret);
-    await stack.temporal.workflow
-      .getHandle<typeof fulfillmentWorkflow>(fulfillmentWorkflowId(event.data.object.id))
-      .result();
+    await settledFulfillment(stack.temporal, event.data.object.id);
 
     const rows = await purchaseRows(event.data.object.id);
     expect(rows.emails.map((e) => e.recipient)).toEqual([email]);
@@ -174,9 +167,7 @@ describe('the skeleton fulfillment, end to end', () => {
       Array.from({ length: 20 }, () => postSignedEvent(stack.app, event, stack.webhookSecret)),
     );
     expect(responses.map((r) => r.statusCode)).toEqual(Array(20).fill(200));
-    await stack.temporal.workflow
-      .getHandle<typeof fulfillmentWorkflow>(fulfillmentWorkflowId(event.data.object.id))
-      .result();
+    await settledFulfillment(stack.temporal, event.data.object.id);
 
     const rows = await purchaseRows(event.data.object.id);
     expect(rows.orders).toHaveLength(1);

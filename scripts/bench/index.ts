@@ -1,0 +1,54 @@
+// `npm run bench -- <benchmark> [options]`: runs one benchmark on the local stack and records
+// its figures in docs/BENCHMARKS.md.
+import { abortOnInterrupt, UsageError } from './lib.ts';
+
+interface Benchmark {
+  summary: string;
+  options: string;
+  load(): Promise<(args: string[], signal: AbortSignal) => Promise<void>>;
+}
+
+const BENCHMARKS: Record<string, Benchmark> = {
+  webhooks: {
+    summary: 'POST /webhooks/stripe ack latency: ours vs a bare verify+insert route, duplicates',
+    options: '[--rate 100] [--duration 60] [--dup-duration 20]',
+    load: async () => (await import('./webhooks.ts')).runWebhookBenchmark,
+  },
+};
+
+function usage(): string {
+  const names = Object.keys(BENCHMARKS);
+  const width = Math.max(...names.map((name) => name.length));
+  const lines = Object.entries(BENCHMARKS).flatMap(([name, benchmark]) => [
+    `  ${name.padEnd(width)}  ${benchmark.summary}`,
+    `  ${' '.repeat(width)}  ${benchmark.options}`,
+  ]);
+  return ['usage: npm run bench -- <benchmark> [options]', '', 'benchmarks:', ...lines].join('\n');
+}
+
+const [name, ...args] = process.argv.slice(2);
+const benchmark = name !== undefined && Object.hasOwn(BENCHMARKS, name) ? BENCHMARKS[name] : null;
+if (!benchmark) {
+  if (name !== undefined) console.error(`unknown benchmark "${name}"\n`);
+  console.error(usage());
+  process.exit(2);
+}
+
+const signal = abortOnInterrupt();
+try {
+  const run = await benchmark.load();
+  await run(args, signal);
+} catch (error) {
+  if (error instanceof UsageError) {
+    console.error(`${error.message}\n\n${usage()}`);
+    process.exit(2);
+  }
+  if (signal.aborted) {
+    console.error('[bench] interrupted; everything it started is stopped and removed');
+    process.exit(130);
+  }
+  console.error('[bench] failed:', error);
+  process.exit(1);
+}
+// The Temporal runtime's native threads can outlive the last connection; the run is over.
+process.exit(0);
