@@ -1,0 +1,148 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectDatabase } from '../../db/connect.ts';
+import type { Db } from '../../db/database.ts';
+import { buildChargeRefundedEvent, stripeTestId } from '../../scripts/lib/stripe-events.ts';
+import { claimedSignal, fulfillmentStatusQuery } from '../../workflows/contracts.ts';
+import { waitFor } from '../../scripts/lib/processes.ts';
+import { emailKinds, purchaseRows } from '../helpers/purchases.ts';
+import { paymentSucceeded } from '../helpers/stripe.ts';
+import { testConfig } from '../helpers/stack.ts';
+import {
+  createTimeSkippingWorker,
+  recordStripeEvent,
+  startFulfillmentOn,
+  startRefundOn,
+  startTimeSkippingEnvironment,
+} from '../helpers/time-skipping.ts';
+
+let env: TestWorkflowEnvironment;
+let db: Db;
+beforeAll(async () => {
+  env = await startTimeSkippingEnvironment();
+  db = await connectDatabase({ kind: 'postgres', url: testConfig().DATABASE_URL! });
+});
+afterAll(async () => {
+  await db?.destroy();
+  await env?.teardown();
+});
+
+async function guestPurchase(options: { userId?: string } = {}) {
+  const paymentIntentId = stripeTestId('pi');
+  const event = paymentSucceeded({
+    paymentIntentId,
+    email: `${paymentIntentId}@example.com`,
+    ...options,
+  });
+  return { paymentIntentId, eventId: await recordStripeEvent(db, event) };
+}
+
+type Handle = Awaited<ReturnType<typeof startFulfillmentOn>>;
+
+/** Until the run has delivered and waits on its reminder timers (no time is skipped). */
+async function deliveredAndReminding(handle: Handle): Promise<void> {
+  await waitFor(
+    'reminder phase',
+    async () => (await handle.query(fulfillmentStatusQuery)).phase === 'reminding',
+    { timeoutMs: 30_000, intervalMs: 50 },
+  );
+}
+
+describe('reminder timers (time-skipping)', () => {
+  it('sends the download and claim reminders at 24 h and the last claim reminder at 7 d when the guest never claims', async () => {
+    const { worker, taskQueue } = await createTimeSkippingWorker(env, db);
+    const { paymentIntentId, eventId } = await guestPurchase();
+    const result = await worker.runUntil(async () => {
+      const handle = await startFulfillmentOn(env, taskQueue, paymentIntentId, eventId);
+      return handle.result();
+    });
+
+    expect(result.status).toBe('completed');
+    const rows = await purchaseRows(db, paymentIntentId);
+    expect(emailKinds(rows)).toEqual([
+      'claim_reminder_24h',
+      'claim_reminder_7d',
+      'delivery',
+      'download_reminder',
+    ]);
+    expect(rows.jobs).toMatchObject([{ status: 'completed' }]);
+  });
+
+  it('sends no reminder when the guest claims before the first one', async () => {
+    const { worker, taskQueue } = await createTimeSkippingWorker(env, db);
+    const { paymentIntentId, eventId } = await guestPurchase();
+    await worker.runUntil(async () => {
+      const handle = await startFulfillmentOn(env, taskQueue, paymentIntentId, eventId);
+      await deliveredAndReminding(handle);
+      await handle.signal(claimedSignal);
+      await handle.result();
+    });
+
+    expect(emailKinds(await purchaseRows(db, paymentIntentId))).toEqual(['delivery']);
+  });
+
+  it('stops after the 24 h reminders when the guest claims between them', async () => {
+    const { worker, taskQueue } = await createTimeSkippingWorker(env, db);
+    const { paymentIntentId, eventId } = await guestPurchase();
+    await worker.runUntil(async () => {
+      const handle = await startFulfillmentOn(env, taskQueue, paymentIntentId, eventId);
+      await deliveredAndReminding(handle);
+      await env.sleep('30 hours');
+      expect(emailKinds(await purchaseRows(db, paymentIntentId))).toEqual([
+        'claim_reminder_24h',
+        'delivery',
+        'download_reminder',
+      ]);
+      await handle.signal(claimedSignal);
+      await handle.result();
+    });
+
+    expect(emailKinds(await purchaseRows(db, paymentIntentId))).toEqual([
+      'claim_reminder_24h',
+      'delivery',
+      'download_reminder',
+    ]);
+  });
+
+  it('skips the download reminder when the buyer downloaded before 24 h', async () => {
+    const { worker, taskQueue } = await createTimeSkippingWorker(env, db);
+    const { paymentIntentId, eventId } = await guestPurchase({
+      userId: `auth0|${stripeTestId('u')}`,
+    });
+    await worker.runUntil(async () => {
+      const handle = await startFulfillmentOn(env, taskQueue, paymentIntentId, eventId);
+      await deliveredAndReminding(handle);
+      const { orders } = await purchaseRows(db, paymentIntentId);
+      await db
+        .updateTable('entitlements')
+        .set({ last_download_at: new Date() })
+        .where('order_id', '=', orders[0]!.id)
+        .execute();
+      await handle.result();
+    });
+
+    // A known account is never asked to claim; it downloaded, so nothing is owed.
+    expect(emailKinds(await purchaseRows(db, paymentIntentId))).toEqual(['delivery']);
+  });
+
+  it('stops the reminders when a refund revokes the purchase during the reminder phase', async () => {
+    const { worker, taskQueue } = await createTimeSkippingWorker(env, db);
+    const { paymentIntentId, eventId } = await guestPurchase();
+    const refundId = stripeTestId('re');
+    const refundEventId = await recordStripeEvent(
+      db,
+      buildChargeRefundedEvent({ paymentIntentId, refundId, amountRefunded: 2900 }),
+    );
+    const result = await worker.runUntil(async () => {
+      const handle = await startFulfillmentOn(env, taskQueue, paymentIntentId, eventId);
+      await deliveredAndReminding(handle);
+      await (await startRefundOn(env, taskQueue, refundId, refundEventId)).result();
+      return handle.result();
+    });
+
+    expect(result.status).toBe('revoked');
+    const rows = await purchaseRows(db, paymentIntentId);
+    expect(emailKinds(rows)).toEqual(['cancellation', 'delivery']);
+    expect(rows.jobs).toMatchObject([{ status: 'revoked' }]);
+  });
+});
