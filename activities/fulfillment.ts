@@ -8,6 +8,7 @@ import { productStoragePath } from '../db/queries/products.ts';
 import { findWebhookEvent } from '../db/queries/webhook-events.ts';
 import type { Product } from '../db/tables/products.ts';
 import {
+  ASSET_MISSING,
   fulfillmentWorkflowId,
   type ActivatedEntitlements,
   type FulfillmentInput,
@@ -218,7 +219,7 @@ export function createFulfillmentActivities({ db, stripe, storage, alerts }: Ful
       if (missing.length > 0) {
         throw ApplicationFailure.retryable(
           `missing in ${storage.name} storage: ${missing.join(', ')}`,
-          'AssetMissing',
+          ASSET_MISSING,
         );
       }
       return db.transaction().execute(async (trx) => {

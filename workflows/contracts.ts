@@ -129,8 +129,14 @@ export interface FulfillmentResult {
 export const fulfillmentStatusQuery = defineQuery<FulfillmentState>('status');
 
 /** Error types an activity raises for failures no retry can fix; they end in `needs_attention`. */
-export const PERMANENT_FAILURE_TYPES = ['InvalidPurchase', 'UnknownSku', 'AssetMissing'] as const;
+export const PERMANENT_FAILURE_TYPES = ['InvalidPurchase', 'UnknownSku'] as const;
 export type PermanentFailureType = (typeof PERMANENT_FAILURE_TYPES)[number];
+
+/**
+ * A purchased file is not in storage yet. Retried (it may still be uploading) until the
+ * storage step's retry window closes; then the job needs attention.
+ */
+export const ASSET_MISSING = 'AssetMissing';
 
 /** What `recordPurchase` wrote: the keys later steps work on, and who the buyer is. */
 export interface RecordedPurchase {

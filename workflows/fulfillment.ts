@@ -12,6 +12,7 @@ import {
 import type { Activities } from '../activities/index.ts';
 import * as options from './activity-options.ts';
 import {
+  ASSET_MISSING,
   claimedSignal,
   fulfillmentStatusQuery,
   revokedSignal,
@@ -34,11 +35,24 @@ const storagePatient = proxyActivities<Activities>(options.storageStepPatient);
 /** A failure retrying cannot fix: a non-retryable type, or the asset window running out. */
 function permanentCause(error: unknown): { type: string; message: string } | null {
   const cause = error instanceof ActivityFailure ? error.cause : error;
-  if (cause instanceof ApplicationFailure && cause.nonRetryable) {
-    return { type: cause.type ?? 'ApplicationFailure', message: cause.message };
+  const nonRetryable =
+    (cause instanceof ApplicationFailure && cause.nonRetryable) ||
+    (error instanceof ActivityFailure && error.retryState === 'NON_RETRYABLE_FAILURE');
+  if (nonRetryable) {
+    const type =
+      cause instanceof ApplicationFailure && cause.type ? cause.type : 'ApplicationFailure';
+    return { type, message: messageOf(error) };
   }
-  if (cause instanceof TimeoutFailure)
-    return { type: 'AssetMissing', message: 'asset still missing after its retry window' };
+  // The patient storage step ran out of its schedule-to-close window (the asset retry window).
+  if (
+    error instanceof ActivityFailure &&
+    (error.retryState === 'TIMEOUT' || cause instanceof TimeoutFailure)
+  ) {
+    return {
+      type: ASSET_MISSING,
+      message: `asset still missing after its retry window: ${messageOf(error)}`,
+    };
+  }
   return null;
 }
 
@@ -90,9 +104,14 @@ export async function fulfillmentWorkflow(input: FulfillmentInput): Promise<Fulf
     try {
       return await quick();
     } catch (error) {
-      if (permanentCause(error) || !state.jobId) throw error;
+      if (permanentCause(error)) throw error;
       const message = messageOf(error);
-      setStatus(await database.markJobRetrying({ jobId: state.jobId, step: name, error: message }));
+      // Before the job exists (the first step) only the search attribute can show it.
+      if (state.jobId)
+        setStatus(
+          await databasePatient.markJobRetrying({ jobId: state.jobId, step: name, error: message }),
+        );
+      else setStatus('pending_retry');
       await whenRetrying?.(message);
       return patient();
     }
@@ -174,6 +193,7 @@ export async function fulfillmentWorkflow(input: FulfillmentInput): Promise<Fulf
         ...permanent,
       });
     }
+    state.phase = 'done';
     throw error;
   }
 
