@@ -7,7 +7,6 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
-import pg from 'pg';
 import * as prettier from 'prettier';
 import { buildApp } from '../../api/app.ts';
 import { loadConfig, type Config } from '../../config/env.ts';
@@ -18,7 +17,8 @@ import { installTemporalRuntime } from '../../temporal/runtime.ts';
 import { createFulfillmentWorker } from '../../temporal/worker.ts';
 import { appDepsFromConfig } from '../lib/app-options.ts';
 import { getFreePort } from '../lib/processes.ts';
-import { createActivityDeps, prepareLocalDatabase, seedDemoAssets } from '../lib/services.ts';
+import { createActivityDeps, seedDemoAssets } from '../lib/services.ts';
+import { createThrowawayDatabase } from '../lib/throwaway-database.ts';
 import { createLocalStorage } from '../../activities/storage/driver.ts';
 import { startTemporalDevServer } from '../lib/temporal-dev-server.ts';
 
@@ -70,31 +70,6 @@ export function abortOnInterrupt(): AbortSignal {
 }
 
 /** The machine's PostgreSQL admin database, as the test setup finds it. */
-const adminDatabaseUrl = (): string =>
-  process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-async function runAdminStatement(statement: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: adminDatabaseUrl() });
-  await admin.connect();
-  try {
-    await admin.query(statement);
-  } finally {
-    await admin.end();
-  }
-}
-
-/** Creates `fulfillment_bench_<random>` on the admin server; the cleanup drops it. */
-async function createBenchDatabase(cleanups: Cleanups): Promise<string> {
-  const name = `fulfillment_bench_${randomBytes(6).toString('hex')}`;
-  await runAdminStatement(`create database ${name}`);
-  cleanups.add(`drop database ${name}`, () =>
-    runAdminStatement(`drop database if exists ${name} with (force)`),
-  );
-  const url = new URL(adminDatabaseUrl());
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
 export interface BenchStack {
   config: Config;
   temporal: Client;
@@ -145,18 +120,14 @@ async function startWorker(cleanups: Cleanups, config: Config, db: Db): Promise<
  */
 export async function bootBenchStack(cleanups: Cleanups, signal: AbortSignal): Promise<BenchStack> {
   progress('creating a throwaway database');
-  const databaseUrl = await createBenchDatabase(cleanups);
+  const database = await createThrowawayDatabase('fulfillment_bench');
+  cleanups.add('throwaway database', () => database.drop());
+  const databaseUrl = database.url;
   const openDatabase = async (name: string): Promise<Db> => {
     const db = await connectDatabase({ kind: 'postgres', url: databaseUrl });
     cleanups.add(`${name} database pool`, () => db.destroy());
     return db;
   };
-  const migrations = await connectDatabase({ kind: 'postgres', url: databaseUrl });
-  try {
-    await prepareLocalDatabase(migrations);
-  } finally {
-    await migrations.destroy();
-  }
   signal.throwIfAborted();
 
   progress('starting a Temporal dev server');

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
+import type { Db } from '../../db/database.ts';
+import { recordWebhookEvent } from '../../db/queries/webhook-events.ts';
 
 /** A fresh id in Stripe's style, e.g. `pi_test_3f2a…`. */
 export const stripeTestId = (prefix: string): string =>
@@ -147,4 +149,26 @@ export function signStripePayload(payload: string, secret: string, timestamp?: n
     secret,
     ...(timestamp === undefined ? {} : { timestamp }),
   });
+}
+
+/** Records a Stripe event in the inbox, as the gateway would, without dispatching it. */
+export async function recordStripeEvent(
+  db: Db,
+  event: { id: string; type: string; created: number; data: { object: unknown } },
+): Promise<string> {
+  await recordWebhookEvent(db, {
+    provider: 'stripe',
+    event_id: event.id,
+    type: event.type,
+    api_version: null,
+    livemode: false,
+    event_created_at: new Date(event.created * 1000),
+    payload: JSON.stringify(event),
+    dispatched_at: null,
+    processed_at: null,
+    result: null,
+    error: null,
+    workflow_id: null,
+  });
+  return event.id;
 }

@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { inject } from 'vitest';
 import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
-import { prepareLocalDatabase } from '../../scripts/lib/services.ts';
+import { createThrowawayDatabase } from '../../scripts/lib/throwaway-database.ts';
 
 /**
  * A database of the test's own (migrated, demo catalog seeded), for tests whose background
@@ -14,25 +12,14 @@ export async function createScratchDatabase(): Promise<{
   db: Db;
   drop(): Promise<void>;
 }> {
-  const adminUrl = inject('adminDatabaseUrl');
-  const name = `fulfillment_scratch_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const db = await connectDatabase({ kind: 'postgres', url: url.toString() });
-  await prepareLocalDatabase(db);
+  const database = await createThrowawayDatabase('fulfillment_scratch', inject('adminDatabaseUrl'));
+  const db = await connectDatabase({ kind: 'postgres', url: database.url });
   return {
-    url: url.toString(),
+    url: database.url,
     db,
     async drop() {
       await db.destroy();
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query(`drop database if exists ${name} with (force)`);
-      await client.end();
+      await database.drop();
     },
   };
 }

@@ -1,15 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { connectDatabase } from '../../db/connect.ts';
 import { resolveBinary } from '../../scripts/lib/binaries.ts';
 import { getFreePort, spawnManaged, waitFor } from '../../scripts/lib/processes.ts';
 import { createLocalStorage } from '../../activities/storage/driver.ts';
-import { prepareLocalDatabase, seedDemoAssets } from '../../scripts/lib/services.ts';
+import { seedDemoAssets } from '../../scripts/lib/services.ts';
+import { adminDatabaseUrl, createThrowawayDatabase } from '../../scripts/lib/throwaway-database.ts';
 import { startTemporalDevServer } from '../../scripts/lib/temporal-dev-server.ts';
 import { workflowsPath } from '../../temporal/worker.ts';
 
@@ -25,8 +23,7 @@ declare module 'vitest' {
   }
 }
 
-/** The machine's PostgreSQL; DATABASE_URL may point at another server's admin database. */
-const adminUrl = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const adminUrl = adminDatabaseUrl();
 
 /**
  * Starts what the suite needs and returns the teardown: a Temporal dev server and localstripe
@@ -40,23 +37,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }
   };
   try {
-    const databaseName = `fulfillment_test_${randomBytes(6).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    await admin.query(`create database ${databaseName}`);
-    await admin.end();
-    cleanups.push(async () => {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query(`drop database if exists ${databaseName} with (force)`);
-      await client.end();
-    });
-    const url = new URL(adminUrl);
-    url.pathname = `/${databaseName}`;
-    const databaseUrl = url.toString();
-    const db = await connectDatabase({ kind: 'postgres', url: databaseUrl });
-    await prepareLocalDatabase(db);
-    await db.destroy();
+    const database = await createThrowawayDatabase('fulfillment_test', adminUrl);
+    cleanups.push(() => database.drop());
+    const databaseUrl = database.url;
 
     const [temporalPort, stripePort] = [await getFreePort(), await getFreePort()];
     const [devServer, localstripeBin] = await Promise.all([

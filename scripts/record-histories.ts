@@ -1,0 +1,164 @@
+// `npm run record-histories`: runs representative fulfillments on the time-skipping test
+// server against a throwaway database and writes their event histories to test/histories/.
+// The replay test (test/workflows/replay.test.ts) replays them against the current workflow
+// code, so a change that would break runs already in flight fails CI.
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { createActivities } from '../activities/index.ts';
+import { createLocalStorage } from '../activities/storage/driver.ts';
+import { loadConfig } from '../config/env.ts';
+import { connectDatabase } from '../db/connect.ts';
+import type { Db } from '../db/database.ts';
+import { workflowsPath } from '../temporal/worker.ts';
+import {
+  claimedSignal,
+  disputeEventSignal,
+  disputeWorkflowId,
+  fulfillmentStatusQuery,
+  fulfillmentWorkflowId,
+  refundWorkflowId,
+} from '../workflows/contracts.ts';
+import { waitFor } from './lib/processes.ts';
+import { createActivityDeps, seedDemoAssets } from './lib/services.ts';
+import {
+  buildChargeRefundedEvent,
+  buildDisputeEvent,
+  buildPaymentIntentSucceededEvent,
+  recordStripeEvent,
+  stripeTestId,
+} from './lib/stripe-events.ts';
+import { createThrowawayDatabase } from './lib/throwaway-database.ts';
+import { startTimeSkippingServer } from './lib/time-skipping.ts';
+
+const HISTORIES_DIR = path.resolve(import.meta.dirname, '../test/histories');
+const TASK_QUEUE = 'record-histories';
+
+interface Context {
+  env: TestWorkflowEnvironment;
+  db: Db;
+}
+
+async function startPurchase({ env, db }: Context, options: { userId?: string } = {}) {
+  const paymentIntentId = stripeTestId('pi');
+  const event = buildPaymentIntentSucceededEvent({
+    paymentIntentId,
+    skus: ['ebook-durable-execution', 'course-webhooks-workbook'],
+    email: 'recorded-buyer@example.com',
+    ...options,
+  });
+  await recordStripeEvent(db, event);
+  const handle = await env.client.workflow.start('fulfillmentWorkflow', {
+    taskQueue: TASK_QUEUE,
+    workflowId: fulfillmentWorkflowId(paymentIntentId),
+    args: [
+      { source: 'stripe', purchaseKey: paymentIntentId, paymentIntentId, stripeEventId: event.id },
+    ],
+  });
+  return { paymentIntentId, handle };
+}
+
+async function reminding(handle: WorkflowHandle): Promise<void> {
+  await waitFor(
+    'reminder phase',
+    async () => (await handle.query(fulfillmentStatusQuery)).phase === 'reminding',
+  );
+}
+
+/** Each scenario returns the runs whose histories are kept, by file name. */
+const scenarios: Record<string, (context: Context) => Promise<Record<string, WorkflowHandle>>> = {
+  async 'guest-never-claims'(context) {
+    const { handle } = await startPurchase(context);
+    await handle.result();
+    return { 'fulfillment-guest-never-claims': handle };
+  },
+  async 'known-account'(context) {
+    const { handle } = await startPurchase(context, { userId: 'auth0|recorded' });
+    await handle.result();
+    return { 'fulfillment-known-account': handle };
+  },
+  async 'guest-claims'(context) {
+    const { handle } = await startPurchase(context);
+    await reminding(handle);
+    await handle.signal(claimedSignal);
+    await handle.result();
+    return { 'fulfillment-guest-claims': handle };
+  },
+  async 'refund-during-reminders'(context) {
+    const { paymentIntentId, handle } = await startPurchase(context);
+    await reminding(handle);
+    const refundId = stripeTestId('re');
+    const refund = buildChargeRefundedEvent({ paymentIntentId, refundId, amountRefunded: 2900 });
+    await recordStripeEvent(context.db, refund);
+    const refundHandle = await context.env.client.workflow.start('refundWorkflow', {
+      taskQueue: TASK_QUEUE,
+      workflowId: refundWorkflowId(refundId),
+      args: [{ stripeEventId: refund.id }],
+    });
+    await refundHandle.result();
+    await handle.result();
+    return { 'fulfillment-refunded-while-reminding': handle, 'refund-full': refundHandle };
+  },
+  async 'dispute-won'(context) {
+    const { paymentIntentId, handle } = await startPurchase(context, { userId: 'auth0|disputed' });
+    await reminding(handle);
+    const disputeId = stripeTestId('dp');
+    let disputeHandle: WorkflowHandle | null = null;
+    for (const status of ['needs_response', 'won'] as const) {
+      const event = buildDisputeEvent({ paymentIntentId, disputeId, status });
+      await recordStripeEvent(context.db, event);
+      disputeHandle = await context.env.client.workflow.signalWithStart('disputeWorkflow', {
+        taskQueue: TASK_QUEUE,
+        workflowId: disputeWorkflowId(disputeId),
+        args: [],
+        signal: disputeEventSignal,
+        signalArgs: [{ stripeEventId: event.id }],
+      });
+    }
+    await disputeHandle!.result();
+    await handle.result();
+    return { 'dispute-created-then-won': disputeHandle! };
+  },
+};
+
+const database = await createThrowawayDatabase('fulfillment_histories');
+const storageDir = await mkdtemp(path.join(os.tmpdir(), 'fulfillment-histories-storage-'));
+const env = await startTimeSkippingServer();
+const db = await connectDatabase({ kind: 'postgres', url: database.url });
+try {
+  const config = loadConfig({
+    DATABASE_URL: database.url,
+    STORAGE_LOCAL_DIR: storageDir,
+    STRIPE_SECRET_KEY: 'sk_test_histories',
+    STRIPE_WEBHOOK_SECRETS: 'whsec_histories',
+  });
+  await seedDemoAssets(createLocalStorage(storageDir));
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: TASK_QUEUE,
+    workflowBundle: await bundleWorkflowCode({ workflowsPath }),
+    activities: createActivities(createActivityDeps(config, db)),
+  });
+  await mkdir(HISTORIES_DIR, { recursive: true });
+  await worker.runUntil(async () => {
+    for (const [name, scenario] of Object.entries(scenarios)) {
+      const handles = await scenario({ env, db });
+      for (const [file, handle] of Object.entries(handles)) {
+        const history = await handle.fetchHistory();
+        await writeFile(path.join(HISTORIES_DIR, `${file}.json`), `${historyToJSON(history)}\n`);
+        console.log(
+          `${name}: wrote test/histories/${file}.json (${history.events?.length ?? 0} events)`,
+        );
+      }
+    }
+  });
+} finally {
+  await db.destroy();
+  await env.teardown();
+  await database.drop();
+  await rm(storageDir, { recursive: true, force: true });
+}
