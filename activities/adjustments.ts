@@ -1,11 +1,14 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
-import type { Db } from '../db/database.ts';
+import type { Db, DbExecutor } from '../db/database.ts';
+import { recordAudit } from '../db/queries/audit.ts';
 import { lockPurchase, reconcileOrderEntitlements } from '../db/queries/entitlements.ts';
 import { transitionJob } from '../db/queries/fulfillment.ts';
 import type { NewPaymentAdjustment } from '../db/tables/payment-adjustments.ts';
 import {
+  rewardPurchaseKey,
   refundIdOf,
+  type RewardRevocationInput,
   type AppliedAdjustment,
   type PaymentAdjustmentInput,
 } from '../workflows/contracts.ts';
@@ -115,38 +118,98 @@ export function createAdjustmentActivities({ db }: { db: Db }) {
             }),
           )
           .execute();
-        const order = await trx
-          .selectFrom('orders')
-          .innerJoin('fulfillment_jobs', 'fulfillment_jobs.order_id', 'orders.id')
-          .select(['orders.id', 'fulfillment_jobs.id as jobId', 'fulfillment_jobs.completed_at'])
-          .where('orders.purchase_key', '=', adjustment.purchase_key)
-          .executeTakeFirst();
-        if (!order) {
-          return {
-            purchaseKey: adjustment.purchase_key,
-            orderId: null,
-            entitlementStatus: null,
-            revoked: false,
-          };
-        }
-        const { previous, status } = await reconcileOrderEntitlements(trx, order.id);
-        const revoked = status === 'revoked' && previous.some((s) => s !== 'revoked');
-        const detail = {
-          step: adjustment.kind,
-          externalId: adjustment.external_id,
-          entitlementStatus: status,
-        };
-        if (status === 'revoked') await transitionJob(trx, order.jobId, 'revoked', detail);
-        else if (previous.includes('revoked') && order.completed_at) {
-          await transitionJob(trx, order.jobId, 'completed', detail, { restore: true });
-        }
-        return {
-          purchaseKey: adjustment.purchase_key,
-          orderId: order.id,
-          entitlementStatus: status,
-          revoked,
-        };
+        return reconcilePurchase(trx, adjustment);
       });
     },
+
+    /**
+     * Takes a reward back: records the revocation fact, revokes the entitlements and writes
+     * the mission audit entry (`mission.reward_revoked`) once, however often it is retried.
+     */
+    async revokeReward({
+      rewardId,
+      reason,
+      actor,
+    }: RewardRevocationInput): Promise<AppliedAdjustment> {
+      return db.transaction().execute(async (trx) => {
+        const purchaseKey = rewardPurchaseKey(rewardId);
+        await lockPurchase(trx, purchaseKey);
+        const reward = await trx
+          .updateTable('rewards')
+          .set({
+            revoked_at: sql<Date>`coalesce(revoked_at, now())`,
+            revoke_reason: sql<string>`coalesce(revoke_reason, ${reason})`,
+          })
+          .where('reward_id', '=', rewardId)
+          .returning(['mission_id', 'kind'])
+          .executeTakeFirst();
+        if (!reward)
+          throw permanentFailure('InvalidPurchase', `reward ${rewardId} is not recorded`);
+        const adjustment: NewPaymentAdjustment = {
+          kind: 'revocation',
+          external_id: `reward-revocation:${rewardId}`,
+          purchase_key: purchaseKey,
+          amount: 0,
+          currency: null,
+          full: true,
+          status: 'revoked',
+          stripe_event_id: null,
+        };
+        const recorded = await trx
+          .insertInto('payment_adjustments')
+          .values(adjustment)
+          .onConflict((oc) => oc.column('external_id').doNothing())
+          .returning('id')
+          .executeTakeFirst();
+        if (recorded) {
+          await recordAudit(trx, {
+            actor,
+            action: 'mission.reward_revoked',
+            target: rewardId,
+            reason,
+            detail: { missionId: reward.mission_id, kind: reward.kind },
+          });
+        }
+        return reconcilePurchase(trx, adjustment);
+      });
+    },
+  };
+}
+
+/** Re-derives the purchase's entitlements after a new fact, and moves its job to match. */
+async function reconcilePurchase(
+  trx: DbExecutor,
+  adjustment: Pick<NewPaymentAdjustment, 'kind' | 'external_id' | 'purchase_key'>,
+): Promise<AppliedAdjustment> {
+  const order = await trx
+    .selectFrom('orders')
+    .innerJoin('fulfillment_jobs', 'fulfillment_jobs.order_id', 'orders.id')
+    .select(['orders.id', 'fulfillment_jobs.id as jobId', 'fulfillment_jobs.completed_at'])
+    .where('orders.purchase_key', '=', adjustment.purchase_key)
+    .executeTakeFirst();
+  if (!order) {
+    return {
+      purchaseKey: adjustment.purchase_key,
+      orderId: null,
+      entitlementStatus: null,
+      revoked: false,
+    };
+  }
+  const { previous, status } = await reconcileOrderEntitlements(trx, order.id);
+  const revoked = status === 'revoked' && previous.some((s) => s !== 'revoked');
+  const detail = {
+    step: adjustment.kind,
+    externalId: adjustment.external_id,
+    entitlementStatus: status,
+  };
+  if (status === 'revoked') await transitionJob(trx, order.jobId, 'revoked', detail);
+  else if (previous.includes('revoked') && order.completed_at) {
+    await transitionJob(trx, order.jobId, 'completed', detail, { restore: true });
+  }
+  return {
+    purchaseKey: adjustment.purchase_key,
+    orderId: order.id,
+    entitlementStatus: status,
+    revoked,
   };
 }

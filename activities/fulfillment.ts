@@ -21,7 +21,12 @@ import {
 import { raiseAlert, type AlertSinks } from './alerts.ts';
 import type { EmailDriver } from './email/driver.ts';
 import type { StorageDriver } from './storage/driver.ts';
-import { InvalidPurchaseError, readPurchase, type Purchase } from './purchase.ts';
+import {
+  InvalidPurchaseError,
+  readPurchase,
+  readRewardPurchase,
+  type Purchase,
+} from './purchase.ts';
 
 export interface FulfillmentDeps {
   db: Db;
@@ -68,15 +73,21 @@ export function createFulfillmentActivities({ db, stripe, storage, alerts }: Ful
      * dispute recorded before this success event applies at once.
      */
     async recordPurchase(input: FulfillmentInput): Promise<RecordedPurchase> {
-      const object = await loadStripeEventObject(db, input.stripeEventId);
       let purchase: Purchase;
       try {
-        purchase = await readPurchase(stripe, object);
+        purchase =
+          input.source === 'reward'
+            ? await readRewardPurchase(db, input.rewardId)
+            : await readPurchase(stripe, await loadStripeEventObject(db, input.stripeEventId));
       } catch (error) {
         if (error instanceof InvalidPurchaseError)
           throw permanentFailure('InvalidPurchase', error.message);
         throw error;
       }
+      const origin =
+        input.source === 'reward'
+          ? { rewardId: input.rewardId }
+          : { stripeEventId: input.stripeEventId };
       const { products, unknown } = await findPurchasedProducts(db, purchase.items);
 
       return db.transaction().execute(async (trx) => {
@@ -107,7 +118,7 @@ export function createFulfillmentActivities({ db, stripe, storage, alerts }: Ful
           .insertInto('orders')
           .values({
             purchase_key: purchase.purchaseKey,
-            source: 'stripe',
+            source: input.source,
             payment_intent_id: purchase.paymentIntentId,
             checkout_session_id: purchase.checkoutSessionId,
             customer_id: customer.id,
@@ -170,10 +181,7 @@ export function createFulfillmentActivities({ db, stripe, storage, alerts }: Ful
             .values({
               job_id: jobId,
               status: firstStatus,
-              detail: JSON.stringify({
-                step: 'record_purchase',
-                stripeEventId: input.stripeEventId,
-              }),
+              detail: JSON.stringify({ step: 'record_purchase', ...origin }),
             })
             .execute();
         }

@@ -1,4 +1,6 @@
 import type Stripe from 'stripe';
+import type { Db } from '../db/database.ts';
+import { rewardPurchaseKey } from '../workflows/contracts.ts';
 import { z } from 'zod';
 
 /** What a purchase contains, whichever Stripe object described it. */
@@ -12,8 +14,9 @@ export interface Purchase {
   /** The storefront's account id when the buyer was signed in (`metadata.user_id`). */
   userId: string | null;
   email: string;
-  amountTotal: number;
-  currency: string;
+  /** Null for rewards: nothing was paid. */
+  amountTotal: number | null;
+  currency: string | null;
   paidAt: Date;
 }
 
@@ -167,5 +170,26 @@ async function readCheckoutSession(stripe: Stripe, object: unknown): Promise<Pur
     amountTotal: session.amount_total ?? 0,
     currency: session.currency ?? 'usd',
     paidAt: new Date(session.created * 1000),
+  };
+}
+
+/** A mission or coupon unlock recorded by POST /v1/rewards, read as a purchase without amounts. */
+export async function readRewardPurchase(db: Db, rewardId: string): Promise<Purchase> {
+  const reward = await db
+    .selectFrom('rewards')
+    .selectAll()
+    .where('reward_id', '=', rewardId)
+    .executeTakeFirst();
+  if (!reward) throw new InvalidPurchaseError(`reward ${rewardId} is not recorded`);
+  return {
+    purchaseKey: rewardPurchaseKey(rewardId),
+    paymentIntentId: null,
+    checkoutSessionId: null,
+    items: { skus: reward.skus },
+    userId: reward.user_id,
+    email: normaliseEmail(reward.email),
+    amountTotal: null,
+    currency: null,
+    paidAt: reward.created_at,
   };
 }

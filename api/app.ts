@@ -12,7 +12,9 @@ import { createGatewayMetrics } from '../gateway/metrics.ts';
 import { startWebhookRelay } from '../gateway/relay.ts';
 import { registerDevOutboxRoutes } from './routes/dev-outbox.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerRewardRoutes } from './routes/rewards.ts';
 import { registerStripeWebhookRoute } from './routes/stripe-webhook.ts';
+import type { ServiceToken } from './service-tokens.ts';
 
 export interface AppDeps {
   db: Db;
@@ -27,6 +29,8 @@ export interface AppDeps {
   relay?: { intervalMs: number };
   /** Compare the inbox with Stripe's Events API every `intervalMs` over `windowMs` (off when omitted). */
   gapCheck?: { intervalMs: number; windowMs: number };
+  /** Who may call the service endpoints (rewards); none configured: they answer 401. */
+  serviceTokens?: readonly ServiceToken[];
   /** Serve /dev/outbox (only with the outbox email driver, never in production). */
   devOutbox: boolean;
   logger?: FastifyServerOptions['logger'];
@@ -77,6 +81,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimitBytes: deps.webhook?.bodyLimitBytes ?? 512 * 1024,
     // Far above Stripe's delivery rate for one account; a flood gets 429 and Stripe retries.
     rateLimitPerMinute: deps.webhook?.rateLimitPerMinute ?? 6_000,
+  });
+  await app.register(registerRewardRoutes, {
+    db: deps.db,
+    temporal: deps.temporal,
+    tokens: deps.serviceTokens ?? [],
   });
   if (deps.devOutbox) await app.register(registerDevOutboxRoutes, { db: deps.db });
 

@@ -63,6 +63,30 @@ export const envSchema = z.object({
   ALERT_SLACK_WEBHOOK_URL: z.url().optional(),
   ALERT_WEBHOOK_URL: z.url().optional(),
 
+  /**
+   * Service tokens for POST /v1/rewards, as comma-separated `name:token` pairs (list two to
+   * rotate). The name is recorded as who granted or revoked a reward.
+   */
+  SERVICE_TOKENS: z
+    .string()
+    .transform((value, context) =>
+      value
+        .split(',')
+        .map((pair) => pair.trim())
+        .filter(Boolean)
+        .map((pair) => {
+          const [name, token] = pair.split(':', 2);
+          if (!name || !token || token.length < 24) {
+            context.addIssue({
+              code: 'custom',
+              message: 'each entry must be name:token with a token of 24+ characters',
+            });
+          }
+          return { name: name ?? '', token: token ?? '' };
+        }),
+    )
+    .optional(),
+
   EMAIL_DRIVER: z
     .enum(['outbox'], { error: 'must be outbox (resend and smtp are not built yet)' })
     .default('outbox'),

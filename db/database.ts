@@ -9,6 +9,7 @@ import type { FulfillmentJobEventsTable, FulfillmentJobsTable } from './tables/f
 import type { OrdersTable } from './tables/orders.ts';
 import type { PaymentAdjustmentsTable } from './tables/payment-adjustments.ts';
 import type { ProductsTable } from './tables/products.ts';
+import type { RewardsTable } from './tables/rewards.ts';
 import type { WebhookEventsTable } from './tables/webhook-events.ts';
 
 /** The whole schema, composed from one file per table. */
@@ -25,6 +26,7 @@ export interface Database {
   payment_adjustments: PaymentAdjustmentsTable;
   alerts: AlertsTable;
   analytics_events: AnalyticsEventsTable;
+  rewards: RewardsTable;
 }
 
 export type Db = Kysely<Database>;

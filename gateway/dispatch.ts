@@ -7,6 +7,8 @@ import type { WebhookEvent, WebhookResult } from '../db/tables/webhook-events.ts
 import {
   disputeEventSignal,
   FULFILLMENT_TASK_QUEUE,
+  rewardRevocationWorkflowId,
+  type RewardRevocationInput,
   searchAttributes,
 } from '../workflows/contracts.ts';
 import type { StripeRoute } from './stripe-routing.ts';
@@ -28,48 +30,80 @@ export async function startRouteWorkflow(
   temporal: Client,
   route: DispatchableRoute,
 ): Promise<void> {
+  await withinDispatchDeadline(temporal, async () => {
+    switch (route.action) {
+      case 'fulfill':
+        await temporal.workflow.start('fulfillmentWorkflow', {
+          taskQueue: FULFILLMENT_TASK_QUEUE,
+          workflowId: route.workflowId,
+          args: [route.input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          // A completed fulfillment is never repeated; a failed or terminated one may be.
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+          typedSearchAttributes: [
+            { key: searchAttributes.fulfillmentStatus, value: 'pending_storage' },
+            { key: searchAttributes.orderSource, value: route.input.source },
+            ...(route.input.paymentIntentId
+              ? [{ key: searchAttributes.paymentIntentId, value: route.input.paymentIntentId }]
+              : []),
+          ],
+        });
+        return;
+      case 'refund':
+        await temporal.workflow.start('refundWorkflow', {
+          taskQueue: FULFILLMENT_TASK_QUEUE,
+          workflowId: route.workflowId,
+          args: [route.input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+        });
+        return;
+      case 'dispute':
+        // Created and closed events of one dispute meet in one workflow; a closed run is
+        // started again, and applying an event twice changes nothing.
+        await temporal.workflow.signalWithStart('disputeWorkflow', {
+          taskQueue: FULFILLMENT_TASK_QUEUE,
+          workflowId: route.workflowId,
+          args: [],
+          signal: disputeEventSignal,
+          signalArgs: [route.input],
+        });
+        return;
+    }
+  });
+}
+
+/** Starts `revoke-reward-<reward_id>` (idempotent like every start here). */
+export async function startRewardRevocation(
+  temporal: Client,
+  input: RewardRevocationInput,
+): Promise<string> {
+  const workflowId = rewardRevocationWorkflowId(input.rewardId);
+  await withinDispatchDeadline(temporal, () =>
+    temporal.workflow.start('rewardRevocationWorkflow', {
+      taskQueue: FULFILLMENT_TASK_QUEUE,
+      workflowId,
+      args: [input],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+    }),
+  );
+  return workflowId;
+}
+
+/**
+ * Runs a start within the dispatch deadline; "already started" for a closed run is success.
+ * A gRPC deadline does not bound a lazy client's first connection attempt, so the call is
+ * also raced against a timer (a start that lands later is harmless: starts are idempotent).
+ */
+async function withinDispatchDeadline(
+  temporal: Client,
+  start: () => Promise<unknown>,
+): Promise<void> {
   const deadline = new Date(Date.now() + TEMPORAL_DISPATCH_DEADLINE_MS);
   const call = temporal.connection.withDeadline(deadline, async () => {
     try {
-      switch (route.action) {
-        case 'fulfill':
-          await temporal.workflow.start('fulfillmentWorkflow', {
-            taskQueue: FULFILLMENT_TASK_QUEUE,
-            workflowId: route.workflowId,
-            args: [route.input],
-            workflowIdConflictPolicy: 'USE_EXISTING',
-            // A completed fulfillment is never repeated; a failed or terminated one may be.
-            workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-            typedSearchAttributes: [
-              { key: searchAttributes.fulfillmentStatus, value: 'pending_storage' },
-              { key: searchAttributes.orderSource, value: route.input.source },
-              ...(route.input.paymentIntentId
-                ? [{ key: searchAttributes.paymentIntentId, value: route.input.paymentIntentId }]
-                : []),
-            ],
-          });
-          return;
-        case 'refund':
-          await temporal.workflow.start('refundWorkflow', {
-            taskQueue: FULFILLMENT_TASK_QUEUE,
-            workflowId: route.workflowId,
-            args: [route.input],
-            workflowIdConflictPolicy: 'USE_EXISTING',
-            workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-          });
-          return;
-        case 'dispute':
-          // Created and closed events of one dispute meet in one workflow; a closed run is
-          // started again, and applying an event twice changes nothing.
-          await temporal.workflow.signalWithStart('disputeWorkflow', {
-            taskQueue: FULFILLMENT_TASK_QUEUE,
-            workflowId: route.workflowId,
-            args: [],
-            signal: disputeEventSignal,
-            signalArgs: [route.input],
-          });
-          return;
-      }
+      await start();
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
     }

@@ -23,11 +23,11 @@ const LOCALSTRIPE_PORT = 8420;
 loadDotEnv();
 mkdirSync(DATA_DIR, { recursive: true });
 
-/** A webhook secret generated once per checkout, so local signing never uses a shared one. */
-function localWebhookSecret(): string {
-  const file = path.join(DATA_DIR, 'dev-webhook-secret');
+/** A secret generated once per checkout into .data/, so local use never shares one. */
+function localSecret(name: string, prefix: string): string {
+  const file = path.join(DATA_DIR, name);
   if (!existsSync(file))
-    writeFileSync(file, `whsec_${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
+    writeFileSync(file, `${prefix}${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
   return readFileSync(file, 'utf8').trim();
 }
 
@@ -35,7 +35,11 @@ const children: { name: string; stop: () => Promise<void> }[] = [];
 let devServer: DevServer | null = null;
 let localstripe: ManagedProcess | null = null;
 
-process.env['STRIPE_WEBHOOK_SECRETS'] ??= localWebhookSecret();
+process.env['STRIPE_WEBHOOK_SECRETS'] ??= localSecret('dev-webhook-secret', 'whsec_');
+const localServiceToken = process.env['SERVICE_TOKENS']
+  ? null
+  : localSecret('dev-service-token', '');
+if (localServiceToken) process.env['SERVICE_TOKENS'] = `local:${localServiceToken}`;
 if (!process.env['STRIPE_API_URL'] && !process.env['STRIPE_SECRET_KEY']) {
   const bin = await resolveBinary('localstripe');
   localstripe = spawnManaged(bin, ['--port', String(LOCALSTRIPE_PORT)]);
@@ -93,7 +97,16 @@ Fulfillment Orchestrator is running${seeded ? ' (demo catalog seeded)' : ''}
 
 Send a signed test webhook (in another terminal):
   npm run send-test-webhook -- --email buyer@example.com --sku ebook-durable-execution
-
+${
+  localServiceToken
+    ? `
+Grant a reward (service token in .data/dev-service-token):
+  curl -X POST ${api}/v1/rewards -H "authorization: Bearer $(cat .data/dev-service-token)" \\
+    -H 'content-type: application/json' \\
+    -d '{"reward_id":"mission-42-buyer","kind":"mission","mission_id":"mission-42","email":"buyer@example.com","skus":["ebook-idempotency-field-guide"]}'
+`
+    : ''
+}
 Ctrl-C stops everything; the next npm start resumes with the same data.
 `);
 

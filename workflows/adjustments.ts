@@ -13,6 +13,7 @@ import {
   revokedSignal,
   type AppliedAdjustment,
   type PaymentAdjustmentInput,
+  type RewardRevocationInput,
 } from './contracts.ts';
 
 const database = proxyActivities<Activities>(databaseStepPatient);
@@ -20,7 +21,11 @@ const email = proxyActivities<Activities>(emailStepPatient);
 
 /** Applies one refund or dispute event; a revocation sends the order's one cancellation email. */
 async function applyAdjustment(input: PaymentAdjustmentInput): Promise<AppliedAdjustment> {
-  const applied = await database.applyPaymentAdjustment(input);
+  return followUp(await database.applyPaymentAdjustment(input));
+}
+
+/** After a fact was applied: one cancellation email when it revoked, and no more reminders. */
+async function followUp(applied: AppliedAdjustment): Promise<AppliedAdjustment> {
   if (applied.revoked && applied.orderId) {
     await email.sendOrderEmail({ orderId: applied.orderId, kind: 'cancellation' });
   }
@@ -64,4 +69,14 @@ export async function disputeWorkflow(): Promise<AppliedAdjustment | null> {
     last = await applyAdjustment(pending.shift()!);
   }
   return last;
+}
+
+/**
+ * `revoke-reward-<reward_id>`: takes a mission or coupon reward back — entitlements revoked,
+ * one cancellation email, reminders stopped, and the mission audit entry written.
+ */
+export async function rewardRevocationWorkflow(
+  input: RewardRevocationInput,
+): Promise<AppliedAdjustment> {
+  return followUp(await database.revokeReward(input));
 }

@@ -76,13 +76,39 @@ export function disputeWorkflowId(disputeId: string): string {
 }
 
 /** What the gateway hands the workflow: only keys, never buyer data (it lives in Postgres). */
-export interface FulfillmentInput {
-  source: 'stripe';
-  /** The payment intent id, or the checkout session id when there is no payment intent. */
-  purchaseKey: string;
-  paymentIntentId: string | null;
-  /** The `webhook_events.event_id` whose payload describes the purchase. */
-  stripeEventId: string;
+export type FulfillmentInput =
+  | {
+      source: 'stripe';
+      /** The payment intent id, or the checkout session id when there is no payment intent. */
+      purchaseKey: string;
+      paymentIntentId: string | null;
+      /** The `webhook_events.event_id` whose payload describes the purchase. */
+      stripeEventId: string;
+    }
+  | {
+      source: 'reward';
+      /** `reward-<reward_id>`: the workflow id is `fulfillment-reward-<reward_id>`. */
+      purchaseKey: string;
+      paymentIntentId: null;
+      /** The `rewards.reward_id` recorded by POST /v1/rewards. */
+      rewardId: string;
+    };
+
+/** The purchase key of a reward (orders.purchase_key, and its workflow id's suffix). */
+export function rewardPurchaseKey(rewardId: string): string {
+  return `reward-${rewardId}`;
+}
+
+/** A reward taken back: revoked like a full refund, with the mission audit entry. */
+export function rewardRevocationWorkflowId(rewardId: string): string {
+  return `revoke-reward-${rewardId}`;
+}
+
+export interface RewardRevocationInput {
+  rewardId: string;
+  reason: string;
+  /** Who took it back (the service token's name, or an operator). */
+  actor: string;
 }
 
 /** A refund or dispute event to apply, by its `webhook_events.event_id`. */

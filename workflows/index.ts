@@ -1,3 +1,3 @@
 // The workflowsPath entry: every workflow the worker registers.
-export { disputeWorkflow, refundWorkflow } from './adjustments.ts';
+export { disputeWorkflow, refundWorkflow, rewardRevocationWorkflow } from './adjustments.ts';
 export { fulfillmentWorkflow } from './fulfillment.ts';

@@ -7,7 +7,7 @@ export interface EntitlementFacts {
   activated: boolean;
   /** The buyer's profile is linked to an account. */
   claimed: boolean;
-  adjustments: { kind: 'refund' | 'dispute'; full: boolean; status: string }[];
+  adjustments: { kind: 'refund' | 'dispute' | 'revocation'; full: boolean; status: string }[];
 }
 
 /**
@@ -18,7 +18,10 @@ export interface EntitlementFacts {
  */
 export function deriveEntitlementStatus(facts: EntitlementFacts): EntitlementStatus {
   const revoked = facts.adjustments.some(
-    (a) => (a.kind === 'refund' && a.full) || (a.kind === 'dispute' && a.status === 'lost'),
+    (a) =>
+      (a.kind === 'refund' && a.full) ||
+      (a.kind === 'dispute' && a.status === 'lost') ||
+      a.kind === 'revocation',
   );
   if (revoked) return 'revoked';
   if (facts.adjustments.some((a) => a.kind === 'dispute' && a.status === 'open'))

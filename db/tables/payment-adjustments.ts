@@ -9,7 +9,8 @@ export type DisputeStatus = (typeof DISPUTE_STATUSES)[number];
  */
 export interface PaymentAdjustmentsTable {
   id: Generated<string>;
-  kind: 'refund' | 'dispute';
+  /** `revocation`: a reward taken back (or, later, a manual revocation). */
+  kind: 'refund' | 'dispute' | 'revocation';
   external_id: string;
   purchase_key: string;
   amount: number;

@@ -11,6 +11,7 @@ export function appDepsFromConfig(config: Config, db: Db, temporal: Client): App
     temporal,
     stripe: createStripeClient(config.STRIPE_SECRET_KEY, config.STRIPE_API_URL),
     stripeWebhookSecrets: config.STRIPE_WEBHOOK_SECRETS,
+    serviceTokens: config.SERVICE_TOKENS ?? [],
     webhook: {
       bodyLimitBytes: config.WEBHOOK_BODY_LIMIT_BYTES,
       rateLimitPerMinute: config.WEBHOOK_RATE_LIMIT_PER_MINUTE,

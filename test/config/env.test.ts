@@ -29,4 +29,14 @@ describe('loadConfig', () => {
     expect(message).toContain('PORT');
     expect(message).not.toContain('not-a-secret');
   });
+
+  it('parses service tokens as name:token pairs and rejects short tokens', () => {
+    const token = 'x'.repeat(32);
+    expect(loadConfig({ ...valid, SERVICE_TOKENS: `missions:${token}` }).SERVICE_TOKENS).toEqual([
+      { name: 'missions', token },
+    ]);
+    expect(() => loadConfig({ ...valid, SERVICE_TOKENS: 'missions:short' })).toThrow(
+      /SERVICE_TOKENS/,
+    );
+  });
 });

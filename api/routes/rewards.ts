@@ -1,0 +1,102 @@
+import type { Client } from '@temporalio/client';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import type { Db } from '../../db/database.ts';
+import { REWARD_KINDS } from '../../db/tables/rewards.ts';
+import { startRewardRevocation, startRouteWorkflow } from '../../gateway/dispatch.ts';
+import { fulfillmentWorkflowId, rewardPurchaseKey } from '../../workflows/contracts.ts';
+import { authenticateService, type ServiceToken } from '../service-tokens.ts';
+
+/** POST /v1/rewards: a mission or coupon unlock for one buyer. */
+export const rewardGrantSchema = z.object({
+  reward_id: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'letters, digits, _ and - only (1–100)'),
+  kind: z.enum(REWARD_KINDS),
+  mission_id: z.string().min(1).max(200).optional(),
+  email: z.email(),
+  user_id: z.string().min(1).max(200).optional(),
+  skus: z.array(z.string().min(1).max(200)).min(1).max(20),
+});
+
+export const rewardRevocationSchema = z.object({
+  reason: z.string().min(3).max(500),
+});
+
+function badRequest(reply: FastifyReply, error: z.ZodError) {
+  const fields = error.issues.map(
+    (issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`,
+  );
+  return reply.code(400).send({ error: `invalid request: ${fields.join('; ')}` });
+}
+
+/**
+ * Rewards: the missions service grants (and takes back) products without a payment. Each
+ * call needs a service token; the reward is recorded before its workflow starts, so a retry
+ * with the same `reward_id` is safe and changes nothing.
+ */
+export const registerRewardRoutes: FastifyPluginAsync<{
+  db: Db;
+  temporal: Client;
+  tokens: readonly ServiceToken[];
+}> = async (app, { db, temporal, tokens }) => {
+  app.post('/v1/rewards', async (request, reply) => {
+    const caller = authenticateService(request, tokens);
+    if (!caller) return reply.code(401).send({ error: 'a valid service token is required' });
+    const parsed = rewardGrantSchema.safeParse(request.body);
+    if (!parsed.success) return badRequest(reply, parsed.error);
+    const grant = parsed.data;
+
+    const inserted = await db
+      .insertInto('rewards')
+      .values({
+        reward_id: grant.reward_id,
+        kind: grant.kind,
+        mission_id: grant.mission_id ?? null,
+        email: grant.email.toLowerCase(),
+        user_id: grant.user_id ?? null,
+        skus: grant.skus,
+        granted_by: caller,
+        revoked_at: null,
+        revoke_reason: null,
+      })
+      .onConflict((oc) => oc.column('reward_id').doNothing())
+      .returning('reward_id')
+      .executeTakeFirst();
+    const purchaseKey = rewardPurchaseKey(grant.reward_id);
+    const workflowId = fulfillmentWorkflowId(purchaseKey);
+    try {
+      await startRouteWorkflow(temporal, {
+        action: 'fulfill',
+        workflowId,
+        input: { source: 'reward', purchaseKey, paymentIntentId: null, rewardId: grant.reward_id },
+      });
+    } catch (error) {
+      request.log.warn(
+        { err: error, rewardId: grant.reward_id },
+        'reward recorded; Temporal unavailable',
+      );
+      return reply
+        .code(503)
+        .send({ error: 'recorded, but the fulfillment could not start; retry the same request' });
+    }
+    return reply.code(202).send({ rewardId: grant.reward_id, workflowId, duplicate: !inserted });
+  });
+
+  app.delete<{ Params: { rewardId: string } }>('/v1/rewards/:rewardId', async (request, reply) => {
+    const caller = authenticateService(request, tokens);
+    if (!caller) return reply.code(401).send({ error: 'a valid service token is required' });
+    const parsed = rewardRevocationSchema.safeParse(request.body ?? {});
+    if (!parsed.success) return badRequest(reply, parsed.error);
+    const reward = await db
+      .selectFrom('rewards')
+      .select('reward_id')
+      .where('reward_id', '=', request.params.rewardId)
+      .executeTakeFirst();
+    if (!reward) return reply.code(404).send({ error: 'no such reward' });
+    const workflowId = await startRewardRevocation(temporal, {
+      rewardId: reward.reward_id,
+      reason: parsed.data.reason,
+      actor: caller,
+    });
+    return reply.code(202).send({ rewardId: reward.reward_id, workflowId });
+  });
+};
