@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
+import { connectDatabase } from '../../db/connect.ts';
 import { createActivities, type ActivityDeps } from '../../activities/index.ts';
 import type { Db } from '../../db/database.ts';
 import { createActivityDeps } from '../../scripts/lib/services.ts';
@@ -68,4 +69,21 @@ export async function startRefundOn(
     workflowId: refundWorkflowId(refundId),
     args: [{ stripeEventId }],
   });
+}
+
+/**
+ * One time-skipping server and a database pool for a whole test file, torn down after it.
+ * Read `env` and `db` inside tests (they are set in beforeAll).
+ */
+export function useTimeSkippingSuite(): { env: TestWorkflowEnvironment; db: Db } {
+  const suite = {} as { env: TestWorkflowEnvironment; db: Db };
+  beforeAll(async () => {
+    suite.env = await startTimeSkippingEnvironment();
+    suite.db = await connectDatabase({ kind: 'postgres', url: testConfig().DATABASE_URL! });
+  });
+  afterAll(async () => {
+    await suite.db?.destroy();
+    await suite.env?.teardown();
+  });
+  return suite;
 }

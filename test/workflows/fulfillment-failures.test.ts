@@ -1,41 +1,29 @@
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EmailDriver } from '../../activities/email/driver.ts';
 import { createOutboxDriver } from '../../activities/email/driver.ts';
-import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
 import { upsertProducts } from '../../db/queries/products.ts';
 import { stripeTestId } from '../../scripts/lib/stripe-events.ts';
 import { fulfillmentStatusQuery, fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import { emailKinds, purchaseRows } from '../helpers/purchases.ts';
-import { testConfig } from '../helpers/stack.ts';
 import { paymentSucceeded } from '../helpers/stripe.ts';
 import {
   createTimeSkippingWorker,
   recordStripeEvent,
   startFulfillmentOn,
-  startTimeSkippingEnvironment,
+  useTimeSkippingSuite,
 } from '../helpers/time-skipping.ts';
 
-let env: TestWorkflowEnvironment;
-let db: Db;
-beforeAll(async () => {
-  env = await startTimeSkippingEnvironment();
-  db = await connectDatabase({ kind: 'postgres', url: testConfig().DATABASE_URL! });
-});
-afterAll(async () => {
-  await db?.destroy();
-  await env?.teardown();
-});
+const suite = useTimeSkippingSuite();
 
 async function purchase(skus = ['ebook-durable-execution']) {
   const paymentIntentId = stripeTestId('pi');
   const event = paymentSucceeded({ paymentIntentId, skus, userId: `auth0|${paymentIntentId}` });
-  return { paymentIntentId, eventId: await recordStripeEvent(db, event) };
+  return { paymentIntentId, eventId: await recordStripeEvent(suite.db, event) };
 }
 
 const alertsOf = (jobId: string) =>
-  db.selectFrom('alerts').select(['kind', 'severity']).where('job_id', '=', jobId).execute();
+  suite.db.selectFrom('alerts').select(['kind', 'severity']).where('job_id', '=', jobId).execute();
 
 /** An email provider that fails its first `failures` sends, then delivers. */
 function flakyEmail(failures: number): EmailDriver & { calls: number } {
@@ -74,17 +62,17 @@ function flakyDatabase(db: Db, failures: number): Db {
 describe('failure injection (time-skipping)', () => {
   it('shows pending_retry while the email keeps failing, alerts once, and completes when it recovers', async () => {
     const email = flakyEmail(4);
-    const { worker, taskQueue } = await createTimeSkippingWorker(env, db, { email });
+    const { worker, taskQueue } = await createTimeSkippingWorker(suite.env, suite.db, { email });
     const { paymentIntentId, eventId } = await purchase();
     await worker.runUntil(async () => {
-      const handle = await startFulfillmentOn(env, taskQueue, paymentIntentId, eventId);
-      await env.sleep('20 minutes');
+      const handle = await startFulfillmentOn(suite.env, taskQueue, paymentIntentId, eventId);
+      await suite.env.sleep('20 minutes');
       const state = await handle.query(fulfillmentStatusQuery);
       expect(state.steps.map((s) => s.status)).toContain('pending_retry');
       expect(state.status).toBe('completed');
     });
 
-    const rows = await purchaseRows(db, paymentIntentId);
+    const rows = await purchaseRows(suite.db, paymentIntentId);
     expect(rows.jobEvents.map((e) => e.status)).toEqual([
       'pending_storage',
       'pending_entitlement',
@@ -101,16 +89,16 @@ describe('failure injection (time-skipping)', () => {
 
   it('rides out database errors: pending_retry, then completed with one of everything', async () => {
     const { paymentIntentId, eventId } = await purchase();
-    const { worker, taskQueue } = await createTimeSkippingWorker(env, db, {
-      db: flakyDatabase(db, 4),
+    const { worker, taskQueue } = await createTimeSkippingWorker(suite.env, suite.db, {
+      db: flakyDatabase(suite.db, 4),
     });
     await worker.runUntil(async () => {
-      const handle = await startFulfillmentOn(env, taskQueue, paymentIntentId, eventId);
-      await env.sleep('10 minutes');
+      const handle = await startFulfillmentOn(suite.env, taskQueue, paymentIntentId, eventId);
+      await suite.env.sleep('10 minutes');
       expect((await handle.query(fulfillmentStatusQuery)).phase).toBe('reminding');
     });
 
-    const rows = await purchaseRows(db, paymentIntentId);
+    const rows = await purchaseRows(suite.db, paymentIntentId);
     expect(rows.orders).toHaveLength(1);
     expect(rows.jobs).toMatchObject([{ status: 'completed' }]);
     expect(emailKinds(rows)).toEqual(['delivery']);
@@ -118,7 +106,7 @@ describe('failure injection (time-skipping)', () => {
 
   it('ends in needs_attention with one alert when an asset is still missing after its retry window', async () => {
     const sku = `ebook-unuploaded-${stripeTestId('x')}`;
-    await upsertProducts(db, [
+    await upsertProducts(suite.db, [
       {
         sku,
         slug: sku,
@@ -128,15 +116,15 @@ describe('failure injection (time-skipping)', () => {
         stripe_price_id: null,
       },
     ]);
-    const { worker, taskQueue } = await createTimeSkippingWorker(env, db);
+    const { worker, taskQueue } = await createTimeSkippingWorker(suite.env, suite.db);
     const { paymentIntentId, eventId } = await purchase([sku]);
     await worker.runUntil(async () => {
-      const handle = await startFulfillmentOn(env, taskQueue, paymentIntentId, eventId);
+      const handle = await startFulfillmentOn(suite.env, taskQueue, paymentIntentId, eventId);
       await expect(handle.result()).rejects.toThrow('Workflow execution failed');
       expect((await handle.query(fulfillmentStatusQuery)).status).toBe('needs_attention');
     });
 
-    const rows = await purchaseRows(db, paymentIntentId);
+    const rows = await purchaseRows(suite.db, paymentIntentId);
     expect(rows.jobs).toMatchObject([{ status: 'needs_attention' }]);
     expect(rows.jobs[0]?.last_error).toContain('retry window');
     expect(rows.entitlements.map((e) => e.status)).toEqual(['processing']);
@@ -147,17 +135,17 @@ describe('failure injection (time-skipping)', () => {
   });
 
   it('ends in needs_attention at once, without retrying, for an unknown SKU', async () => {
-    const { worker, taskQueue } = await createTimeSkippingWorker(env, db);
+    const { worker, taskQueue } = await createTimeSkippingWorker(suite.env, suite.db);
     const { paymentIntentId, eventId } = await purchase(['ebook-that-does-not-exist']);
     await worker.runUntil(async () => {
-      const handle = env.client.workflow.getHandle(fulfillmentWorkflowId(paymentIntentId));
-      await startFulfillmentOn(env, taskQueue, paymentIntentId, eventId);
+      const handle = suite.env.client.workflow.getHandle(fulfillmentWorkflowId(paymentIntentId));
+      await startFulfillmentOn(suite.env, taskQueue, paymentIntentId, eventId);
       await expect(handle.result()).rejects.toMatchObject({
         cause: { message: 'unknown ebook-that-does-not-exist', type: 'UnknownSku' },
       });
     });
 
-    const rows = await purchaseRows(db, paymentIntentId);
+    const rows = await purchaseRows(suite.db, paymentIntentId);
     expect(rows.jobs).toMatchObject([{ status: 'needs_attention' }]);
     expect(rows.entitlements).toHaveLength(0);
   });

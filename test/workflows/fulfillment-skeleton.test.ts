@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStripeClient } from '../../activities/stripe-client.ts';
 import { waitFor } from '../../scripts/lib/processes.ts';
 import { fulfillmentWorkflowId } from '../../workflows/contracts.ts';
-import { settledFulfillment } from '../helpers/purchases.ts';
+import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 
@@ -17,44 +17,7 @@ afterAll(async () => {
 
 const uniqueEmail = (): string => `buyer-${randomBytes(5).toString('hex')}@example.com`;
 
-async function purchaseRows(paymentIntentId: string) {
-  const orders = await stack.db
-    .selectFrom('orders')
-    .selectAll()
-    .where('payment_intent_id', '=', paymentIntentId)
-    .execute();
-  const orderIds = orders.map((o) => o.id);
-  if (orderIds.length === 0)
-    return { orders, entitlements: [], emails: [], jobs: [], jobEvents: [] };
-  const entitlements = await stack.db
-    .selectFrom('entitlements')
-    .selectAll()
-    .where('order_id', 'in', orderIds)
-    .execute();
-  const emails = await stack.db
-    .selectFrom('email_deliveries')
-    .selectAll()
-    .where('order_id', 'in', orderIds)
-    .execute();
-  const jobs = await stack.db
-    .selectFrom('fulfillment_jobs')
-    .selectAll()
-    .where('order_id', 'in', orderIds)
-    .execute();
-  const jobEvents = jobs.length
-    ? await stack.db
-        .selectFrom('fulfillment_job_events')
-        .select(['status'])
-        .where(
-          'job_id',
-          'in',
-          jobs.map((j) => j.id),
-        )
-        .orderBy('id')
-        .execute()
-    : [];
-  return { orders, entitlements, emails, jobs, jobEvents };
-}
+const rowsOf = (paymentIntentId: string) => purchaseRows(stack.db, paymentIntentId);
 
 describe('the skeleton fulfillment, end to end', () => {
   it('turns a signed payment_intent.succeeded into customer, order, entitlement, receipt and a completed job', async () => {
@@ -76,7 +39,7 @@ describe('the skeleton fulfillment, end to end', () => {
       .where('email', '=', email)
       .executeTakeFirstOrThrow();
     expect(customer.status).toBe('pending_claim');
-    const rows = await purchaseRows(paymentIntentId);
+    const rows = await rowsOf(paymentIntentId);
     expect(rows.orders).toHaveLength(1);
     expect(rows.orders[0]).toMatchObject({
       source: 'stripe',
@@ -139,7 +102,7 @@ describe('the skeleton fulfillment, end to end', () => {
     await postSignedEvent(stack.app, event, stack.webhookSecret);
     await settledFulfillment(stack.temporal, event.data.object.id);
 
-    const rows = await purchaseRows(event.data.object.id);
+    const rows = await rowsOf(event.data.object.id);
     expect(rows.entitlements.map((e) => e.status)).toEqual(['active']);
     const customer = await stack.db
       .selectFrom('customers')
@@ -157,7 +120,7 @@ describe('the skeleton fulfillment, end to end', () => {
     await postSignedEvent(stack.app, event, stack.webhookSecret);
     await settledFulfillment(stack.temporal, event.data.object.id);
 
-    const rows = await purchaseRows(event.data.object.id);
+    const rows = await rowsOf(event.data.object.id);
     expect(rows.emails.map((e) => e.recipient)).toEqual([email]);
   });
 
@@ -169,7 +132,7 @@ describe('the skeleton fulfillment, end to end', () => {
     expect(responses.map((r) => r.statusCode)).toEqual(Array(20).fill(200));
     await settledFulfillment(stack.temporal, event.data.object.id);
 
-    const rows = await purchaseRows(event.data.object.id);
+    const rows = await rowsOf(event.data.object.id);
     expect(rows.orders).toHaveLength(1);
     expect(rows.entitlements).toHaveLength(1);
     expect(rows.emails).toHaveLength(1);

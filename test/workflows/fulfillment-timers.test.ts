@@ -1,31 +1,18 @@
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectDatabase } from '../../db/connect.ts';
-import type { Db } from '../../db/database.ts';
+import { describe, expect, it } from 'vitest';
 import { buildChargeRefundedEvent, stripeTestId } from '../../scripts/lib/stripe-events.ts';
 import { claimedSignal, fulfillmentStatusQuery } from '../../workflows/contracts.ts';
 import { waitFor } from '../../scripts/lib/processes.ts';
 import { emailKinds, purchaseRows } from '../helpers/purchases.ts';
 import { paymentSucceeded } from '../helpers/stripe.ts';
-import { testConfig } from '../helpers/stack.ts';
 import {
   createTimeSkippingWorker,
   recordStripeEvent,
   startFulfillmentOn,
   startRefundOn,
-  startTimeSkippingEnvironment,
+  useTimeSkippingSuite,
 } from '../helpers/time-skipping.ts';
 
-let env: TestWorkflowEnvironment;
-let db: Db;
-beforeAll(async () => {
-  env = await startTimeSkippingEnvironment();
-  db = await connectDatabase({ kind: 'postgres', url: testConfig().DATABASE_URL! });
-});
-afterAll(async () => {
-  await db?.destroy();
-  await env?.teardown();
-});
+const suite = useTimeSkippingSuite();
 
 async function guestPurchase(options: { userId?: string } = {}) {
   const paymentIntentId = stripeTestId('pi');
@@ -34,7 +21,7 @@ async function guestPurchase(options: { userId?: string } = {}) {
     email: `${paymentIntentId}@example.com`,
     ...options,
   });
-  return { paymentIntentId, eventId: await recordStripeEvent(db, event) };
+  return { paymentIntentId, eventId: await recordStripeEvent(suite.db, event) };
 }
 
 type Handle = Awaited<ReturnType<typeof startFulfillmentOn>>;
@@ -50,15 +37,15 @@ async function deliveredAndReminding(handle: Handle): Promise<void> {
 
 describe('reminder timers (time-skipping)', () => {
   it('sends the download and claim reminders at 24 h and the last claim reminder at 7 d when the guest never claims', async () => {
-    const { worker, taskQueue } = await createTimeSkippingWorker(env, db);
+    const { worker, taskQueue } = await createTimeSkippingWorker(suite.env, suite.db);
     const { paymentIntentId, eventId } = await guestPurchase();
     const result = await worker.runUntil(async () => {
-      const handle = await startFulfillmentOn(env, taskQueue, paymentIntentId, eventId);
+      const handle = await startFulfillmentOn(suite.env, taskQueue, paymentIntentId, eventId);
       return handle.result();
     });
 
     expect(result.status).toBe('completed');
-    const rows = await purchaseRows(db, paymentIntentId);
+    const rows = await purchaseRows(suite.db, paymentIntentId);
     expect(emailKinds(rows)).toEqual([
       'claim_reminder_24h',
       'claim_reminder_7d',
@@ -69,26 +56,26 @@ describe('reminder timers (time-skipping)', () => {
   });
 
   it('sends no reminder when the guest claims before the first one', async () => {
-    const { worker, taskQueue } = await createTimeSkippingWorker(env, db);
+    const { worker, taskQueue } = await createTimeSkippingWorker(suite.env, suite.db);
     const { paymentIntentId, eventId } = await guestPurchase();
     await worker.runUntil(async () => {
-      const handle = await startFulfillmentOn(env, taskQueue, paymentIntentId, eventId);
+      const handle = await startFulfillmentOn(suite.env, taskQueue, paymentIntentId, eventId);
       await deliveredAndReminding(handle);
       await handle.signal(claimedSignal);
       await handle.result();
     });
 
-    expect(emailKinds(await purchaseRows(db, paymentIntentId))).toEqual(['delivery']);
+    expect(emailKinds(await purchaseRows(suite.db, paymentIntentId))).toEqual(['delivery']);
   });
 
   it('stops after the 24 h reminders when the guest claims between them', async () => {
-    const { worker, taskQueue } = await createTimeSkippingWorker(env, db);
+    const { worker, taskQueue } = await createTimeSkippingWorker(suite.env, suite.db);
     const { paymentIntentId, eventId } = await guestPurchase();
     await worker.runUntil(async () => {
-      const handle = await startFulfillmentOn(env, taskQueue, paymentIntentId, eventId);
+      const handle = await startFulfillmentOn(suite.env, taskQueue, paymentIntentId, eventId);
       await deliveredAndReminding(handle);
-      await env.sleep('30 hours');
-      expect(emailKinds(await purchaseRows(db, paymentIntentId))).toEqual([
+      await suite.env.sleep('30 hours');
+      expect(emailKinds(await purchaseRows(suite.db, paymentIntentId))).toEqual([
         'claim_reminder_24h',
         'delivery',
         'download_reminder',
@@ -97,7 +84,7 @@ describe('reminder timers (time-skipping)', () => {
       await handle.result();
     });
 
-    expect(emailKinds(await purchaseRows(db, paymentIntentId))).toEqual([
+    expect(emailKinds(await purchaseRows(suite.db, paymentIntentId))).toEqual([
       'claim_reminder_24h',
       'delivery',
       'download_reminder',
@@ -105,15 +92,15 @@ describe('reminder timers (time-skipping)', () => {
   });
 
   it('skips the download reminder when the buyer downloaded before 24 h', async () => {
-    const { worker, taskQueue } = await createTimeSkippingWorker(env, db);
+    const { worker, taskQueue } = await createTimeSkippingWorker(suite.env, suite.db);
     const { paymentIntentId, eventId } = await guestPurchase({
       userId: `auth0|${stripeTestId('u')}`,
     });
     await worker.runUntil(async () => {
-      const handle = await startFulfillmentOn(env, taskQueue, paymentIntentId, eventId);
+      const handle = await startFulfillmentOn(suite.env, taskQueue, paymentIntentId, eventId);
       await deliveredAndReminding(handle);
-      const { orders } = await purchaseRows(db, paymentIntentId);
-      await db
+      const { orders } = await purchaseRows(suite.db, paymentIntentId);
+      await suite.db
         .updateTable('entitlements')
         .set({ last_download_at: new Date() })
         .where('order_id', '=', orders[0]!.id)
@@ -122,26 +109,26 @@ describe('reminder timers (time-skipping)', () => {
     });
 
     // A known account is never asked to claim; it downloaded, so nothing is owed.
-    expect(emailKinds(await purchaseRows(db, paymentIntentId))).toEqual(['delivery']);
+    expect(emailKinds(await purchaseRows(suite.db, paymentIntentId))).toEqual(['delivery']);
   });
 
   it('stops the reminders when a refund revokes the purchase during the reminder phase', async () => {
-    const { worker, taskQueue } = await createTimeSkippingWorker(env, db);
+    const { worker, taskQueue } = await createTimeSkippingWorker(suite.env, suite.db);
     const { paymentIntentId, eventId } = await guestPurchase();
     const refundId = stripeTestId('re');
     const refundEventId = await recordStripeEvent(
-      db,
+      suite.db,
       buildChargeRefundedEvent({ paymentIntentId, refundId, amountRefunded: 2900 }),
     );
     const result = await worker.runUntil(async () => {
-      const handle = await startFulfillmentOn(env, taskQueue, paymentIntentId, eventId);
+      const handle = await startFulfillmentOn(suite.env, taskQueue, paymentIntentId, eventId);
       await deliveredAndReminding(handle);
-      await (await startRefundOn(env, taskQueue, refundId, refundEventId)).result();
+      await (await startRefundOn(suite.env, taskQueue, refundId, refundEventId)).result();
       return handle.result();
     });
 
     expect(result.status).toBe('revoked');
-    const rows = await purchaseRows(db, paymentIntentId);
+    const rows = await purchaseRows(suite.db, paymentIntentId);
     expect(emailKinds(rows)).toEqual(['cancellation', 'delivery']);
     expect(rows.jobs).toMatchObject([{ status: 'revoked' }]);
   });
