@@ -1,8 +1,14 @@
+import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
-import type { OrderEmailKind, ReminderMilestone } from '../workflows/contracts.ts';
+import {
+  EMAIL_REJECTED,
+  type OrderEmailKind,
+  type ReminderMilestone,
+} from '../workflows/contracts.ts';
 import { raiseAlert, type AlertSinks } from './alerts.ts';
 import type { EmailDriver } from './email/driver.ts';
+import { EmailSendError } from './email/errors.ts';
 import {
   renderCancellationEmail,
   renderClaimReminderEmail,
@@ -10,6 +16,29 @@ import {
   renderDownloadReminderEmail,
   type RenderedEmail,
 } from './email/templates.ts';
+
+/**
+ * A provider's answer, in the retry policy's terms: a rejected message is permanent; a 429 or
+ * 503 with Retry-After is retried no sooner than the provider asked.
+ */
+function toActivityFailure(error: unknown): unknown {
+  if (!(error instanceof EmailSendError)) return error;
+  if (!error.retryable) {
+    return ApplicationFailure.create({
+      message: error.message,
+      type: EMAIL_REJECTED,
+      nonRetryable: true,
+    });
+  }
+  if (error.retryAfterMs !== null) {
+    return ApplicationFailure.create({
+      message: error.message,
+      type: 'EmailRetryLater',
+      nextRetryDelay: error.retryAfterMs,
+    });
+  }
+  return error;
+}
 
 export interface OrderEmailDeps {
   db: Db;
@@ -77,40 +106,51 @@ export function createOrderEmailActivities({ db, email, emailFrom, alerts }: Ord
       kind: OrderEmailKind;
     }): Promise<void> {
       const idempotencyKey = orderEmailKey(kind, orderId);
-      const existing = await db
+      let message = await db
         .selectFrom('email_deliveries')
-        .select(['status'])
+        .select(['status', 'recipient', 'subject', 'html', 'text'])
         .where('idempotency_key', '=', idempotencyKey)
         .executeTakeFirst();
-      if (existing && existing.status !== 'queued' && existing.status !== 'failed') return;
-
-      const { recipient, rendered } = await renderOrderEmail(db, orderId, kind);
-      await db
-        .insertInto('email_deliveries')
-        .values({
-          idempotency_key: idempotencyKey,
-          kind,
-          recipient,
-          order_id: orderId,
-          ...rendered,
-          driver: null,
-          provider_message_id: null,
-          last_error: null,
-          sent_at: null,
-        })
-        .onConflict((oc) => oc.column('idempotency_key').doNothing())
-        .execute();
+      if (message && message.status !== 'queued' && message.status !== 'failed') return;
+      if (!message) {
+        const { recipient, rendered } = await renderOrderEmail(db, orderId, kind);
+        await db
+          .insertInto('email_deliveries')
+          .values({
+            idempotency_key: idempotencyKey,
+            kind,
+            recipient,
+            order_id: orderId,
+            ...rendered,
+            driver: null,
+            provider_message_id: null,
+            last_error: null,
+            sent_at: null,
+          })
+          .onConflict((oc) => oc.column('idempotency_key').doNothing())
+          .execute();
+        // Whoever inserted first wins: every attempt sends exactly the recorded message, so a
+        // provider's idempotency check sees the same payload on a retry.
+        message = await db
+          .selectFrom('email_deliveries')
+          .select(['status', 'recipient', 'subject', 'html', 'text'])
+          .where('idempotency_key', '=', idempotencyKey)
+          .executeTakeFirstOrThrow();
+      }
       await db
         .updateTable('email_deliveries')
         .set((eb) => ({ attempts: eb('attempts', '+', 1), updated_at: sql<Date>`now()` }))
         .where('idempotency_key', '=', idempotencyKey)
         .execute();
+      const { recipient, subject, html, text } = message;
       try {
         const sent = await email.send({
           idempotencyKey,
           from: emailFrom,
           to: recipient,
-          ...rendered,
+          subject,
+          html,
+          text,
         });
         await db
           .updateTable('email_deliveries')
@@ -125,15 +165,17 @@ export function createOrderEmailActivities({ db, email, emailFrom, alerts }: Ord
           .where('idempotency_key', '=', idempotencyKey)
           .execute();
       } catch (error) {
+        const rejected = error instanceof EmailSendError && !error.retryable;
         await db
           .updateTable('email_deliveries')
           .set({
             last_error: error instanceof Error ? error.message : String(error),
+            ...(rejected ? { status: 'failed' as const } : {}),
             updated_at: sql<Date>`now()`,
           })
           .where('idempotency_key', '=', idempotencyKey)
           .execute();
-        throw error;
+        throw toActivityFailure(error);
       }
     },
 

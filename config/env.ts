@@ -87,13 +87,53 @@ export const envSchema = z.object({
     )
     .optional(),
 
-  EMAIL_DRIVER: z
-    .enum(['outbox'], { error: 'must be outbox (resend and smtp are not built yet)' })
-    .default('outbox'),
+  EMAIL_DRIVER: z.enum(['outbox', 'resend', 'smtp']).default('outbox'),
+  /** Takes over when the primary keeps failing (5xx, timeouts); `none` turns failover off. */
+  EMAIL_FALLBACK_DRIVER: z.enum(['none', 'smtp', 'outbox']).default('none'),
+  /** Consecutive retryable failures of the primary before the fallback takes over. */
+  EMAIL_FAILOVER_THRESHOLD: z.coerce.number().int().min(1).default(3),
+  /** How long the fallback serves before the primary is tried again. */
+  EMAIL_FAILOVER_COOLDOWN_SECONDS: z.coerce.number().min(1).default(300),
+  RESEND_API_KEY: z.string().startsWith('re_', 'must be a Resend API key (re_…)').optional(),
+  /** Resend's API base (a stand-in for tests); unset: https://api.resend.com. */
+  RESEND_API_URL: z.url().optional(),
+  /** Signing secret of the Resend webhook endpoint (Svix, whsec_…) for POST /webhooks/resend. */
+  RESEND_WEBHOOK_SECRET: z
+    .string()
+    .startsWith('whsec_', 'must be a Svix signing secret (whsec_…)')
+    .optional(),
+  /** smtp://user:pass@host:port or smtps://…, for the smtp driver or fallback. */
+  SMTP_URL: z.url().optional(),
   EMAIL_FROM: z.string().min(3).default('Fulfillment Orchestrator <orders@localhost>'),
 });
 
 export type Env = z.infer<typeof envSchema>;
+
+/** Settings a chosen driver cannot work without. */
+function requireDriverSettings(env: Env, context: z.RefinementCtx): void {
+  const drivers = [env.EMAIL_DRIVER, env.EMAIL_FALLBACK_DRIVER];
+  if (drivers.includes('resend') && !env.RESEND_API_KEY) {
+    context.addIssue({
+      code: 'custom',
+      path: ['RESEND_API_KEY'],
+      message: 'is required with EMAIL_DRIVER=resend',
+    });
+  }
+  if (drivers.includes('smtp') && !env.SMTP_URL) {
+    context.addIssue({
+      code: 'custom',
+      path: ['SMTP_URL'],
+      message: 'is required when smtp is the email driver or fallback',
+    });
+  }
+  if (env.EMAIL_FALLBACK_DRIVER === env.EMAIL_DRIVER) {
+    context.addIssue({
+      code: 'custom',
+      path: ['EMAIL_FALLBACK_DRIVER'],
+      message: 'must differ from EMAIL_DRIVER',
+    });
+  }
+}
 
 export interface Config extends Omit<Env, 'PUBLIC_BASE_URL'> {
   PUBLIC_BASE_URL: string;
@@ -114,7 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       return value === undefined || value === '' ? [] : [[key, value]];
     }),
   );
-  const parsed = envSchema.safeParse(relevant);
+  const parsed = envSchema.superRefine(requireDriverSettings).safeParse(relevant);
   if (!parsed.success) {
     const problems = parsed.error.issues.map(
       (issue) => `  - ${issue.path.join('.') || '(environment)'}: ${issue.message}`,

@@ -155,7 +155,10 @@ export interface FulfillmentResult {
 export const fulfillmentStatusQuery = defineQuery<FulfillmentState>('status');
 
 /** Error types an activity raises for failures no retry can fix; they end in `needs_attention`. */
-export const PERMANENT_FAILURE_TYPES = ['InvalidPurchase', 'UnknownSku'] as const;
+/** The provider refused the message itself (a bad address): retrying sends nothing. */
+export const EMAIL_REJECTED = 'EmailRejected';
+
+export const PERMANENT_FAILURE_TYPES = ['InvalidPurchase', 'UnknownSku', EMAIL_REJECTED] as const;
 export type PermanentFailureType = (typeof PERMANENT_FAILURE_TYPES)[number];
 
 /**

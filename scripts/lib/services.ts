@@ -1,5 +1,5 @@
 import type { ActivityDeps } from '../../activities/index.ts';
-import { createOutboxDriver } from '../../activities/email/driver.ts';
+import { createEmailDriver } from '../../activities/email/index.ts';
 import { createLocalStorage, type StorageDriver } from '../../activities/storage/driver.ts';
 import { createStripeClient } from '../../activities/stripe-client.ts';
 import type { Config } from '../../config/env.ts';
@@ -14,7 +14,7 @@ export function createActivityDeps(config: Config, db: Db): ActivityDeps {
     db,
     stripe: createStripeClient(config.STRIPE_SECRET_KEY, config.STRIPE_API_URL),
     storage: createLocalStorage(config.STORAGE_LOCAL_DIR),
-    email: createOutboxDriver(),
+    email: createEmailDriver(config),
     emailFrom: config.EMAIL_FROM,
     alerts: {
       slackWebhookUrl: config.ALERT_SLACK_WEBHOOK_URL,
