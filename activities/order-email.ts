@@ -9,13 +9,7 @@ import {
 import { raiseAlert, type AlertSinks } from './alerts.ts';
 import type { EmailDriver } from './email/driver.ts';
 import { EmailSendError } from './email/errors.ts';
-import {
-  renderCancellationEmail,
-  renderClaimReminderEmail,
-  renderDeliveryEmail,
-  renderDownloadReminderEmail,
-  type RenderedEmail,
-} from './email/templates.ts';
+import { renderOrderEmail } from './email/templates.ts';
 
 /**
  * A provider's answer, in the retry policy's terms: a rejected message is permanent; a 429 or
@@ -52,7 +46,7 @@ export function orderEmailKey(kind: OrderEmailKind, orderId: string): string {
   return `${kind}:${orderId}:1`;
 }
 
-async function renderOrderEmail(db: Db, orderId: string, kind: OrderEmailKind) {
+async function renderRecordedOrder(db: Db, orderId: string, kind: OrderEmailKind) {
   const order = await db
     .selectFrom('orders')
     .innerJoin('customers', 'customers.id', 'orders.customer_id')
@@ -73,22 +67,14 @@ async function renderOrderEmail(db: Db, orderId: string, kind: OrderEmailKind) {
     .where('entitlements.order_id', '=', orderId)
     .orderBy('products.title')
     .execute();
-  const reference = { orderReference: order.purchase_key, items };
-  const renderers: Record<OrderEmailKind, () => RenderedEmail> = {
-    delivery: () =>
-      renderDeliveryEmail({
-        ...reference,
-        amountTotal: order.amount_total,
-        currency: order.currency,
-        paidAt: order.paid_at,
-        guest: order.auth_user_id === null,
-      }),
-    cancellation: () => renderCancellationEmail(reference),
-    download_reminder: () => renderDownloadReminderEmail(reference),
-    claim_reminder_24h: () => renderClaimReminderEmail({ ...reference, final: false }),
-    claim_reminder_7d: () => renderClaimReminderEmail({ ...reference, final: true }),
-  };
-  const rendered = renderers[kind]();
+  const rendered = renderOrderEmail(kind, {
+    orderReference: order.purchase_key,
+    items,
+    amountTotal: order.amount_total,
+    currency: order.currency,
+    paidAt: order.paid_at,
+    guest: order.auth_user_id === null,
+  });
   return { recipient: order.email, rendered };
 }
 
@@ -113,7 +99,7 @@ export function createOrderEmailActivities({ db, email, emailFrom, alerts }: Ord
         .executeTakeFirst();
       if (message && message.status !== 'queued' && message.status !== 'failed') return;
       if (!message) {
-        const { recipient, rendered } = await renderOrderEmail(db, orderId, kind);
+        const { recipient, rendered } = await renderRecordedOrder(db, orderId, kind);
         await db
           .insertInto('email_deliveries')
           .values({

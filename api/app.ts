@@ -12,7 +12,9 @@ import { createGatewayMetrics } from '../gateway/metrics.ts';
 import { startWebhookRelay } from '../gateway/relay.ts';
 import { registerDevOutboxRoutes } from './routes/dev-outbox.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerResendWebhookRoute } from './routes/resend-webhook.ts';
 import { registerRewardRoutes } from './routes/rewards.ts';
+import type { AlertSinks } from '../activities/alerts.ts';
 import { registerStripeWebhookRoute } from './routes/stripe-webhook.ts';
 import type { ServiceToken } from './service-tokens.ts';
 
@@ -29,6 +31,10 @@ export interface AppDeps {
   relay?: { intervalMs: number };
   /** Compare the inbox with Stripe's Events API every `intervalMs` over `windowMs` (off when omitted). */
   gapCheck?: { intervalMs: number; windowMs: number };
+  /** Svix signing secret of the Resend webhook endpoint (POST /webhooks/resend). */
+  resendWebhookSecret?: string | undefined;
+  /** Where alerts raised by the api (a bounced receipt) go besides the table and the log. */
+  alertSinks?: AlertSinks;
   /** Who may call the service endpoints (rewards); none configured: they answer 401. */
   serviceTokens?: readonly ServiceToken[];
   /** Serve /dev/outbox (only with the outbox email driver, never in production). */
@@ -81,6 +87,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimitBytes: deps.webhook?.bodyLimitBytes ?? 512 * 1024,
     // Far above Stripe's delivery rate for one account; a flood gets 429 and Stripe retries.
     rateLimitPerMinute: deps.webhook?.rateLimitPerMinute ?? 6_000,
+  });
+  await app.register(registerResendWebhookRoute, {
+    db: deps.db,
+    secret: deps.resendWebhookSecret,
+    alerts: deps.alertSinks ?? {},
   });
   await app.register(registerRewardRoutes, {
     db: deps.db,

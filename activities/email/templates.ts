@@ -1,3 +1,5 @@
+import type { OrderEmailKind } from '../../workflows/contracts.ts';
+
 /** Escapes text for interpolation into HTML; every template value passes through it. */
 export function escapeHtml(value: string): string {
   return value
@@ -13,6 +15,10 @@ export interface RenderedEmail {
   html: string;
   text: string;
 }
+
+/** The refund policy line every receipt carries. */
+export const REFUND_POLICY =
+  'Refunds: within 14 days of purchase, reply to this email. A refund revokes access to the files.';
 
 export interface DeliveryEmailData {
   orderReference: string;
@@ -57,6 +63,8 @@ export function renderDeliveryEmail(data: DeliveryEmailData): RenderedEmail {
     ...lines.map((line) => `- ${line}`),
     '',
     claim,
+    '',
+    REFUND_POLICY,
   ].join('\n');
   const html = layout(
     subject,
@@ -67,6 +75,7 @@ export function renderDeliveryEmail(data: DeliveryEmailData): RenderedEmail {
       }</p>`,
       `<ul>${lines.map((line) => `<li>${escapeHtml(line)}</li>`).join('')}</ul>`,
       `<p>${escapeHtml(claim)}</p>`,
+      `<p><small>${escapeHtml(REFUND_POLICY)}</small></p>`,
     ].join(''),
   );
   return { subject, html, text };
@@ -133,4 +142,20 @@ export function renderClaimReminderEmail(
     `<p>${escapeHtml(intro)}</p><ul>${data.items.map((item) => `<li>${escapeHtml(item.title)}</li>`).join('')}</ul>`,
   );
   return { subject, html, text };
+}
+
+/** Renders any order email from the order's facts (the one entry point for every kind). */
+export function renderOrderEmail(kind: OrderEmailKind, order: DeliveryEmailData): RenderedEmail {
+  switch (kind) {
+    case 'delivery':
+      return renderDeliveryEmail(order);
+    case 'cancellation':
+      return renderCancellationEmail(order);
+    case 'download_reminder':
+      return renderDownloadReminderEmail(order);
+    case 'claim_reminder_24h':
+      return renderClaimReminderEmail({ ...order, final: false });
+    case 'claim_reminder_7d':
+      return renderClaimReminderEmail({ ...order, final: true });
+  }
 }

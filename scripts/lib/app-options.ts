@@ -12,6 +12,11 @@ export function appDepsFromConfig(config: Config, db: Db, temporal: Client): App
     stripe: createStripeClient(config.STRIPE_SECRET_KEY, config.STRIPE_API_URL),
     stripeWebhookSecrets: config.STRIPE_WEBHOOK_SECRETS,
     serviceTokens: config.SERVICE_TOKENS ?? [],
+    resendWebhookSecret: config.RESEND_WEBHOOK_SECRET,
+    alertSinks: {
+      slackWebhookUrl: config.ALERT_SLACK_WEBHOOK_URL,
+      webhookUrl: config.ALERT_WEBHOOK_URL,
+    },
     webhook: {
       bodyLimitBytes: config.WEBHOOK_BODY_LIMIT_BYTES,
       rateLimitPerMinute: config.WEBHOOK_RATE_LIMIT_PER_MINUTE,

@@ -39,4 +39,15 @@ describe('loadConfig', () => {
       /SERVICE_TOKENS/,
     );
   });
+
+  it('names the settings a chosen email driver needs', () => {
+    expect(() => loadConfig({ ...valid, EMAIL_DRIVER: 'resend' })).toThrow(
+      /RESEND_API_KEY: is required with EMAIL_DRIVER=resend/,
+    );
+    expect(() => loadConfig({ ...valid, EMAIL_FALLBACK_DRIVER: 'smtp' })).toThrow(/SMTP_URL/);
+    expect(
+      loadConfig({ ...valid, EMAIL_DRIVER: 'smtp', SMTP_URL: 'smtp://127.0.0.1:2525' })
+        .EMAIL_DRIVER,
+    ).toBe('smtp');
+  });
 });

@@ -1,0 +1,149 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
+import { Resend } from 'resend';
+import { z } from 'zod';
+import { raiseAlert, type AlertSinks } from '../../activities/alerts.ts';
+import type { Db } from '../../db/database.ts';
+import { recordAudit } from '../../db/queries/audit.ts';
+import { recordWebhookEvent } from '../../db/queries/webhook-events.ts';
+import type { EmailDeliveryStatus } from '../../db/tables/email-deliveries.ts';
+
+/** What each Resend event says about a delivery; other event types are recorded and ignored. */
+const STATUS_BY_EVENT: Record<string, EmailDeliveryStatus> = {
+  'email.delivered': 'delivered',
+  'email.bounced': 'bounced',
+  'email.complained': 'complained',
+};
+
+const resendEvent = z.object({
+  type: z.string(),
+  created_at: z.string(),
+  data: z.object({ email_id: z.string() }).loose(),
+});
+
+/**
+ * `POST /webhooks/resend`: Resend's delivery events, signed with Svix (Standard Webhooks:
+ * `svix-id`, `svix-timestamp`, `svix-signature` over the raw body; verified by the Resend
+ * SDK). Each event is kept in the inbox once (provider `resend`, the Svix message id) and
+ * moves the ledger row forward: sent → delivered, and bounced or complained from anywhere. A
+ * bounced receipt raises an alert and shows on the fulfillment job.
+ */
+export const registerResendWebhookRoute: FastifyPluginAsync<{
+  db: Db;
+  secret: string | undefined;
+  alerts: AlertSinks;
+}> = async (app, { db, secret, alerts }) => {
+  const verifier = new Resend('re_webhook_verifier_only');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 256 * 1024 }, (_req, body, done) =>
+    done(null, body),
+  );
+
+  app.post(
+    '/webhooks/resend',
+    async (request: FastifyRequest<{ Body: string | undefined }>, reply) => {
+      if (!secret)
+        return reply.code(503).send({ error: 'RESEND_WEBHOOK_SECRET is not configured' });
+      const header = (name: string) => {
+        const value = request.headers[name];
+        return typeof value === 'string' ? value : '';
+      };
+      const body = typeof request.body === 'string' ? request.body : '';
+      let verified: unknown;
+      try {
+        verified = verifier.webhooks.verify({
+          payload: body,
+          headers: {
+            id: header('svix-id'),
+            timestamp: header('svix-timestamp'),
+            signature: header('svix-signature'),
+          },
+          webhookSecret: secret,
+        });
+      } catch {
+        await recordAudit(db, {
+          actor: 'resend',
+          action: 'resend_webhook.invalid_signature',
+          requestId: request.id,
+          detail: { ip: request.ip },
+        });
+        return reply.code(400).send({ error: 'invalid Svix signature' });
+      }
+      const parsed = resendEvent.safeParse(verified);
+      if (!parsed.success) return reply.code(400).send({ error: 'not a Resend email event' });
+      const event = parsed.data;
+      const status = STATUS_BY_EVENT[event.type];
+
+      const { inserted } = await recordWebhookEvent(db, {
+        provider: 'resend',
+        event_id: header('svix-id'),
+        type: event.type,
+        api_version: null,
+        livemode: true,
+        event_created_at: new Date(event.created_at),
+        payload: body,
+        dispatched_at: null,
+        processed_at: new Date(),
+        result: status ? 'processed' : 'ignored',
+        error: null,
+        workflow_id: null,
+      });
+      if (!inserted || !status) return reply.code(200).send({ received: true });
+
+      const delivery = await db
+        .updateTable('email_deliveries')
+        .set({ status, updated_at: sql<Date>`now()` })
+        .where('provider_message_id', '=', event.data.email_id)
+        // Forward only: a late "delivered" never hides a bounce or a complaint.
+        .where(
+          'status',
+          'in',
+          status === 'delivered' ? ['queued', 'sent'] : ['queued', 'sent', 'delivered'],
+        )
+        .returning(['id', 'kind', 'order_id', 'recipient'])
+        .executeTakeFirst();
+      if (delivery && status === 'bounced' && delivery.kind === 'delivery' && delivery.order_id) {
+        await flagBouncedReceipt(db, alerts, delivery.order_id, event.data.email_id);
+      }
+      return reply.code(200).send({ received: true });
+    },
+  );
+};
+
+async function flagBouncedReceipt(
+  db: Db,
+  alerts: AlertSinks,
+  orderId: string,
+  emailId: string,
+): Promise<void> {
+  const job = await db
+    .selectFrom('fulfillment_jobs')
+    .select(['id', 'status'])
+    .where('order_id', '=', orderId)
+    .executeTakeFirst();
+  if (job) {
+    await db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('fulfillment_jobs')
+        .set({ last_error: `receipt bounced (${emailId})`, updated_at: sql<Date>`now()` })
+        .where('id', '=', job.id)
+        .execute();
+      await trx
+        .insertInto('fulfillment_job_events')
+        .values({
+          job_id: job.id,
+          status: job.status,
+          detail: JSON.stringify({ event: 'email.bounced', emailId }),
+        })
+        .execute();
+    });
+  }
+  await raiseAlert(db, alerts, {
+    key: `email_bounced:${emailId}`,
+    kind: 'email.bounced',
+    severity: 'warning',
+    summary: `the receipt for order ${orderId} bounced: the buyer has no download links`,
+    jobId: job?.id ?? null,
+    detail: { orderId, emailId },
+  });
+}
