@@ -20,6 +20,7 @@ import {
 } from '../workflows/contracts.ts';
 import { raiseAlert, type AlertSinks } from './alerts.ts';
 import type { EmailDriver } from './email/driver.ts';
+import type { DownloadLinkSigning } from './order-email.ts';
 import type { StorageDriver } from './storage/driver.ts';
 import {
   InvalidPurchaseError,
@@ -35,6 +36,7 @@ export interface FulfillmentDeps {
   email: EmailDriver;
   emailFrom: string;
   alerts: AlertSinks;
+  links?: DownloadLinkSigning | undefined;
 }
 
 export function permanentFailure(type: PermanentFailureType, message: string): ApplicationFailure {

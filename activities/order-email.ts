@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { createDownloadToken, DOWNLOAD_LINK_TTL_SECONDS } from '../access/download-links.ts';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import {
@@ -34,11 +35,18 @@ function toActivityFailure(error: unknown): unknown {
   return error;
 }
 
+export interface DownloadLinkSigning {
+  publicBaseUrl: string;
+  secrets: readonly string[];
+}
+
 export interface OrderEmailDeps {
   db: Db;
   email: EmailDriver;
   emailFrom: string;
   alerts: AlertSinks;
+  /** Signs the receipt's download links; without it the receipt lists items only. */
+  links?: DownloadLinkSigning | undefined;
 }
 
 /** One email of each kind per order: the idempotency key is the ledger's unique key. */
@@ -46,7 +54,12 @@ export function orderEmailKey(kind: OrderEmailKind, orderId: string): string {
   return `${kind}:${orderId}:1`;
 }
 
-async function renderRecordedOrder(db: Db, orderId: string, kind: OrderEmailKind) {
+async function renderRecordedOrder(
+  db: Db,
+  orderId: string,
+  kind: OrderEmailKind,
+  links: DownloadLinkSigning | undefined,
+) {
   const order = await db
     .selectFrom('orders')
     .innerJoin('customers', 'customers.id', 'orders.customer_id')
@@ -60,13 +73,27 @@ async function renderRecordedOrder(db: Db, orderId: string, kind: OrderEmailKind
     ])
     .where('orders.id', '=', orderId)
     .executeTakeFirstOrThrow();
-  const items = await db
+  const entitlements = await db
     .selectFrom('entitlements')
     .innerJoin('products', 'products.id', 'entitlements.product_id')
-    .select(['products.title', 'products.formats'])
+    .select(['entitlements.id', 'products.title', 'products.formats'])
     .where('entitlements.order_id', '=', orderId)
     .orderBy('products.title')
     .execute();
+  const expiresAt = new Date(Date.now() + DOWNLOAD_LINK_TTL_SECONDS * 1000);
+  const items = entitlements.map(({ id, title, formats }) => ({
+    title,
+    formats,
+    // Links point at /downloads/<token>, never at storage: each click re-checks access.
+    ...(kind === 'delivery' && links
+      ? {
+          links: formats.map((format) => ({
+            format,
+            url: `${links.publicBaseUrl}/downloads/${createDownloadToken({ entitlementId: id, format, expiresAt }, links.secrets)}`,
+          })),
+        }
+      : {}),
+  }));
   const rendered = renderOrderEmail(kind, {
     orderReference: order.purchase_key,
     items,
@@ -78,7 +105,13 @@ async function renderRecordedOrder(db: Db, orderId: string, kind: OrderEmailKind
   return { recipient: order.email, rendered };
 }
 
-export function createOrderEmailActivities({ db, email, emailFrom, alerts }: OrderEmailDeps) {
+export function createOrderEmailActivities({
+  db,
+  email,
+  emailFrom,
+  alerts,
+  links,
+}: OrderEmailDeps) {
   const activities = {
     /**
      * Sends an order's email through the ledger: the row is claimed by its idempotency key
@@ -99,7 +132,7 @@ export function createOrderEmailActivities({ db, email, emailFrom, alerts }: Ord
         .executeTakeFirst();
       if (message && message.status !== 'queued' && message.status !== 'failed') return;
       if (!message) {
-        const { recipient, rendered } = await renderRecordedOrder(db, orderId, kind);
+        const { recipient, rendered } = await renderRecordedOrder(db, orderId, kind, links);
         await db
           .insertInto('email_deliveries')
           .values({

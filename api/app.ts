@@ -11,6 +11,7 @@ import { checkStripeEventGaps } from '../gateway/gap-check.ts';
 import { createGatewayMetrics } from '../gateway/metrics.ts';
 import { startWebhookRelay } from '../gateway/relay.ts';
 import { registerDevOutboxRoutes } from './routes/dev-outbox.ts';
+import { registerDownloadRoutes, type DownloadRoutesOptions } from './routes/downloads.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerResendWebhookRoute } from './routes/resend-webhook.ts';
 import { registerRewardRoutes } from './routes/rewards.ts';
@@ -35,6 +36,8 @@ export interface AppDeps {
   resendWebhookSecret?: string | undefined;
   /** Where alerts raised by the api (a bounced receipt) go besides the table and the log. */
   alertSinks?: AlertSinks;
+  /** Download links: the storage to redirect to and the secrets that sign the links. */
+  downloads?: Omit<DownloadRoutesOptions, 'db'>;
   /** Who may call the service endpoints (rewards); none configured: they answer 401. */
   serviceTokens?: readonly ServiceToken[];
   /** Serve /dev/outbox (only with the outbox email driver, never in production). */
@@ -58,6 +61,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Everything but the webhook is small JSON; the webhook route sets its own limit.
     bodyLimit: 64 * 1024,
     requestIdHeader: 'x-request-id',
+    // Signed storage URLs carry their key in the path.
+    maxParamLength: 1024,
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -93,6 +98,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     secret: deps.resendWebhookSecret,
     alerts: deps.alertSinks ?? {},
   });
+  if (deps.downloads)
+    await app.register(registerDownloadRoutes, { db: deps.db, ...deps.downloads });
   await app.register(registerRewardRoutes, {
     db: deps.db,
     temporal: deps.temporal,

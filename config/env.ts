@@ -59,6 +59,17 @@ export const envSchema = z.object({
   /** Root folder of the local storage driver. */
   STORAGE_LOCAL_DIR: z.string().min(1).default('.data/storage'),
 
+  /**
+   * Secrets that sign emailed download links and local storage URLs (comma-separated: the
+   * first signs, all verify, so they rotate). Unset: receipts carry no links and
+   * /downloads answers 503. `npm start` generates one.
+   */
+  DOWNLOAD_TOKEN_SECRETS: commaList
+    .pipe(z.array(z.string().min(32, 'every secret needs 32+ characters')).min(1))
+    .optional(),
+  /** Where the storefront lives: links in emails and error pages send buyers there. */
+  STOREFRONT_URL: z.url().default('http://localhost:5173'),
+
   /** Alert sinks: a Slack incoming webhook and a generic JSON webhook (both optional). */
   ALERT_SLACK_WEBHOOK_URL: z.url().optional(),
   ALERT_WEBHOOK_URL: z.url().optional(),

@@ -3,6 +3,7 @@ import type { AlertsTable } from './tables/alerts.ts';
 import type { AnalyticsEventsTable } from './tables/analytics-events.ts';
 import type { AuditLogTable } from './tables/audit-log.ts';
 import type { CustomersTable } from './tables/customers.ts';
+import type { DownloadEventsTable } from './tables/download-events.ts';
 import type { EmailDeliveriesTable } from './tables/email-deliveries.ts';
 import type { EntitlementsTable } from './tables/entitlements.ts';
 import type { FulfillmentJobEventsTable, FulfillmentJobsTable } from './tables/fulfillment-jobs.ts';
@@ -27,6 +28,7 @@ export interface Database {
   alerts: AlertsTable;
   analytics_events: AnalyticsEventsTable;
   rewards: RewardsTable;
+  download_events: DownloadEventsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -36,6 +36,7 @@ let devServer: DevServer | null = null;
 let localstripe: ManagedProcess | null = null;
 
 process.env['STRIPE_WEBHOOK_SECRETS'] ??= localSecret('dev-webhook-secret', 'whsec_');
+process.env['DOWNLOAD_TOKEN_SECRETS'] ??= localSecret('dev-download-token-secret', '');
 const localServiceToken = process.env['SERVICE_TOKENS']
   ? null
   : localSecret('dev-service-token', '');

@@ -16,13 +16,18 @@ export interface RenderedEmail {
   text: string;
 }
 
+/** Under the download links: how long they work and what to do after. */
+export const LINK_VALIDITY =
+  'Download links work for 48 hours; after that, sign in to your shelf or ask for a fresh link.';
+
 /** The refund policy line every receipt carries. */
 export const REFUND_POLICY =
   'Refunds: within 14 days of purchase, reply to this email. A refund revokes access to the files.';
 
 export interface DeliveryEmailData {
   orderReference: string;
-  items: { title: string; formats: string[] }[];
+  /** Each item with its formats and, when links can be signed, a download link per format. */
+  items: { title: string; formats: string[]; links?: { format: string; url: string }[] }[];
   amountTotal: number | null;
   currency: string | null;
   paidAt: Date;
@@ -60,8 +65,12 @@ export function renderDeliveryEmail(data: DeliveryEmailData): RenderedEmail {
     `Order: ${data.orderReference}`,
     `Paid: ${paid}${amount ? ` — ${amount}` : ''}`,
     '',
-    ...lines.map((line) => `- ${line}`),
+    ...data.items.flatMap((item, i) => [
+      `- ${lines[i]}`,
+      ...(item.links ?? []).map((link) => `    ${link.format.toUpperCase()}: ${link.url}`),
+    ]),
     '',
+    ...(data.items.some((item) => item.links?.length) ? [LINK_VALIDITY, ''] : []),
     claim,
     '',
     REFUND_POLICY,
@@ -73,7 +82,20 @@ export function renderDeliveryEmail(data: DeliveryEmailData): RenderedEmail {
       `<p>Order <strong>${escapeHtml(data.orderReference)}</strong>, paid ${escapeHtml(paid)}${
         amount ? ` — ${escapeHtml(amount)}` : ''
       }</p>`,
-      `<ul>${lines.map((line) => `<li>${escapeHtml(line)}</li>`).join('')}</ul>`,
+      `<ul>${data.items
+        .map(
+          (item, i) =>
+            `<li>${escapeHtml(lines[i]!)}${(item.links ?? [])
+              .map(
+                (link) =>
+                  ` <a href="${escapeHtml(link.url)}">Download ${escapeHtml(link.format.toUpperCase())}</a>`,
+              )
+              .join('')}</li>`,
+        )
+        .join('')}</ul>`,
+      data.items.some((item) => item.links?.length)
+        ? `<p><small>${escapeHtml(LINK_VALIDITY)}</small></p>`
+        : '',
       `<p>${escapeHtml(claim)}</p>`,
       `<p><small>${escapeHtml(REFUND_POLICY)}</small></p>`,
     ].join(''),

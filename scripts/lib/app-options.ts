@@ -3,6 +3,7 @@ import { loggerOptions, type AppDeps } from '../../api/app.ts';
 import { createStripeClient } from '../../activities/stripe-client.ts';
 import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
+import { createStorage } from './services.ts';
 
 /** The api's dependencies and settings as the configuration describes them. */
 export function appDepsFromConfig(config: Config, db: Db, temporal: Client): AppDeps {
@@ -13,6 +14,14 @@ export function appDepsFromConfig(config: Config, db: Db, temporal: Client): App
     stripeWebhookSecrets: config.STRIPE_WEBHOOK_SECRETS,
     serviceTokens: config.SERVICE_TOKENS ?? [],
     resendWebhookSecret: config.RESEND_WEBHOOK_SECRET,
+    downloads: {
+      storage: createStorage(config),
+      secrets: config.DOWNLOAD_TOKEN_SECRETS ?? null,
+      storefrontUrl: config.STOREFRONT_URL,
+      localRoot: config.STORAGE_DRIVER === 'local' ? config.STORAGE_LOCAL_DIR : null,
+      // A buyer clicks a few links a minute; 60 per address stops scraping, not people.
+      rateLimitPerMinute: 60,
+    },
     alertSinks: {
       slackWebhookUrl: config.ALERT_SLACK_WEBHOOK_URL,
       webhookUrl: config.ALERT_WEBHOOK_URL,

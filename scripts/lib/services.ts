@@ -9,11 +9,24 @@ import { DEMO_CATALOG } from '../../db/demo-catalog.ts';
 import { countProducts, productStoragePath, upsertProducts } from '../../db/queries/products.ts';
 
 /** The activities' dependencies as the configuration describes them. */
+/** How links and local storage URLs are signed, when secrets are configured. */
+function linkSigning(config: Config) {
+  return config.DOWNLOAD_TOKEN_SECRETS
+    ? { publicBaseUrl: config.PUBLIC_BASE_URL, secrets: config.DOWNLOAD_TOKEN_SECRETS }
+    : undefined;
+}
+
+/** The storage driver the configuration describes. */
+export function createStorage(config: Config): StorageDriver {
+  return createLocalStorage(config.STORAGE_LOCAL_DIR, linkSigning(config));
+}
+
 export function createActivityDeps(config: Config, db: Db): ActivityDeps {
   return {
+    links: linkSigning(config),
     db,
     stripe: createStripeClient(config.STRIPE_SECRET_KEY, config.STRIPE_API_URL),
-    storage: createLocalStorage(config.STORAGE_LOCAL_DIR),
+    storage: createStorage(config),
     email: createEmailDriver(config),
     emailFrom: config.EMAIL_FROM,
     alerts: {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +20,8 @@ declare module 'vitest' {
     stripeApiUrl: string;
     workflowBundlePath: string;
     storageDir: string;
+    /** One for the whole run: any test file's worker may sign a link another file's api checks. */
+    downloadTokenSecret: string;
     timeSkippingServerPath: string;
   }
 }
@@ -85,6 +88,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('stripeApiUrl', stripeApiUrl);
     project.provide('workflowBundlePath', workflowBundlePath);
     project.provide('storageDir', storageDir);
+    project.provide('downloadTokenSecret', randomBytes(32).toString('hex'));
     project.provide('timeSkippingServerPath', timeSkippingServerPath);
   } catch (error) {
     await teardown();

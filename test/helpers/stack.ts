@@ -32,6 +32,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     STRIPE_SECRET_KEY: 'sk_test_suite',
     STRIPE_WEBHOOK_SECRETS: `whsec_${randomBytes(16).toString('hex')}`,
     STORAGE_LOCAL_DIR: inject('storageDir'),
+    DOWNLOAD_TOKEN_SECRETS: inject('downloadTokenSecret'),
     ...overrides,
   });
 }

@@ -1,0 +1,159 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { sql } from 'kysely';
+import { readDownloadToken } from '../../access/download-links.ts';
+import { escapeHtml } from '../../activities/email/templates.ts';
+import {
+  localStoragePath,
+  readLocalStorageToken,
+  type StorageDriver,
+} from '../../activities/storage/driver.ts';
+import type { Db } from '../../db/database.ts';
+import { productStoragePath } from '../../db/queries/products.ts';
+
+/** The storage URL a click is redirected to lives about a minute: long enough to start. */
+const STORAGE_URL_TTL_SECONDS = 60;
+
+export interface DownloadRoutesOptions {
+  db: Db;
+  storage: StorageDriver;
+  /** Null when DOWNLOAD_TOKEN_SECRETS is not configured: links cannot be checked. */
+  secrets: readonly string[] | null;
+  storefrontUrl: string;
+  /** The local storage root, to serve its signed URLs; null for remote storage. */
+  localRoot: string | null;
+  rateLimitPerMinute: number;
+}
+
+function page(
+  reply: FastifyReply,
+  status: number,
+  title: string,
+  body: string,
+  storefrontUrl: string,
+) {
+  return reply
+    .code(status)
+    .type('text/html; charset=utf-8')
+    .send(
+      `<!doctype html><meta charset="utf-8"><title>${escapeHtml(title)}</title><h1>${escapeHtml(title)}</h1><p>${escapeHtml(body)}</p><p><a href="${escapeHtml(storefrontUrl)}">Go to your shelf</a></p>`,
+    );
+}
+
+/**
+ * `GET /downloads/:token` — an emailed link. The token names an entitlement, a format and an
+ * expiry; every click re-checks the entitlement's status now (revoking kills every link
+ * already sent), is logged, and redirects to a storage URL that lives about a minute.
+ */
+export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> = async (
+  app,
+  options,
+) => {
+  const { db, storage, secrets, storefrontUrl, localRoot } = options;
+  // Links are clicked by people: a handful a minute each; a scraper gets 429.
+  await app.register(rateLimit, { max: options.rateLimitPerMinute, timeWindow: '1 minute' });
+
+  app.get<{ Params: { token: string } }>('/downloads/:token', async (request, reply) => {
+    if (!secrets)
+      return reply
+        .code(503)
+        .send({ error: 'download links are not configured (DOWNLOAD_TOKEN_SECRETS)' });
+    const token = readDownloadToken(request.params.token, secrets);
+    if (!token.ok)
+      return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
+    if (token.expired) {
+      return page(
+        reply,
+        410,
+        'This link has expired',
+        'Download links work for 48 hours. Sign in to your shelf to download again, or ask us to resend your links from there.',
+        storefrontUrl,
+      );
+    }
+    const entitlement = await db
+      .selectFrom('entitlements')
+      .innerJoin('products', 'products.id', 'entitlements.product_id')
+      .select([
+        'entitlements.id',
+        'entitlements.status',
+        'products.slug',
+        'products.version',
+        'products.formats',
+      ])
+      .where('entitlements.id', '=', token.link.entitlementId)
+      .executeTakeFirst();
+    if (!entitlement || !entitlement.formats.includes(token.link.format)) {
+      return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
+    }
+    const usable = entitlement.status === 'active' || entitlement.status === 'pending_claim';
+    await db
+      .insertInto('download_events')
+      .values({
+        entitlement_id: entitlement.id,
+        format: token.link.format,
+        source: 'email_link',
+        outcome: usable ? 'redirected' : entitlement.status,
+        ip: request.ip,
+        user_agent: request.headers['user-agent'] ?? null,
+      })
+      .execute();
+    if (!usable) {
+      const why =
+        entitlement.status === 'processing'
+          ? 'Your purchase is still being prepared; try again in a minute.'
+          : 'Access to this purchase has been withdrawn (refunded, disputed or revoked).';
+      return page(
+        reply,
+        entitlement.status === 'processing' ? 409 : 403,
+        'Download unavailable',
+        why,
+        storefrontUrl,
+      );
+    }
+    await db
+      .updateTable('entitlements')
+      .set({ last_download_at: sql<Date>`now()` })
+      .where('id', '=', entitlement.id)
+      .execute();
+    await db
+      .insertInto('analytics_events')
+      .values({
+        event_key: `entitlement.download:${entitlement.id}:${Date.now()}:${request.id}`,
+        name: 'entitlement.download',
+        order_id: null,
+        customer_id: null,
+        properties: JSON.stringify({
+          entitlementId: entitlement.id,
+          format: token.link.format,
+          source: 'email_link',
+        }),
+      })
+      .execute();
+    const key = productStoragePath(entitlement, token.link.format);
+    const url = await storage.signedUrl(key, {
+      expiresInSeconds: STORAGE_URL_TTL_SECONDS,
+      downloadName: `${entitlement.slug}-${entitlement.version}.${token.link.format}`,
+    });
+    return reply.redirect(url, 302);
+  });
+
+  if (localRoot && secrets) {
+    app.get<{ Params: { token: string } }>('/storage/local/:token', async (request, reply) => {
+      const file = readLocalStorageToken(request.params.token, secrets);
+      if (!file) return reply.code(403).send({ error: 'expired or invalid storage URL' });
+      const filePath = localStoragePath(localRoot, file.key);
+      const info = await stat(filePath).catch(() => null);
+      if (!info?.isFile()) return reply.code(404).send({ error: 'not found' });
+      return reply
+        .header(
+          'content-disposition',
+          `attachment; filename="${file.downloadName.replaceAll('"', '')}"`,
+        )
+        .header('cache-control', 'private, no-store')
+        .type(file.key.endsWith('.pdf') ? 'application/pdf' : 'application/epub+zip')
+        .send(createReadStream(filePath));
+    });
+  }
+};
