@@ -10,7 +10,9 @@ import type { Db } from '../db/database.ts';
 import { checkStripeEventGaps } from '../gateway/gap-check.ts';
 import { createGatewayMetrics } from '../gateway/metrics.ts';
 import { startWebhookRelay } from '../gateway/relay.ts';
+import { createJwtAuthenticator, type JwtAuthOptions } from './auth.ts';
 import { registerDevOutboxRoutes } from './routes/dev-outbox.ts';
+import { registerStorefrontRoutes } from './routes/storefront.ts';
 import { registerDownloadRoutes, type DownloadRoutesOptions } from './routes/downloads.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerResendWebhookRoute } from './routes/resend-webhook.ts';
@@ -38,6 +40,8 @@ export interface AppDeps {
   alertSinks?: AlertSinks;
   /** Download links: the storage to redirect to and the secrets that sign the links. */
   downloads?: Omit<DownloadRoutesOptions, 'db'>;
+  /** The storefront API (/v1/entitlements, /v1/claims): how end-user JWTs are checked. */
+  auth?: JwtAuthOptions;
   /** Who may call the service endpoints (rewards); none configured: they answer 401. */
   serviceTokens?: readonly ServiceToken[];
   /** Serve /dev/outbox (only with the outbox email driver, never in production). */
@@ -100,6 +104,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   if (deps.downloads)
     await app.register(registerDownloadRoutes, { db: deps.db, ...deps.downloads });
+  if (deps.auth && deps.downloads) {
+    await app.register(registerStorefrontRoutes, {
+      db: deps.db,
+      temporal: deps.temporal,
+      storage: deps.downloads.storage,
+      authenticate: createJwtAuthenticator(deps.auth),
+    });
+  }
   await app.register(registerRewardRoutes, {
     db: deps.db,
     temporal: deps.temporal,

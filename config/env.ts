@@ -67,6 +67,12 @@ export const envSchema = z.object({
   DOWNLOAD_TOKEN_SECRETS: commaList
     .pipe(z.array(z.string().min(32, 'every secret needs 32+ characters')).min(1))
     .optional(),
+  /** The storefront users' JWT key set (Auth0: https://<tenant>/.well-known/jwks.json). */
+  AUTH_JWKS_URL: z.url().optional(),
+  /** A JWKS file instead of a URL (local use: `npm start` generates one). */
+  AUTH_JWKS_FILE: z.string().min(1).optional(),
+  AUTH_ISSUER: z.string().min(1).default('http://localhost:3000/'),
+  AUTH_AUDIENCE: z.string().min(1).default('fulfillment-api'),
   /** Where the storefront lives: links in emails and error pages send buyers there. */
   STOREFRONT_URL: z.url().default('http://localhost:5173'),
 

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import type { JSONWebKeySet } from 'jose';
 import type { Client } from '@temporalio/client';
 import { loggerOptions, type AppDeps } from '../../api/app.ts';
 import { createStripeClient } from '../../activities/stripe-client.ts';
@@ -14,6 +16,17 @@ export function appDepsFromConfig(config: Config, db: Db, temporal: Client): App
     stripeWebhookSecrets: config.STRIPE_WEBHOOK_SECRETS,
     serviceTokens: config.SERVICE_TOKENS ?? [],
     resendWebhookSecret: config.RESEND_WEBHOOK_SECRET,
+    ...(config.AUTH_JWKS_URL || config.AUTH_JWKS_FILE
+      ? {
+          auth: {
+            jwks: config.AUTH_JWKS_URL
+              ? new URL(config.AUTH_JWKS_URL)
+              : (JSON.parse(readFileSync(config.AUTH_JWKS_FILE!, 'utf8')) as JSONWebKeySet),
+            issuer: config.AUTH_ISSUER,
+            audience: config.AUTH_AUDIENCE,
+          },
+        }
+      : {}),
     downloads: {
       storage: createStorage(config),
       secrets: config.DOWNLOAD_TOKEN_SECRETS ?? null,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
-import { buildApp } from '../../api/app.ts';
+import { buildApp, type AppDeps } from '../../api/app.ts';
 import { loadConfig, type Config } from '../../config/env.ts';
 import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
@@ -42,7 +42,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
  * worker polling the fulfillment task queue and the api (use `app.inject` or listen).
  */
 export async function startTestStack(
-  options: { env?: Record<string, string>; worker?: boolean } = {},
+  options: { env?: Record<string, string>; worker?: boolean; app?: Partial<AppDeps> } = {},
 ): Promise<TestStack> {
   installTemporalRuntime();
   const config = testConfig(options.env);
@@ -57,6 +57,7 @@ export async function startTestStack(
     gapCheck: undefined,
     devOutbox: true,
     logger: false,
+    ...options.app,
   });
   return {
     config,
