@@ -53,9 +53,11 @@ export const envSchema = z.object({
   /** How far back the gap check looks (Stripe retries deliveries for up to 3 days). */
   STRIPE_GAP_CHECK_WINDOW_HOURS: z.coerce.number().min(1).max(720).default(72),
 
-  STORAGE_DRIVER: z
-    .enum(['local'], { error: 'must be local (supabase is not built yet)' })
-    .default('local'),
+  STORAGE_DRIVER: z.enum(['local', 'supabase']).default('local'),
+  /** Supabase project URL (https://<ref>.supabase.co), service-role key and bucket. */
+  SUPABASE_URL: z.url().optional(),
+  SUPABASE_SERVICE_KEY: z.string().min(20).optional(),
+  SUPABASE_BUCKET: z.string().min(1).default('products'),
   /** Root folder of the local storage driver. */
   STORAGE_LOCAL_DIR: z.string().min(1).default('.data/storage'),
 
@@ -142,6 +144,16 @@ function requireDriverSettings(env: Env, context: z.RefinementCtx): void {
       path: ['SMTP_URL'],
       message: 'is required when smtp is the email driver or fallback',
     });
+  }
+  if (env.STORAGE_DRIVER === 'supabase') {
+    for (const key of ['SUPABASE_URL', 'SUPABASE_SERVICE_KEY'] as const) {
+      if (!env[key])
+        context.addIssue({
+          code: 'custom',
+          path: [key],
+          message: 'is required with STORAGE_DRIVER=supabase',
+        });
+    }
   }
   if (env.EMAIL_FALLBACK_DRIVER === env.EMAIL_DRIVER) {
     context.addIssue({

@@ -9,6 +9,7 @@ import { connectTemporalClient } from '../temporal/client.ts';
 import { installTemporalRuntime } from '../temporal/runtime.ts';
 import { createFulfillmentWorker } from '../temporal/worker.ts';
 import { resolveBinary } from './lib/binaries.ts';
+import { ensureDevJwks } from './lib/dev-auth.ts';
 import { spawnManaged, waitFor, type ManagedProcess } from './lib/processes.ts';
 import { appDepsFromConfig } from './lib/app-options.ts';
 import { databaseTarget, loadConfigOrExit, loadDotEnv, onShutdownSignal } from './lib/runtime.ts';
@@ -37,6 +38,7 @@ let localstripe: ManagedProcess | null = null;
 
 process.env['STRIPE_WEBHOOK_SECRETS'] ??= localSecret('dev-webhook-secret', 'whsec_');
 process.env['DOWNLOAD_TOKEN_SECRETS'] ??= localSecret('dev-download-token-secret', '');
+if (!process.env['AUTH_JWKS_URL']) process.env['AUTH_JWKS_FILE'] ??= await ensureDevJwks();
 const localServiceToken = process.env['SERVICE_TOKENS']
   ? null
   : localSecret('dev-service-token', '');
@@ -98,6 +100,11 @@ Fulfillment Orchestrator is running${seeded ? ' (demo catalog seeded)' : ''}
 
 Send a signed test webhook (in another terminal):
   npm run send-test-webhook -- --email buyer@example.com --sku ebook-durable-execution
+
+Then claim it and read the shelf as that buyer (a local JWT; Auth0 in production):
+  TOKEN=$(npm run -s dev-token -- --email buyer@example.com)
+  curl -X POST ${api}/v1/claims -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{}'
+  curl ${api}/v1/entitlements -H "authorization: Bearer $TOKEN"
 ${
   localServiceToken
     ? `

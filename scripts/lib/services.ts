@@ -1,6 +1,7 @@
 import type { ActivityDeps } from '../../activities/index.ts';
 import { createEmailDriver } from '../../activities/email/index.ts';
 import { createLocalStorage, type StorageDriver } from '../../activities/storage/driver.ts';
+import { createSupabaseStorage } from '../../activities/storage/supabase.ts';
 import { createStripeClient } from '../../activities/stripe-client.ts';
 import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
@@ -18,6 +19,13 @@ function linkSigning(config: Config) {
 
 /** The storage driver the configuration describes. */
 export function createStorage(config: Config): StorageDriver {
+  if (config.STORAGE_DRIVER === 'supabase') {
+    return createSupabaseStorage({
+      url: config.SUPABASE_URL!,
+      serviceKey: config.SUPABASE_SERVICE_KEY!,
+      bucket: config.SUPABASE_BUCKET,
+    });
+  }
   return createLocalStorage(config.STORAGE_LOCAL_DIR, linkSigning(config));
 }
 

@@ -50,4 +50,15 @@ describe('loadConfig', () => {
         .EMAIL_DRIVER,
     ).toBe('smtp');
   });
+
+  it('names the Supabase settings the supabase storage driver needs', () => {
+    let message = '';
+    try {
+      loadConfig({ ...valid, STORAGE_DRIVER: 'supabase' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('SUPABASE_URL: is required with STORAGE_DRIVER=supabase');
+    expect(message).toContain('SUPABASE_SERVICE_KEY: is required with STORAGE_DRIVER=supabase');
+  });
 });
