@@ -2,7 +2,6 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { sql } from 'kysely';
 import { readDownloadToken } from '../../access/download-links.ts';
 import { escapeHtml } from '../../activities/email/templates.ts';
 import {
@@ -11,10 +10,7 @@ import {
   type StorageDriver,
 } from '../../activities/storage/driver.ts';
 import type { Db } from '../../db/database.ts';
-import { productStoragePath } from '../../db/queries/products.ts';
-
-/** The storage URL a click is redirected to lives about a minute: long enough to start. */
-const STORAGE_URL_TTL_SECONDS = 60;
+import { issueDownload } from '../issue-download.ts';
 
 export interface DownloadRoutesOptions {
   db: Db;
@@ -87,56 +83,27 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
     if (!entitlement || !entitlement.formats.includes(token.link.format)) {
       return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
     }
-    const usable = entitlement.status === 'active' || entitlement.status === 'pending_claim';
-    await db
-      .insertInto('download_events')
-      .values({
-        entitlement_id: entitlement.id,
-        format: token.link.format,
-        source: 'email_link',
-        outcome: usable ? 'redirected' : entitlement.status,
-        ip: request.ip,
-        user_agent: request.headers['user-agent'] ?? null,
-      })
-      .execute();
-    if (!usable) {
+    const issued = await issueDownload(
+      { db, storage },
+      entitlement,
+      token.link.format,
+      request,
+      'email_link',
+    );
+    if (!issued.ok) {
       const why =
-        entitlement.status === 'processing'
+        issued.status === 'processing'
           ? 'Your purchase is still being prepared; try again in a minute.'
           : 'Access to this purchase has been withdrawn (refunded, disputed or revoked).';
       return page(
         reply,
-        entitlement.status === 'processing' ? 409 : 403,
+        issued.status === 'processing' ? 409 : 403,
         'Download unavailable',
         why,
         storefrontUrl,
       );
     }
-    await db
-      .updateTable('entitlements')
-      .set({ last_download_at: sql<Date>`now()` })
-      .where('id', '=', entitlement.id)
-      .execute();
-    await db
-      .insertInto('analytics_events')
-      .values({
-        event_key: `entitlement.download:${entitlement.id}:${Date.now()}:${request.id}`,
-        name: 'entitlement.download',
-        order_id: null,
-        customer_id: null,
-        properties: JSON.stringify({
-          entitlementId: entitlement.id,
-          format: token.link.format,
-          source: 'email_link',
-        }),
-      })
-      .execute();
-    const key = productStoragePath(entitlement, token.link.format);
-    const url = await storage.signedUrl(key, {
-      expiresInSeconds: STORAGE_URL_TTL_SECONDS,
-      downloadName: `${entitlement.slug}-${entitlement.version}.${token.link.format}`,
-    });
-    return reply.redirect(url, 302);
+    return reply.redirect(issued.url, 302);
   });
 
   if (localRoot && secrets) {

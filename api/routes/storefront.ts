@@ -6,18 +6,10 @@ import type { StorageDriver } from '../../activities/storage/driver.ts';
 import type { Db } from '../../db/database.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import { lockPurchase, reconcileOrderEntitlements } from '../../db/queries/entitlements.ts';
-import { productStoragePath } from '../../db/queries/products.ts';
-import {
-  DOWNLOADABLE,
-  findOwnEntitlement,
-  listShelf,
-  SHELF_VIEWS,
-} from '../../db/queries/shelf.ts';
+import { findOwnEntitlement, listShelf, SHELF_VIEWS } from '../../db/queries/shelf.ts';
 import { claimedSignal, fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import type { EndUser } from '../auth.ts';
-
-/** A storefront download starts right away; a minute is enough and short enough to not leak. */
-const DOWNLOAD_URL_TTL_SECONDS = 60;
+import { issueDownload, STORAGE_URL_TTL_SECONDS } from '../issue-download.ts';
 
 const shelfQuery = z.object({
   view: z.enum(SHELF_VIEWS).default('all'),
@@ -96,44 +88,13 @@ export const registerStorefrontRoutes: FastifyPluginAsync<StorefrontOptions> = a
     if (!body.success) return badRequest(reply, body.error);
     const own = await findOwnEntitlement(db, user(request).userId, params.data.id);
     if (!own || !own.formats.includes(body.data.format)) return notFound(reply);
-    const usable = DOWNLOADABLE.includes(own.status);
-    await db
-      .insertInto('download_events')
-      .values({
-        entitlement_id: own.id,
-        format: body.data.format,
-        source: 'api',
-        outcome: usable ? 'issued' : own.status,
-        ip: request.ip,
-        user_agent: request.headers['user-agent'] ?? null,
-      })
-      .execute();
-    if (own.status === 'processing') return reply.code(409).send({ error: 'still being prepared' });
-    if (!usable) return reply.code(403).send({ error: `access is ${own.status}` });
-    await db
-      .updateTable('entitlements')
-      .set({ last_download_at: sql<Date>`now()` })
-      .where('id', '=', own.id)
-      .execute();
-    await db
-      .insertInto('analytics_events')
-      .values({
-        event_key: `entitlement.download:${own.id}:${request.id}:${Date.now()}`,
-        name: 'entitlement.download',
-        order_id: null,
-        customer_id: null,
-        properties: JSON.stringify({
-          entitlementId: own.id,
-          format: body.data.format,
-          source: 'api',
-        }),
-      })
-      .execute();
-    const url = await storage.signedUrl(productStoragePath(own, body.data.format), {
-      expiresInSeconds: DOWNLOAD_URL_TTL_SECONDS,
-      downloadName: `${own.slug}-${own.version}.${body.data.format}`,
-    });
-    return { url, expiresInSeconds: DOWNLOAD_URL_TTL_SECONDS };
+    const issued = await issueDownload({ db, storage }, own, body.data.format, request, 'api');
+    if (!issued.ok) {
+      if (issued.status === 'processing')
+        return reply.code(409).send({ error: 'still being prepared' });
+      return reply.code(403).send({ error: `access is ${issued.status}` });
+    }
+    return { url: issued.url, expiresInSeconds: STORAGE_URL_TTL_SECONDS };
   });
 
   /**

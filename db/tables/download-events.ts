@@ -6,7 +6,7 @@ export interface DownloadEventsTable {
   entitlement_id: string;
   format: string;
   source: 'email_link' | 'api';
-  /** `redirected`, or why it was refused: `revoked`, `suspended`, `processing`. */
+  /** `issued`, or why it was refused: `revoked`, `suspended`, `processing`. */
   outcome: string;
   ip: string | null;
   user_agent: string | null;

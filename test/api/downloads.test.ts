@@ -71,7 +71,7 @@ describe('emailed download links', () => {
       {
         format: 'pdf',
         source: 'email_link',
-        outcome: 'redirected',
+        outcome: 'issued',
         user_agent: 'test-browser/1.0',
       },
     ]);

@@ -1,0 +1,66 @@
+import type { FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
+import type { StorageDriver } from '../activities/storage/driver.ts';
+import type { Db } from '../db/database.ts';
+import { productStoragePath } from '../db/queries/products.ts';
+import { DOWNLOADABLE } from '../db/queries/shelf.ts';
+import type { EntitlementStatus } from '../workflows/contracts.ts';
+
+/** The storage URL a download gets lives about a minute: long enough to start, not to share. */
+export const STORAGE_URL_TTL_SECONDS = 60;
+
+export interface DownloadTarget {
+  id: string;
+  status: EntitlementStatus;
+  slug: string;
+  version: string;
+}
+
+export type IssuedDownload = { ok: true; url: string } | { ok: false; status: EntitlementStatus };
+
+/**
+ * One download, from an emailed link or the storefront: checks the entitlement's status now,
+ * logs the attempt in `download_events` (who, when, from where — dispute evidence), and on
+ * success records `last_download_at`, emits `entitlement.download` and signs a storage URL.
+ */
+export async function issueDownload(
+  { db, storage }: { db: Db; storage: StorageDriver },
+  target: DownloadTarget,
+  format: 'pdf' | 'epub',
+  request: FastifyRequest,
+  source: 'email_link' | 'api',
+): Promise<IssuedDownload> {
+  const usable = DOWNLOADABLE.includes(target.status);
+  await db
+    .insertInto('download_events')
+    .values({
+      entitlement_id: target.id,
+      format,
+      source,
+      outcome: usable ? 'issued' : target.status,
+      ip: request.ip,
+      user_agent: request.headers['user-agent'] ?? null,
+    })
+    .execute();
+  if (!usable) return { ok: false, status: target.status };
+  await db
+    .updateTable('entitlements')
+    .set({ last_download_at: sql<Date>`now()` })
+    .where('id', '=', target.id)
+    .execute();
+  await db
+    .insertInto('analytics_events')
+    .values({
+      event_key: `entitlement.download:${target.id}:${request.id}:${Date.now()}`,
+      name: 'entitlement.download',
+      order_id: null,
+      customer_id: null,
+      properties: JSON.stringify({ entitlementId: target.id, format, source }),
+    })
+    .execute();
+  const url = await storage.signedUrl(productStoragePath(target, format), {
+    expiresInSeconds: STORAGE_URL_TTL_SECONDS,
+    downloadName: `${target.slug}-${target.version}.${format}`,
+  });
+  return { ok: true, url };
+}
