@@ -85,7 +85,7 @@ async function renderRecordedOrder(
     title,
     formats,
     // Links point at /downloads/<token>, never at storage: each click re-checks access.
-    ...(kind === 'delivery' && links
+    ...((kind === 'delivery' || kind === 'resend') && links
       ? {
           links: formats.map((format) => ({
             format,

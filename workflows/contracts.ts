@@ -204,6 +204,7 @@ export const ORDER_EMAIL_KINDS = [
   'download_reminder',
   'claim_reminder_24h',
   'claim_reminder_7d',
+  'resend',
 ] as const;
 export type OrderEmailKind = (typeof ORDER_EMAIL_KINDS)[number];
 

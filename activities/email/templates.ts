@@ -179,5 +179,33 @@ export function renderOrderEmail(kind: OrderEmailKind, order: DeliveryEmailData)
       return renderClaimReminderEmail({ ...order, final: false });
     case 'claim_reminder_7d':
       return renderClaimReminderEmail({ ...order, final: true });
+    case 'resend':
+      return renderResendEmail(order);
   }
+}
+
+/** Fresh download links on request (support or the storefront's "resend" button). */
+export function renderResendEmail(data: DeliveryEmailData): RenderedEmail {
+  const subject = `Your download links for order ${data.orderReference}`;
+  const intro = 'Here are fresh download links for your purchase:';
+  const lines = data.items.flatMap((item) => [
+    `- ${item.title}`,
+    ...(item.links ?? []).map((link) => `    ${link.format.toUpperCase()}: ${link.url}`),
+  ]);
+  const text = [intro, '', ...lines, '', LINK_VALIDITY].join('\n');
+  const html = layout(
+    subject,
+    `<p>${escapeHtml(intro)}</p><ul>${data.items
+      .map(
+        (item) =>
+          `<li>${escapeHtml(item.title)}${(item.links ?? [])
+            .map(
+              (link) =>
+                ` <a href="${escapeHtml(link.url)}">Download ${escapeHtml(link.format.toUpperCase())}</a>`,
+            )
+            .join('')}</li>`,
+      )
+      .join('')}</ul><p><small>${escapeHtml(LINK_VALIDITY)}</small></p>`,
+  );
+  return { subject, html, text };
 }
