@@ -66,7 +66,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: 64 * 1024,
     requestIdHeader: 'x-request-id',
     // Signed storage URLs carry their key in the path.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
