@@ -14,6 +14,11 @@ const BENCHMARKS: Record<string, Benchmark> = {
     options: '[--rate 100] [--duration 60] [--dup-duration 20]',
     load: async () => (await import('./webhooks.ts')).runWebhookBenchmark,
   },
+  fulfillment: {
+    summary: 'webhook → delivery email latency, fulfillments/s vs a bare workflow, actions/run',
+    options: '[--rate 10] [--duration 60] [--sustain-duration 120] [--concurrency 50]',
+    load: async () => (await import('./fulfillment.ts')).runFulfillmentBenchmark,
+  },
 };
 
 function usage(): string {

@@ -30,6 +30,14 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** The value of a numeric flag; anything but a positive finite number is a usage error. */
+export function positiveNumber(flag: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0)
+    throw new UsageError(`${flag} must be a positive number, not "${value}"`);
+  return number;
+}
+
 /** Teardown steps run newest first, each one even when an earlier one failed. */
 export interface Cleanups {
   add(name: string, step: () => Promise<void>): void;
@@ -180,6 +188,8 @@ export interface LoadSample {
   error: string | null;
   /** From the moment the request was written to the end of the response body. */
   latencyMs: number;
+  /** Wall-clock time (epoch ms) the response body ended, comparable with database timestamps. */
+  answeredAt: number;
   /** How late the request left compared with its place on the schedule. */
   sendLagMs: number;
   body: string;
@@ -207,7 +217,13 @@ function postOnce(
   return new Promise((resolve) => {
     const sentAt = performance.now();
     const finish = (status: number | null, error: string | null, body: string): void =>
-      resolve({ status, error, body, latencyMs: performance.now() - sentAt });
+      resolve({
+        status,
+        error,
+        body,
+        latencyMs: performance.now() - sentAt,
+        answeredAt: Date.now(),
+      });
     const outgoing = http.request(
       url,
       {
