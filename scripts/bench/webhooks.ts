@@ -16,6 +16,7 @@ import {
   formatMs,
   formatTextTable,
   isSuccess,
+  positiveNumber,
   progress,
   runOpenLoad,
   summarizeSamples,
@@ -60,13 +61,6 @@ interface WebhookBenchResults {
   ours: LoadSample[];
   duplicates: LoadSample[];
   drain: DrainResult;
-}
-
-function positiveNumber(flag: string, value: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number <= 0)
-    throw new UsageError(`${flag} must be a positive number, not "${value}"`);
-  return number;
 }
 
 function parseWebhookArgs(args: string[]): WebhookBenchOptions {
