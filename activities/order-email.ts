@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { CLAIM_TOKEN_TTL_DAYS, newClaimToken } from '../access/claim-tokens.ts';
 import { createDownloadToken, DOWNLOAD_LINK_TTL_SECONDS } from '../access/download-links.ts';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
@@ -35,6 +36,32 @@ function toActivityFailure(error: unknown): unknown {
   return error;
 }
 
+/**
+ * A guest's claim link for the receipt and the claim reminders: a new single-use token whose
+ * hash is stored (the raw token exists only in the email).
+ */
+async function issueClaimUrl(
+  db: Db,
+  kind: OrderEmailKind,
+  order: { customer_id: string; auth_user_id: string | null },
+  links: DownloadLinkSigning | undefined,
+): Promise<string | undefined> {
+  const claimKinds: OrderEmailKind[] = ['delivery', 'claim_reminder_24h', 'claim_reminder_7d'];
+  if (!links || order.auth_user_id !== null || !claimKinds.includes(kind)) return undefined;
+  const { token, hash } = newClaimToken();
+  await db
+    .insertInto('claim_tokens')
+    .values({
+      token_hash: hash,
+      customer_id: order.customer_id,
+      expires_at: new Date(Date.now() + CLAIM_TOKEN_TTL_DAYS * 86_400_000),
+      used_at: null,
+      used_by: null,
+    })
+    .execute();
+  return `${links.publicBaseUrl}/claim/${token}`;
+}
+
 export interface DownloadLinkSigning {
   publicBaseUrl: string;
   secrets: readonly string[];
@@ -68,6 +95,7 @@ async function renderRecordedOrder(
       'orders.amount_total',
       'orders.currency',
       'orders.paid_at',
+      'orders.customer_id',
       'customers.email',
       'customers.auth_user_id',
     ])
@@ -101,6 +129,7 @@ async function renderRecordedOrder(
     currency: order.currency,
     paidAt: order.paid_at,
     guest: order.auth_user_id === null,
+    claimUrl: await issueClaimUrl(db, kind, order, links),
   });
   return { recipient: order.email, rendered };
 }

@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { AlertsTable } from './tables/alerts.ts';
 import type { AnalyticsEventsTable } from './tables/analytics-events.ts';
 import type { AuditLogTable } from './tables/audit-log.ts';
+import type { ClaimTokensTable } from './tables/claim-tokens.ts';
 import type { CustomersTable } from './tables/customers.ts';
 import type { DownloadEventsTable } from './tables/download-events.ts';
 import type { EmailDeliveriesTable } from './tables/email-deliveries.ts';
@@ -29,6 +30,7 @@ export interface Database {
   analytics_events: AnalyticsEventsTable;
   rewards: RewardsTable;
   download_events: DownloadEventsTable;
+  claim_tokens: ClaimTokensTable;
 }
 
 export type Db = Kysely<Database>;

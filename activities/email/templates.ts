@@ -26,6 +26,8 @@ export const REFUND_POLICY =
 
 export interface DeliveryEmailData {
   orderReference: string;
+  /** A guest's claim link (`/claim/<token>`), when one could be issued. */
+  claimUrl?: string | undefined;
   /** Each item with its formats and, when links can be signed, a download link per format. */
   items: { title: string; formats: string[]; links?: { format: string; url: string }[] }[];
   amountTotal: number | null;
@@ -56,7 +58,7 @@ export function renderDeliveryEmail(data: DeliveryEmailData): RenderedEmail {
     (item) => `${item.title} (${item.formats.map((f) => f.toUpperCase()).join(', ')})`,
   );
   const claim = data.guest
-    ? 'You bought as a guest: create an account with this email address to keep your library.'
+    ? `You bought as a guest: create an account with this email address to keep your library.${data.claimUrl ? ` Claim it here: ${data.claimUrl}` : ''}`
     : 'Your purchase is on your shelf now.';
   const paid = data.paidAt.toISOString().slice(0, 10);
   const text = [
@@ -151,17 +153,24 @@ export function renderDownloadReminderEmail(data: ReminderEmailData): RenderedEm
 
 /** 24 h and 7 d after a guest purchase, while the account is unclaimed. */
 export function renderClaimReminderEmail(
-  data: ReminderEmailData & { final: boolean },
+  data: ReminderEmailData & { final: boolean; claimUrl?: string | undefined },
 ): RenderedEmail {
   const subject = data.final
     ? `Last reminder: keep your library for order ${data.orderReference}`
     : `Create your account to keep order ${data.orderReference}`;
   const intro =
     'You bought as a guest. Create an account with this email address so your purchases stay on your shelf:';
-  const text = [intro, '', ...data.items.map((item) => `- ${item.title}`)].join('\n');
+  const text = [
+    intro,
+    '',
+    ...data.items.map((item) => `- ${item.title}`),
+    ...(data.claimUrl ? ['', `Claim your library: ${data.claimUrl}`] : []),
+  ].join('\n');
   const html = layout(
     subject,
-    `<p>${escapeHtml(intro)}</p><ul>${data.items.map((item) => `<li>${escapeHtml(item.title)}</li>`).join('')}</ul>`,
+    `<p>${escapeHtml(intro)}</p><ul>${data.items.map((item) => `<li>${escapeHtml(item.title)}</li>`).join('')}</ul>${
+      data.claimUrl ? `<p><a href="${escapeHtml(data.claimUrl)}">Claim your library</a></p>` : ''
+    }`,
   );
   return { subject, html, text };
 }

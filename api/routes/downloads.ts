@@ -11,6 +11,8 @@ import {
 } from '../../activities/storage/driver.ts';
 import type { Db } from '../../db/database.ts';
 import { issueDownload } from '../issue-download.ts';
+import { hashClaimToken } from '../../access/claim-tokens.ts';
+import { recordAudit } from '../../db/queries/audit.ts';
 
 export interface DownloadRoutesOptions {
   db: Db;
@@ -104,6 +106,29 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
       );
     }
     return reply.redirect(issued.url, 302);
+  });
+
+  /** `GET /claim/:token` — the link in the email: noted, then on to the storefront's claim page. */
+  app.get<{ Params: { token: string } }>('/claim/:token', async (request, reply) => {
+    const token = request.params.token;
+    const known = /^[A-Za-z0-9_-]{43}$/.test(token)
+      ? await db
+          .selectFrom('claim_tokens')
+          .select('customer_id')
+          .where('token_hash', '=', hashClaimToken(token))
+          .executeTakeFirst()
+      : undefined;
+    if (known) {
+      await recordAudit(db, {
+        actor: 'buyer',
+        action: 'entitlement.claim_initiated',
+        target: known.customer_id,
+        requestId: request.id,
+        detail: { ip: request.ip },
+      });
+    }
+    // Every token gets the same redirect: the answer never reveals whether it is valid.
+    return reply.redirect(`${storefrontUrl}/claim?token=${encodeURIComponent(token)}`, 302);
   });
 
   if (localRoot && secrets) {

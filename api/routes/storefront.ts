@@ -2,8 +2,9 @@ import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { z } from 'zod';
+import { hashClaimToken } from '../../access/claim-tokens.ts';
 import type { StorageDriver } from '../../activities/storage/driver.ts';
-import type { Db } from '../../db/database.ts';
+import type { Db, DbExecutor } from '../../db/database.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import { lockPurchase, reconcileOrderEntitlements } from '../../db/queries/entitlements.ts';
 import { findOwnEntitlement, listShelf, SHELF_VIEWS } from '../../db/queries/shelf.ts';
@@ -18,7 +19,7 @@ const shelfQuery = z.object({
 });
 const entitlementParams = z.object({ id: z.uuid() });
 const downloadBody = z.object({ format: z.enum(['pdf', 'epub']) });
-const claimBody = z.object({}).strict();
+const claimBody = z.object({ token: z.string().min(1).max(200).optional() }).strict();
 
 function badRequest(reply: FastifyReply, error: z.ZodError) {
   const fields = error.issues.map(
@@ -98,66 +99,31 @@ export const registerStorefrontRoutes: FastifyPluginAsync<StorefrontOptions> = a
   });
 
   /**
-   * `POST /v1/claims` with a verified email: links the guest profile of that email to the
-   * signed-in account, activates its `pending_claim` entitlements and stops the reminders.
+   * `POST /v1/claims`: with `{ token }` from a claim link, or `{}` when the JWT carries a
+   * verified email equal to the billing email. Links the guest profile to the signed-in
+   * account, activates its entitlements and stops the reminders. Used, expired and unknown
+   * tokens all get the same answer.
    */
   app.post('/v1/claims', async (request, reply) => {
     const body = claimBody.safeParse(request.body ?? {});
     if (!body.success) return badRequest(reply, body.error);
     const { userId, email, emailVerified } = user(request);
-    if (!email || !emailVerified)
-      return reply.code(403).send({ error: 'a verified email is required to claim purchases' });
-
+    const token = body.data.token;
+    if (!token && (!email || !emailVerified)) {
+      return reply
+        .code(403)
+        .send({ error: 'a claim link or a verified email is required to claim purchases' });
+    }
     const purchaseKeys = await db.transaction().execute(async (trx) => {
-      const guest = await trx
-        .selectFrom('customers')
-        .select(['id', 'auth_user_id'])
-        .where('email', '=', email)
-        .forUpdate()
-        .executeTakeFirst();
-      if (!guest || guest.auth_user_id === userId) return [];
-      if (guest.auth_user_id !== null) return [];
-      const account = await trx
-        .selectFrom('customers')
-        .select('id')
-        .where('auth_user_id', '=', userId)
-        .executeTakeFirst();
-      if (account) {
-        // The user already has a profile under another email: the guest's purchases join it.
-        await trx
-          .updateTable('orders')
-          .set({ customer_id: account.id })
-          .where('customer_id', '=', guest.id)
-          .execute();
-        await trx
-          .updateTable('entitlements')
-          .set({ customer_id: account.id })
-          .where('customer_id', '=', guest.id)
-          .execute();
-      } else {
-        await trx
-          .updateTable('customers')
-          .set({ auth_user_id: userId, status: 'active', updated_at: sql<Date>`now()` })
-          .where('id', '=', guest.id)
-          .execute();
-      }
-      const orders = await trx
-        .selectFrom('orders')
-        .select(['id', 'purchase_key'])
-        .where('customer_id', '=', account?.id ?? guest.id)
-        .execute();
-      for (const order of orders) {
-        await lockPurchase(trx, order.purchase_key);
-        await reconcileOrderEntitlements(trx, order.id);
-      }
-      await recordAudit(trx, {
-        actor: userId,
-        action: 'entitlement.claim_success',
-        target: guest.id,
-        detail: { orders: orders.length },
-      });
-      return orders.map((order) => order.purchase_key);
+      const guestId = token
+        ? await useClaimToken(trx, token, userId)
+        : await guestByEmail(trx, email!);
+      return guestId === null
+        ? null
+        : linkGuestToUser(trx, guestId, userId, token ? 'claim_link' : 'verified_email');
     });
+    if (purchaseKeys === null)
+      return reply.code(404).send({ error: 'this claim link is not valid' });
     for (const purchaseKey of purchaseKeys) {
       // Stops the reminders; a fulfillment that already ended has none to stop.
       await temporal.workflow
@@ -168,3 +134,90 @@ export const registerStorefrontRoutes: FastifyPluginAsync<StorefrontOptions> = a
     return reply.code(200).send({ claimed: purchaseKeys.length });
   });
 };
+
+/** The guest profile of an email, when it is still unclaimed. */
+async function guestByEmail(trx: DbExecutor, email: string): Promise<string | null> {
+  const guest = await trx
+    .selectFrom('customers')
+    .select(['id', 'auth_user_id'])
+    .where('email', '=', email)
+    .forUpdate()
+    .executeTakeFirst();
+  return guest && guest.auth_user_id === null ? guest.id : null;
+}
+
+/** Spends a claim token (single use, unexpired) and returns its guest profile, else null. */
+async function useClaimToken(
+  trx: DbExecutor,
+  token: string,
+  userId: string,
+): Promise<string | null> {
+  const used = await trx
+    .updateTable('claim_tokens')
+    .set({ used_at: sql<Date>`now()`, used_by: userId })
+    .where('token_hash', '=', hashClaimToken(token))
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', sql<Date>`now()`)
+    .returning('customer_id')
+    .executeTakeFirst();
+  if (!used) return null;
+  const guest = await trx
+    .selectFrom('customers')
+    .select('auth_user_id')
+    .where('id', '=', used.customer_id)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+  return guest.auth_user_id === null || guest.auth_user_id === userId ? used.customer_id : null;
+}
+
+/**
+ * Links a guest profile to an auth user: the profile itself, or — when the user already has a
+ * profile under another email — its orders and entitlements move there. Re-derives every
+ * order's entitlements (pending_claim → active) and audits the claim.
+ */
+async function linkGuestToUser(
+  trx: DbExecutor,
+  guestId: string,
+  userId: string,
+  via: string,
+): Promise<string[]> {
+  const account = await trx
+    .selectFrom('customers')
+    .select('id')
+    .where('auth_user_id', '=', userId)
+    .executeTakeFirst();
+  if (account && account.id !== guestId) {
+    await trx
+      .updateTable('orders')
+      .set({ customer_id: account.id })
+      .where('customer_id', '=', guestId)
+      .execute();
+    await trx
+      .updateTable('entitlements')
+      .set({ customer_id: account.id })
+      .where('customer_id', '=', guestId)
+      .execute();
+  } else {
+    await trx
+      .updateTable('customers')
+      .set({ auth_user_id: userId, status: 'active', updated_at: sql<Date>`now()` })
+      .where('id', '=', guestId)
+      .execute();
+  }
+  const orders = await trx
+    .selectFrom('orders')
+    .select(['id', 'purchase_key'])
+    .where('customer_id', '=', account?.id ?? guestId)
+    .execute();
+  for (const order of orders) {
+    await lockPurchase(trx, order.purchase_key);
+    await reconcileOrderEntitlements(trx, order.id);
+  }
+  await recordAudit(trx, {
+    actor: userId,
+    action: 'entitlement.claim_success',
+    target: guestId,
+    detail: { orders: orders.length, via },
+  });
+  return orders.map((order) => order.purchase_key);
+}

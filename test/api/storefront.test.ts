@@ -185,4 +185,33 @@ describe('the storefront API', () => {
     const unverified = await issuer.token({ sub: 'auth0|someone', email, email_verified: false });
     expect((await call('POST', '/v1/claims', unverified, {})).statusCode).toBe(403);
   });
+
+  it('claims through the single-use link in the receipt; used, expired and unknown links answer alike', async () => {
+    const { paymentIntentId } = await guestPurchase();
+    const receipt = (await purchaseRows(stack.db, paymentIntentId)).emails[0]!;
+    const link = /Claim it here: (\S+)/.exec(receipt.text)![1]!;
+    const token = new URL(link).pathname.split('/').at(-1)!;
+
+    const click = await stack.app.inject({ method: 'GET', url: new URL(link).pathname });
+    expect(click.statusCode).toBe(302);
+    expect(click.headers.location).toBe(`${stack.config.STOREFRONT_URL}/claim?token=${token}`);
+    const stored = await stack.db.selectFrom('claim_tokens').select('token_hash').execute();
+    expect(stored.map((row) => row.token_hash)).not.toContain(token);
+
+    // A new account under another (unverified) address: the link is the proof.
+    const newcomer = await issuer.token({
+      sub: `auth0|${randomBytes(6).toString('hex')}`,
+      email: 'other@example.com',
+    });
+    expect((await call('POST', '/v1/claims', newcomer, { token })).json()).toEqual({ claimed: 1 });
+    expect((await call('GET', '/v1/entitlements', newcomer)).json<Shelf>().items).toMatchObject([
+      { status: 'active' },
+    ]);
+
+    const someoneElse = await issuer.token({ sub: 'auth0|late', email: 'late@example.com' });
+    const reused = await call('POST', '/v1/claims', someoneElse, { token });
+    const unknown = await call('POST', '/v1/claims', someoneElse, { token: 'x'.repeat(43) });
+    expect([reused.statusCode, unknown.statusCode]).toEqual([404, 404]);
+    expect(reused.json()).toEqual(unknown.json());
+  });
 });
