@@ -77,8 +77,8 @@ export interface OrderEmailDeps {
 }
 
 /** One email of each kind per order: the idempotency key is the ledger's unique key. */
-export function orderEmailKey(kind: OrderEmailKind, orderId: string): string {
-  return `${kind}:${orderId}:1`;
+export function orderEmailKey(kind: OrderEmailKind, orderId: string, sequence = 1): string {
+  return `${kind}:${orderId}:${sequence}`;
 }
 
 async function renderRecordedOrder(
@@ -149,11 +149,14 @@ export function createOrderEmailActivities({
     async sendOrderEmail({
       orderId,
       kind,
+      sequence,
     }: {
       orderId: string;
       kind: OrderEmailKind;
+      /** The n-th email of this kind (resends); 1 for everything sent once per order. */
+      sequence?: number;
     }): Promise<void> {
-      const idempotencyKey = orderEmailKey(kind, orderId);
+      const idempotencyKey = orderEmailKey(kind, orderId, sequence);
       let message = await db
         .selectFrom('email_deliveries')
         .select(['status', 'recipient', 'subject', 'html', 'text'])

@@ -7,7 +7,9 @@ import type { WebhookEvent, WebhookResult } from '../db/tables/webhook-events.ts
 import {
   disputeEventSignal,
   FULFILLMENT_TASK_QUEUE,
+  resendWorkflowId,
   rewardRevocationWorkflowId,
+  type ResendInput,
   type RewardRevocationInput,
   searchAttributes,
 } from '../workflows/contracts.ts';
@@ -81,6 +83,21 @@ export async function startRewardRevocation(
   const workflowId = rewardRevocationWorkflowId(input.rewardId);
   await withinDispatchDeadline(temporal, () =>
     temporal.workflow.start('rewardRevocationWorkflow', {
+      taskQueue: FULFILLMENT_TASK_QUEUE,
+      workflowId,
+      args: [input],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+    }),
+  );
+  return workflowId;
+}
+
+/** Starts `resend-<order>-<n>` (the same n twice is one email). */
+export async function startResend(temporal: Client, input: ResendInput): Promise<string> {
+  const workflowId = resendWorkflowId(input.orderId, input.sequence);
+  await withinDispatchDeadline(temporal, () =>
+    temporal.workflow.start('resendLinksWorkflow', {
       taskQueue: FULFILLMENT_TASK_QUEUE,
       workflowId,
       args: [input],

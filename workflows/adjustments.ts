@@ -13,6 +13,7 @@ import {
   revokedSignal,
   type AppliedAdjustment,
   type PaymentAdjustmentInput,
+  type ResendInput,
   type RewardRevocationInput,
 } from './contracts.ts';
 
@@ -79,4 +80,12 @@ export async function rewardRevocationWorkflow(
   input: RewardRevocationInput,
 ): Promise<AppliedAdjustment> {
   return followUp(await database.revokeReward(input));
+}
+
+/**
+ * `resend-<order>-<n>`: fresh download links by email, through the ledger like every email
+ * (the n-th resend has its own idempotency key, so a retried request sends it once).
+ */
+export async function resendLinksWorkflow(input: ResendInput): Promise<void> {
+  await email.sendOrderEmail({ orderId: input.orderId, kind: 'resend', sequence: input.sequence });
 }

@@ -231,3 +231,13 @@ export const revokedSignal = defineSignal('revoked');
 
 /** A further dispute event for a running `dispute-<id>` workflow. */
 export const disputeEventSignal = defineSignal<[PaymentAdjustmentInput]>('disputeEvent');
+
+/** A buyer asked for their links again: the n-th resend of an order, one workflow each. */
+export function resendWorkflowId(orderId: string, sequence: number): string {
+  return `resend-${orderId}-${sequence}`;
+}
+
+export interface ResendInput {
+  orderId: string;
+  sequence: number;
+}

@@ -1,3 +1,8 @@
 // The workflowsPath entry: every workflow the worker registers.
-export { disputeWorkflow, refundWorkflow, rewardRevocationWorkflow } from './adjustments.ts';
+export {
+  disputeWorkflow,
+  refundWorkflow,
+  resendLinksWorkflow,
+  rewardRevocationWorkflow,
+} from './adjustments.ts';
 export { fulfillmentWorkflow } from './fulfillment.ts';

@@ -7,7 +7,13 @@ import type { StorageDriver } from '../../activities/storage/driver.ts';
 import type { Db, DbExecutor } from '../../db/database.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import { lockPurchase, reconcileOrderEntitlements } from '../../db/queries/entitlements.ts';
-import { findOwnEntitlement, listShelf, SHELF_VIEWS } from '../../db/queries/shelf.ts';
+import {
+  DOWNLOADABLE,
+  findOwnEntitlement,
+  listShelf,
+  SHELF_VIEWS,
+} from '../../db/queries/shelf.ts';
+import { startResend } from '../../gateway/dispatch.ts';
 import { claimedSignal, fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import type { EndUser } from '../auth.ts';
 import { issueDownload, STORAGE_URL_TTL_SECONDS } from '../issue-download.ts';
@@ -18,6 +24,8 @@ const shelfQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
 });
 const entitlementParams = z.object({ id: z.uuid() });
+/** Enough for a lost email and a second device; more is a loop or abuse. */
+const RESENDS_PER_HOUR = 3;
 const downloadBody = z.object({ format: z.enum(['pdf', 'epub']) });
 const claimBody = z.object({ token: z.string().min(1).max(200).optional() }).strict();
 
@@ -96,6 +104,42 @@ export const registerStorefrontRoutes: FastifyPluginAsync<StorefrontOptions> = a
       return reply.code(403).send({ error: `access is ${issued.status}` });
     }
     return { url: issued.url, expiresInSeconds: STORAGE_URL_TTL_SECONDS };
+  });
+
+  /**
+   * `POST /v1/entitlements/:id/resend-email`: fresh links by email, through the orchestrator
+   * (a `resend-<order>-<n>` workflow). At most RESENDS_PER_HOUR per order, then 429.
+   */
+  app.post('/v1/entitlements/:id/resend-email', async (request, reply) => {
+    const params = entitlementParams.safeParse(request.params);
+    if (!params.success) return notFound(reply);
+    const own = await findOwnEntitlement(db, user(request).userId, params.data.id);
+    if (!own) return notFound(reply);
+    if (!DOWNLOADABLE.includes(own.status))
+      return reply.code(403).send({ error: `access is ${own.status}` });
+    const resends = await db
+      .selectFrom('email_deliveries')
+      .select((eb) => [
+        eb.fn.countAll<string>().as('total'),
+        eb.fn
+          .countAll<string>()
+          .filterWhere('created_at', '>', sql<Date>`now() - interval '1 hour'`)
+          .as('lastHour'),
+      ])
+      .where('order_id', '=', own.order_id)
+      .where('kind', '=', 'resend')
+      .executeTakeFirstOrThrow();
+    if (Number(resends.lastHour) >= RESENDS_PER_HOUR) {
+      return reply
+        .code(429)
+        .header('retry-after', '3600')
+        .send({ error: `at most ${RESENDS_PER_HOUR} resends an hour` });
+    }
+    const workflowId = await startResend(temporal, {
+      orderId: own.order_id,
+      sequence: Number(resends.total) + 1,
+    });
+    return reply.code(202).send({ workflowId });
   });
 
   /**

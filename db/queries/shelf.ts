@@ -78,6 +78,7 @@ export async function findOwnEntitlement(db: DbExecutor, userId: string, entitle
   return shelfQuery(db, userId)
     .select([
       'entitlements.id',
+      'entitlements.order_id',
       'entitlements.status',
       'products.slug',
       'products.version',

@@ -214,4 +214,25 @@ describe('the storefront API', () => {
     expect([reused.statusCode, unknown.statusCode]).toEqual([404, 404]);
     expect(reused.json()).toEqual(unknown.json());
   });
+
+  it('resends fresh links through a resend workflow, at most three times an hour', async () => {
+    const { paymentIntentId, token } = await guestPurchase();
+    await call('POST', '/v1/claims', token, {});
+    const [item] = (await call('GET', '/v1/entitlements', token)).json<Shelf>().items;
+    for (let i = 1; i <= 3; i += 1) {
+      const response = await call('POST', `/v1/entitlements/${item!.id}/resend-email`, token);
+      expect(response.statusCode).toBe(202);
+      await stack.temporal.workflow
+        .getHandle(response.json<{ workflowId: string }>().workflowId)
+        .result();
+    }
+    const limited = await call('POST', `/v1/entitlements/${item!.id}/resend-email`, token);
+    expect(limited.statusCode).toBe(429);
+
+    const emails = (await purchaseRows(stack.db, paymentIntentId)).emails.filter(
+      (e) => e.kind === 'resend',
+    );
+    expect(emails.map((e) => e.idempotency_key.split(':').at(-1))).toEqual(['1', '2', '3']);
+    expect(emails[0]!.text).toMatch(/PDF: http:\/\/localhost:3000\/downloads\/[A-Za-z0-9_-]{51}/);
+  });
 });

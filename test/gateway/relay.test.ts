@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../api/app.ts';
 import { relayUndispatchedEvents } from '../../gateway/relay.ts';
 import { appDepsFromConfig } from '../../scripts/lib/app-options.ts';
-import { getFreePort } from '../../scripts/lib/processes.ts';
+import { getFreePort, waitFor } from '../../scripts/lib/processes.ts';
 import { startTemporalDevServer, type DevServer } from '../../scripts/lib/temporal-dev-server.ts';
 import { lazyTemporalClient } from '../../temporal/client.ts';
 import { createScratchDatabase } from '../helpers/database.ts';
@@ -60,10 +60,14 @@ describe('when Temporal is down', () => {
     server = await startTemporalDevServer({ port, uiPort: null });
     const worker = await startTestWorker({ address, namespace: 'default' }, config, scratch.db);
     cleanups.push(() => worker.stop());
-    expect(await relayUndispatchedEvents(scratch.db, temporal, { minAgeSeconds: 0 })).toEqual({
-      dispatched: 1,
-      stillPending: 0,
-    });
+    // The relay runs every few seconds; the client may need a tick or two to reconnect.
+    await waitFor(
+      'relay dispatched the recorded event',
+      async () =>
+        (await relayUndispatchedEvents(scratch.db, temporal, { minAgeSeconds: 0 })).dispatched ===
+        1,
+      { timeoutMs: 45_000, intervalMs: 1_000 },
+    );
 
     await settledFulfillment(temporal, paymentIntentId);
     const rows = await purchaseRows(scratch.db, paymentIntentId);
@@ -81,7 +85,7 @@ describe('when Temporal is down', () => {
       .where('target', '=', event.id)
       .execute();
     expect(audit).toContainEqual({ actor: 'relay', action: 'webhook.processed' });
-  });
+  }, 120_000);
 
   it('answers 500 and records nothing when the database is down, so Stripe retries', async () => {
     const config = testConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' });
