@@ -11,6 +11,7 @@ import { checkStripeEventGaps } from '../gateway/gap-check.ts';
 import { createGatewayMetrics } from '../gateway/metrics.ts';
 import { startWebhookRelay } from '../gateway/relay.ts';
 import { createJwtAuthenticator, type JwtAuthOptions } from './auth.ts';
+import { openApiDocument } from './openapi.ts';
 import { registerDevOutboxRoutes } from './routes/dev-outbox.ts';
 import { registerStorefrontRoutes } from './routes/storefront.ts';
 import { registerDownloadRoutes, type DownloadRoutesOptions } from './routes/downloads.ts';
@@ -20,6 +21,13 @@ import { registerRewardRoutes } from './routes/rewards.ts';
 import type { AlertSinks } from '../activities/alerts.ts';
 import { registerStripeWebhookRoute } from './routes/stripe-webhook.ts';
 import type { ServiceToken } from './service-tokens.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** `METHOD /path/{param}` for every route, in registration order. */
+    registeredRoutes: string[];
+  }
+}
 
 export interface AppDeps {
   db: Db;
@@ -42,6 +50,8 @@ export interface AppDeps {
   downloads?: Omit<DownloadRoutesOptions, 'db'>;
   /** The storefront API (/v1/entitlements, /v1/claims): how end-user JWTs are checked. */
   auth?: JwtAuthOptions;
+  /** The api's public base URL, for the OpenAPI document's server entry. */
+  publicBaseUrl?: string;
   /** Who may call the service endpoints (rewards); none configured: they answer 401. */
   serviceTokens?: readonly ServiceToken[];
   /** Serve /dev/outbox (only with the outbox email driver, never in production). */
@@ -69,6 +79,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 1024 },
   });
 
+  // The routes as registered, so a test can hold the OpenAPI document to all of them.
+  const registeredRoutes: string[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD')
+        registeredRoutes.push(`${method} ${route.url.replaceAll(/:(\w+)/g, '{$1}')}`);
+    }
+  });
+  app.decorate('registeredRoutes', registeredRoutes);
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const statusCode = error.statusCode ?? 500;
     if (statusCode >= 500) {
@@ -85,6 +105,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.type(registry.contentType).send(await registry.metrics()),
   );
 
+  const docs = openApiDocument(deps.publicBaseUrl ?? 'http://localhost:3000');
+  app.get('/docs', () => docs);
   await app.register(registerHealthRoutes, { db: deps.db, temporal: deps.temporal });
   await app.register(registerStripeWebhookRoute, {
     db: deps.db,

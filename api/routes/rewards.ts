@@ -1,32 +1,10 @@
 import type { Client } from '@temporalio/client';
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { z } from 'zod';
+import type { FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/database.ts';
-import { REWARD_KINDS } from '../../db/tables/rewards.ts';
 import { startRewardRevocation, startRouteWorkflow } from '../../gateway/dispatch.ts';
 import { fulfillmentWorkflowId, rewardPurchaseKey } from '../../workflows/contracts.ts';
+import { badRequest, rewardGrantSchema, rewardRevocationSchema } from '../schemas.ts';
 import { authenticateService, type ServiceToken } from '../service-tokens.ts';
-
-/** POST /v1/rewards: a mission or coupon unlock for one buyer. */
-export const rewardGrantSchema = z.object({
-  reward_id: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'letters, digits, _ and - only (1–100)'),
-  kind: z.enum(REWARD_KINDS),
-  mission_id: z.string().min(1).max(200).optional(),
-  email: z.email(),
-  user_id: z.string().min(1).max(200).optional(),
-  skus: z.array(z.string().min(1).max(200)).min(1).max(20),
-});
-
-export const rewardRevocationSchema = z.object({
-  reason: z.string().min(3).max(500),
-});
-
-function badRequest(reply: FastifyReply, error: z.ZodError) {
-  const fields = error.issues.map(
-    (issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`,
-  );
-  return reply.code(400).send({ error: `invalid request: ${fields.join('; ')}` });
-}
 
 /**
  * Rewards: the missions service grants (and takes back) products without a payment. Each

@@ -1,40 +1,20 @@
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
-import { z } from 'zod';
 import { hashClaimToken } from '../../access/claim-tokens.ts';
 import type { StorageDriver } from '../../activities/storage/driver.ts';
 import type { Db, DbExecutor } from '../../db/database.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import { lockPurchase, reconcileOrderEntitlements } from '../../db/queries/entitlements.ts';
-import {
-  DOWNLOADABLE,
-  findOwnEntitlement,
-  listShelf,
-  SHELF_VIEWS,
-} from '../../db/queries/shelf.ts';
+import { DOWNLOADABLE, findOwnEntitlement, listShelf } from '../../db/queries/shelf.ts';
 import { startResend } from '../../gateway/dispatch.ts';
 import { claimedSignal, fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import type { EndUser } from '../auth.ts';
+import { badRequest, claimBody, downloadBody, entitlementParams, shelfQuery } from '../schemas.ts';
 import { issueDownload, STORAGE_URL_TTL_SECONDS } from '../issue-download.ts';
 
-const shelfQuery = z.object({
-  view: z.enum(SHELF_VIEWS).default('all'),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  offset: z.coerce.number().int().min(0).default(0),
-});
-const entitlementParams = z.object({ id: z.uuid() });
 /** Enough for a lost email and a second device; more is a loop or abuse. */
 const RESENDS_PER_HOUR = 3;
-const downloadBody = z.object({ format: z.enum(['pdf', 'epub']) });
-const claimBody = z.object({ token: z.string().min(1).max(200).optional() }).strict();
-
-function badRequest(reply: FastifyReply, error: z.ZodError) {
-  const fields = error.issues.map(
-    (issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`,
-  );
-  return reply.code(400).send({ error: `invalid request: ${fields.join('; ')}` });
-}
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -15,6 +15,7 @@ export function appDepsFromConfig(config: Config, db: Db, temporal: Client): App
     stripe: createStripeClient(config.STRIPE_SECRET_KEY, config.STRIPE_API_URL),
     stripeWebhookSecrets: config.STRIPE_WEBHOOK_SECRETS,
     serviceTokens: config.SERVICE_TOKENS ?? [],
+    publicBaseUrl: config.PUBLIC_BASE_URL,
     resendWebhookSecret: config.RESEND_WEBHOOK_SECRET,
     ...(config.AUTH_JWKS_URL || config.AUTH_JWKS_FILE
       ? {

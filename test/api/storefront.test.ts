@@ -7,6 +7,7 @@ import {
   refundWorkflowId,
 } from '../../workflows/contracts.ts';
 import { waitFor } from '../../scripts/lib/processes.ts';
+import { shelfResponse } from '../../api/schemas.ts';
 import { createTestIssuer } from '../helpers/jwt.ts';
 import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
@@ -83,6 +84,8 @@ describe('the storefront API', () => {
     const claim = await call('POST', '/v1/claims', token, {});
     expect(claim.json()).toEqual({ claimed: 1 });
     const shelf = (await call('GET', '/v1/entitlements', token)).json<Shelf>();
+    // The answer is exactly what /docs documents.
+    expect(shelfResponse.safeParse(shelf).error).toBeUndefined();
     expect(shelf.items).toMatchObject([
       {
         title: 'Durable Execution in Practice',
