@@ -126,6 +126,16 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
         requestId: request.id,
         detail: { ip: request.ip },
       });
+      await db
+        .insertInto('analytics_events')
+        .values({
+          event_key: `entitlement.claim_initiated:${known.customer_id}:${request.id}:${Date.now()}`,
+          name: 'entitlement.claim_initiated',
+          order_id: null,
+          customer_id: known.customer_id,
+          properties: null,
+        })
+        .execute();
     }
     // Every token gets the same redirect: the answer never reveals whether it is valid.
     return reply.redirect(`${storefrontUrl}/claim?token=${encodeURIComponent(token)}`, 302);

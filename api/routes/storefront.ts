@@ -243,5 +243,16 @@ async function linkGuestToUser(
     target: guestId,
     detail: { orders: orders.length, via },
   });
+  await trx
+    .insertInto('analytics_events')
+    .values({
+      event_key: `entitlement.claim_success:${guestId}:${userId}`,
+      name: 'entitlement.claim_success',
+      order_id: null,
+      customer_id: account?.id ?? guestId,
+      properties: JSON.stringify({ orders: orders.length, via }),
+    })
+    .onConflict((oc) => oc.column('event_key').doNothing())
+    .execute();
   return orders.map((order) => order.purchase_key);
 }

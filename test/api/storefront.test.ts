@@ -216,6 +216,21 @@ describe('the storefront API', () => {
     const unknown = await call('POST', '/v1/claims', someoneElse, { token: 'x'.repeat(43) });
     expect([reused.statusCode, unknown.statusCode]).toEqual([404, 404]);
     expect(reused.json()).toEqual(unknown.json());
+
+    const receiptOrder = receipt.order_id!;
+    const { customer_id } = await stack.db
+      .selectFrom('orders')
+      .select('customer_id')
+      .where('id', '=', receiptOrder)
+      .executeTakeFirstOrThrow();
+    const analytics = await stack.db
+      .selectFrom('analytics_events')
+      .select('name')
+      .where('customer_id', '=', customer_id)
+      .execute();
+    expect(analytics.map((a) => a.name)).toEqual(
+      expect.arrayContaining(['entitlement.claim_initiated', 'entitlement.claim_success']),
+    );
   });
 
   it('resends fresh links through a resend workflow, at most three times an hour', async () => {
