@@ -52,13 +52,7 @@ export async function startRouteWorkflow(
         });
         return;
       case 'refund':
-        await temporal.workflow.start('refundWorkflow', {
-          taskQueue: FULFILLMENT_TASK_QUEUE,
-          workflowId: route.workflowId,
-          args: [route.input],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-        });
+        await startOnce(temporal, 'refundWorkflow', route.workflowId, route.input);
         return;
       case 'dispute':
         // Created and closed events of one dispute meet in one workflow; a closed run is
@@ -82,13 +76,7 @@ export async function startRewardRevocation(
 ): Promise<string> {
   const workflowId = rewardRevocationWorkflowId(input.rewardId);
   await withinDispatchDeadline(temporal, () =>
-    temporal.workflow.start('rewardRevocationWorkflow', {
-      taskQueue: FULFILLMENT_TASK_QUEUE,
-      workflowId,
-      args: [input],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-    }),
+    startOnce(temporal, 'rewardRevocationWorkflow', workflowId, input),
   );
   return workflowId;
 }
@@ -97,15 +85,23 @@ export async function startRewardRevocation(
 export async function startResend(temporal: Client, input: ResendInput): Promise<string> {
   const workflowId = resendWorkflowId(input.orderId, input.sequence);
   await withinDispatchDeadline(temporal, () =>
-    temporal.workflow.start('resendLinksWorkflow', {
-      taskQueue: FULFILLMENT_TASK_QUEUE,
-      workflowId,
-      args: [input],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-    }),
+    startOnce(temporal, 'resendLinksWorkflow', workflowId, input),
   );
   return workflowId;
+}
+
+/**
+ * Starts a one-shot workflow by business id: an open run is reused, a completed one is not
+ * repeated, and a failed or terminated one may be started again.
+ */
+function startOnce(temporal: Client, workflowType: string, workflowId: string, input: unknown) {
+  return temporal.workflow.start(workflowType, {
+    taskQueue: FULFILLMENT_TASK_QUEUE,
+    workflowId,
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+  });
 }
 
 /**
