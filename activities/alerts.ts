@@ -1,4 +1,5 @@
 import type { Db } from '../db/database.ts';
+import { redactEmails } from '../logging/redaction.ts';
 
 export interface AlertSinks {
   /** A Slack incoming-webhook URL (or anything that accepts `{ text }`). */
@@ -47,7 +48,8 @@ export async function raiseAlert(db: Db, sinks: AlertSinks, alert: AlertInput): 
     .returning('id')
     .executeTakeFirst();
   if (!inserted) return false;
-  console.warn(JSON.stringify({ level: 'warn', msg: 'alert', alert: { ...alert } }));
+  // The row keeps the whole alert for operators; the log line carries no buyer address.
+  console.warn(redactEmails(JSON.stringify({ level: 'warn', msg: 'alert', alert })));
   const deliveries: Promise<void>[] = [];
   if (sinks.slackWebhookUrl) {
     deliveries.push(post(sinks.slackWebhookUrl, { text: `[${alert.severity}] ${alert.summary}` }));
@@ -60,7 +62,7 @@ export async function raiseAlert(db: Db, sinks: AlertSinks, alert: AlertInput): 
           level: 'warn',
           msg: 'alert sink failed',
           key: alert.key,
-          error: String(result.reason),
+          error: redactEmails(String(result.reason)),
         }),
       );
     }

@@ -21,6 +21,10 @@ import {
 import { raiseAlert, type AlertSinks } from './alerts.ts';
 import type { EmailDriver } from './email/driver.ts';
 import type { DownloadLinkSigning } from './order-email.ts';
+import {
+  customerEmailSearchValue,
+  DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
+} from './search-attributes.ts';
 import type { StorageDriver } from './storage/driver.ts';
 import {
   InvalidPurchaseError,
@@ -37,6 +41,8 @@ export interface FulfillmentDeps {
   emailFrom: string;
   alerts: AlertSinks;
   links?: DownloadLinkSigning | undefined;
+  /** Keys the `CustomerEmail` search attribute's hash (SEARCH_ATTRIBUTE_HASH_KEY). */
+  searchAttributeHashKey?: string | undefined;
 }
 
 export function permanentFailure(type: PermanentFailureType, message: string): ApplicationFailure {
@@ -67,7 +73,13 @@ async function findPurchasedProducts(
 }
 
 /** The side effects of a fulfillment; each is idempotent on its own key so retries are safe. */
-export function createFulfillmentActivities({ db, stripe, storage, alerts }: FulfillmentDeps) {
+export function createFulfillmentActivities({
+  db,
+  stripe,
+  storage,
+  alerts,
+  searchAttributeHashKey = DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
+}: FulfillmentDeps) {
   return {
     /**
      * Records customer, order, entitlements (`processing`), the job and its first event in one
@@ -202,7 +214,10 @@ export function createFulfillmentActivities({ db, stripe, storage, alerts }: Ful
         return {
           jobId,
           orderId: order.id,
-          customerEmail: purchase.email,
+          customerEmailSearchValue: customerEmailSearchValue(
+            purchase.email,
+            searchAttributeHashKey,
+          ),
           guest: customer.auth_user_id === null,
           status: job.status,
           unknownItems: unknown,

@@ -1,16 +1,23 @@
 import { createAdjustmentActivities } from './adjustments.ts';
 import { createFulfillmentActivities, type FulfillmentDeps } from './fulfillment.ts';
+import { createOperationsActivities } from './operations.ts';
 import { createOrderEmailActivities } from './order-email.ts';
+import { withFulfillmentMetrics } from '../operations/metrics.ts';
 
 export type ActivityDeps = FulfillmentDeps;
 
 /** Every activity the worker registers, built from its dependencies (tests pass their own). */
 export function createActivities(deps: ActivityDeps) {
-  return {
-    ...createFulfillmentActivities(deps),
-    ...createOrderEmailActivities(deps),
-    ...createAdjustmentActivities(deps),
-  };
+  // fulfillment_latency_seconds is observed when a receipt goes out (operations/metrics.ts).
+  return withFulfillmentMetrics(
+    {
+      ...createFulfillmentActivities(deps),
+      ...createOrderEmailActivities(deps),
+      ...createAdjustmentActivities(deps),
+      ...createOperationsActivities(deps),
+    },
+    deps.db,
+  );
 }
 
 export type Activities = ReturnType<typeof createActivities>;

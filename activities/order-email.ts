@@ -14,6 +14,14 @@ import { EmailSendError } from './email/errors.ts';
 import { renderOrderEmail } from './email/templates.ts';
 
 /**
+ * A provider's message with email addresses replaced: failure messages are stored in workflow
+ * history in clear (the payload codec encrypts payloads, not failures), and an SMTP rejection
+ * ("550 <buyer@…>: mailbox unavailable") names the buyer.
+ */
+const withoutAddresses = (message: string): string =>
+  message.replaceAll(/[^\s<>"'(),;:]+@[^\s<>"'(),;:]+/g, '[email]');
+
+/**
  * A provider's answer, in the retry policy's terms: a rejected message is permanent; a 429 or
  * 503 with Retry-After is retried no sooner than the provider asked.
  */
@@ -21,18 +29,19 @@ function toActivityFailure(error: unknown): unknown {
   if (!(error instanceof EmailSendError)) return error;
   if (!error.retryable) {
     return ApplicationFailure.create({
-      message: error.message,
+      message: withoutAddresses(error.message),
       type: EMAIL_REJECTED,
       nonRetryable: true,
     });
   }
   if (error.retryAfterMs !== null) {
     return ApplicationFailure.create({
-      message: error.message,
+      message: withoutAddresses(error.message),
       type: 'EmailRetryLater',
       nextRetryDelay: error.retryAfterMs,
     });
   }
+  error.message = withoutAddresses(error.message);
   return error;
 }
 

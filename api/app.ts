@@ -5,6 +5,7 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { registerJobMetrics } from '../operations/metrics.ts';
 import type Stripe from 'stripe';
 import type { Db } from '../db/database.ts';
 import { checkStripeEventGaps } from '../gateway/gap-check.ts';
@@ -12,14 +13,24 @@ import { createGatewayMetrics } from '../gateway/metrics.ts';
 import { startWebhookRelay } from '../gateway/relay.ts';
 import { createJwtAuthenticator, type JwtAuthOptions } from './auth.ts';
 import { openApiDocument } from './openapi.ts';
+import { registerAdminRoutes, type AdminRoutesOptions } from './routes/admin.ts';
 import { registerDevOutboxRoutes } from './routes/dev-outbox.ts';
 import { registerStorefrontRoutes } from './routes/storefront.ts';
 import { registerDownloadRoutes, type DownloadRoutesOptions } from './routes/downloads.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerCodecRoutes, type CodecRoutesOptions } from './routes/codec.ts';
+import { trackDrain } from './drain.ts';
 import { registerResendWebhookRoute } from './routes/resend-webhook.ts';
 import { registerRewardRoutes } from './routes/rewards.ts';
 import type { AlertSinks } from '../activities/alerts.ts';
 import { registerStripeWebhookRoute } from './routes/stripe-webhook.ts';
+import {
+  fastifyTrustProxy,
+  installSecurity,
+  redactUrl,
+  serializeErrorForLog,
+  type SecurityOptions,
+} from './security.ts';
 import type { ServiceToken } from './service-tokens.ts';
 
 declare module 'fastify' {
@@ -54,17 +65,50 @@ export interface AppDeps {
   publicBaseUrl?: string;
   /** Who may call the service endpoints (rewards); none configured: they answer 401. */
   serviceTokens?: readonly ServiceToken[];
+  /**
+   * The admin API (/admin/…): operator tokens, the Temporal UI for deep links and the storage
+   * the catalog import checks. Omitted: no /admin routes.
+   */
+  admin?: Pick<AdminRoutesOptions, 'tokens'> &
+    Pick<AdminRoutesOptions['operations'], 'temporalUi' | 'storage'>;
+  /** POST /codec/decode|encode for the Temporal Web UI and CLI. Omitted: no codec routes. */
+  codec?: CodecRoutesOptions;
   /** Serve /dev/outbox (only with the outbox email driver, never in production). */
   devOutbox: boolean;
+  /** Security headers, CORS origins and API rate limits; omitted: no CORS origin, 120/min. */
+  security?: Partial<SecurityOptions>;
   logger?: FastifyServerOptions['logger'];
 }
 
-/** Log settings: never a secret, a signature or a payload body in a log line. */
+/**
+ * Log settings: never a secret, a signature, a token or an email address in a log line. URLs
+ * are logged with their download/claim tokens and email addresses replaced (`redactUrl`).
+ */
 export const loggerOptions = (level: string) => ({
   level,
   redact: {
-    paths: ['req.headers.authorization', 'req.headers["stripe-signature"]', 'req.headers.cookie'],
+    paths: [
+      'req.headers.authorization',
+      'req.headers["stripe-signature"]',
+      'req.headers["svix-signature"]',
+      'req.headers.cookie',
+      'res.headers["set-cookie"]',
+      'email',
+      '*.email',
+      'token',
+      '*.token',
+      'secret',
+      '*.secret',
+    ],
     censor: '[redacted]',
+  },
+  serializers: {
+    req: (request: { method: string; url: string; ip?: string; id?: string }) => ({
+      method: request.method,
+      url: redactUrl(request.url),
+      remoteAddress: request.ip,
+    }),
+    err: serializeErrorForLog,
   },
 });
 
@@ -77,13 +121,28 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestIdHeader: 'x-request-id',
     // Signed storage URLs carry their key in the path.
     routerOptions: { maxParamLength: 1024 },
+    // On close, drop idle keep-alive sockets at once instead of waiting out their timeout;
+    // requests arriving on a socket while closing get 503 (closeGracefully drains first).
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    // Per-address rate limits and download logs need the client's address, not the proxy's.
+    trustProxy: fastifyTrustProxy(deps.security?.trustProxy),
+  });
+  const drain = trackDrain(app);
+
+  await installSecurity(app, {
+    corsOrigins: deps.security?.corsOrigins ?? [],
+    production: deps.security?.production ?? false,
+    // A storefront page makes a few calls per view; 120 a minute per user is generous for people.
+    apiRateLimitPerMinute: deps.security?.apiRateLimitPerMinute ?? 120,
   });
 
   // The routes as registered, so a test can hold the OpenAPI document to all of them.
   const registeredRoutes: string[] = [];
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) {
-      if (method !== 'HEAD')
+      // HEAD mirrors GET; OPTIONS answers CORS preflights, not an operation of its own.
+      if (method !== 'HEAD' && method !== 'OPTIONS')
         registeredRoutes.push(`${method} ${route.url.replaceAll(/:(\w+)/g, '{$1}')}`);
     }
   });
@@ -101,13 +160,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const gatewayMetrics = createGatewayMetrics(registry);
+  // fulfillment_jobs_active / fulfillment_jobs_failed_total, read from Postgres on scrape.
+  registerJobMetrics(registry, deps.db);
   app.get('/metrics', async (_request, reply) =>
     reply.type(registry.contentType).send(await registry.metrics()),
   );
 
   const docs = openApiDocument(deps.publicBaseUrl ?? 'http://localhost:3000');
   app.get('/docs', () => docs);
-  await app.register(registerHealthRoutes, { db: deps.db, temporal: deps.temporal });
+  await app.register(registerHealthRoutes, { db: deps.db, temporal: deps.temporal, drain });
+  if (deps.codec) await app.register(registerCodecRoutes, deps.codec);
   await app.register(registerStripeWebhookRoute, {
     db: deps.db,
     temporal: deps.temporal,
@@ -139,6 +201,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     temporal: deps.temporal,
     tokens: deps.serviceTokens ?? [],
   });
+  if (deps.admin) {
+    const { tokens, ...services } = deps.admin;
+    await app.register(registerAdminRoutes, {
+      tokens,
+      operations: { db: deps.db, temporal: deps.temporal, ...services },
+      reconciliation: { stripe: deps.stripe, sinks: deps.alertSinks ?? {} },
+    });
+  }
   if (deps.devOutbox) await app.register(registerDevOutboxRoutes, { db: deps.db });
 
   if (deps.relay) {

@@ -1,13 +1,15 @@
 import { z } from 'zod';
 import * as schemas from './schemas.ts';
+import { ADMIN_OPERATIONS } from './routes/admin-schemas.ts';
+import { CODEC_OPERATIONS } from './routes/codec.ts';
 
 type Json = Record<string, unknown>;
 
-interface Operation {
+export interface Operation {
   method: 'get' | 'post' | 'delete';
   path: string;
   summary: string;
-  security?: 'endUser' | 'service' | 'stripeSignature' | 'svixSignature';
+  security?: 'endUser' | 'service' | 'stripeSignature' | 'svixSignature' | 'operator';
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: z.ZodType;
@@ -207,6 +209,8 @@ export const OPERATIONS: Operation[] = [
     summary: 'This document',
     responses: { 200: ['OpenAPI 3.1', null] },
   },
+  ...ADMIN_OPERATIONS,
+  ...CODEC_OPERATIONS,
 ];
 
 const jsonSchema = (schema: z.ZodType): Json => {
@@ -277,6 +281,11 @@ export function openApiDocument(serverUrl: string): Json {
           type: 'http',
           scheme: 'bearer',
           description: 'a service token from SERVICE_TOKENS',
+        },
+        operator: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'an operator token from OPERATOR_TOKENS (role support or admin)',
         },
         stripeSignature: { type: 'apiKey', in: 'header', name: 'Stripe-Signature' },
         svixSignature: { type: 'apiKey', in: 'header', name: 'svix-signature' },

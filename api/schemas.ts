@@ -69,6 +69,8 @@ export const resendWebhookResponse = z.object({ received: z.literal(true) });
 export const healthResponse = z.object({ status: z.literal('ok') });
 export const readinessResponse = z.object({
   status: z.enum(['ready', 'not ready']),
+  /** Set while the api shuts down: it finishes what is in flight but takes nothing new. */
+  reason: z.string().optional(),
   checks: z.object({
     database: z.enum(['ok', 'unavailable']),
     temporal: z.enum(['ok', 'unavailable']),

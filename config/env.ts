@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parsePayloadKeys } from '../temporal/codec.ts';
 
 const commaList = z.string().transform((value) =>
   value
@@ -25,6 +26,54 @@ export const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
+  /**
+   * Keys that encrypt workflow payloads (AES-256-GCM), as comma-separated `keyId:base64key`
+   * (32 bytes each: `openssl rand -base64 32`). The first encrypts; all decrypt, so rotate by
+   * putting a new key first and keeping the old ones until their histories expire. Unset:
+   * payloads are stored in clear (`npm start` generates a key; production requires one).
+   */
+  PAYLOAD_ENCRYPTION_KEYS: z
+    .string()
+    .transform((value, context) => {
+      try {
+        return parsePayloadKeys(value);
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+  /**
+   * Key of the HMAC that turns a buyer's email into the `CustomerEmail` search attribute (so
+   * history never holds the address). Changing it orphans the values already indexed.
+   * Unset: a fixed development key (`npm start` generates one; production requires one).
+   */
+  SEARCH_ATTRIBUTE_HASH_KEY: z.string().min(32, 'needs 32+ characters').optional(),
+  /** Browser origins (the Temporal Web UI) allowed to call /codec/decode and /codec/encode. */
+  CODEC_CORS_ORIGINS: commaList
+    .pipe(z.array(z.url('every origin must be a URL such as http://localhost:8233')))
+    .default(['http://localhost:8233']),
+  /**
+   * Development only: let the Web UI call the codec endpoint without an operator token (the
+   * dev server's UI cannot send one). `npm start` sets it; production refuses it.
+   */
+  CODEC_ALLOW_ANONYMOUS: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((value) => value === 'true'),
+  /**
+   * On SIGTERM/SIGINT: how long the api drains in-flight requests and the worker lets in-flight
+   * activities finish before they are cut (then the process exits; Temporal retries the cut
+   * activities on another worker). Keep it below the orchestrator's kill timeout (30 s in
+   * Kubernetes by default).
+   */
+  SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(3600).default(20),
+  /**
+   * Workflows a worker keeps in memory (its sticky cache). Fulfillments wait days on reminder
+   * timers: an evicted one replays its short history when a timer fires, so a bounded cache
+   * keeps a worker holding 10,000 open runs under 1 GiB (`npm run bench -- memory`).
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
 
   STRIPE_SECRET_KEY: z
     .string({ error: 'is required (a Stripe secret key, sk_…)' })
@@ -77,10 +126,64 @@ export const envSchema = z.object({
   AUTH_AUDIENCE: z.string().min(1).default('fulfillment-api'),
   /** Where the storefront lives: links in emails and error pages send buyers there. */
   STOREFRONT_URL: z.url().default('http://localhost:5173'),
+  /**
+   * Browser origins allowed to call the storefront API under /v1/ (CORS), comma-separated;
+   * unset: the origin of STOREFRONT_URL. Every other origin gets no CORS headers.
+   */
+  STOREFRONT_ORIGINS: commaList
+    .pipe(z.array(z.url('every origin must be a URL such as https://shop.example.com')))
+    .optional(),
+  /** Requests per minute per caller (user, service or operator) on /v1/* and /admin/* before 429. */
+  API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(120),
+  /**
+   * Behind a load balancer: which proxies' X-Forwarded-For to believe for the client address
+   * (rate limits, download logs). `true` (every hop), a hop count, or comma-separated
+   * addresses/CIDRs of the proxies. Unset: the socket's address.
+   */
+  TRUST_PROXY: z
+    .string()
+    .transform((value): boolean | number | string[] =>
+      value === 'true'
+        ? true
+        : value === 'false'
+          ? false
+          : /^\d+$/.test(value)
+            ? Number(value)
+            : value
+                .split(',')
+                .map((entry) => entry.trim())
+                .filter(Boolean),
+    )
+    .optional(),
+  /** A prebuilt workflow bundle (`npm run build:workflows`) the worker loads instead of bundling. */
+  WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
 
   /** Alert sinks: a Slack incoming webhook and a generic JSON webhook (both optional). */
   ALERT_SLACK_WEBHOOK_URL: z.url().optional(),
   ALERT_WEBHOOK_URL: z.url().optional(),
+  /** The every-minute scan alerts on a run pending_* (not reminding) for longer than this. */
+  STUCK_THRESHOLD_MINUTES: z.coerce.number().min(1).max(1440).default(5),
+  /** A failure-rate alert when more than this many jobs need attention within an hour. */
+  FAILURE_RATE_THRESHOLD: z.coerce.number().int().min(0).default(3),
+  /** The daily reconciliation re-drives the safe classes (paid-not-entitled, entitled-without-email). */
+  RECONCILE_AUTO_HEAL: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((value) => value === 'true' || value === '1'),
+  /** When the daily reconciliation runs (cron, UTC); it covers the UTC day before. */
+  RECONCILE_CRON: z
+    .string()
+    .regex(/^\S+( \S+){4}$/, 'a five-field cron expression, e.g. 0 2 * * *')
+    .default('0 2 * * *'),
+  /** The worker's /metrics port (0 turns the endpoint off). */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  /** Where the worker's /metrics listens (0.0.0.0 in a container, so Prometheus can scrape it). */
+  WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Where the Temporal SDK's own Prometheus exporter binds; the worker's /metrics includes it. Empty: off. */
+  TEMPORAL_METRICS_ADDRESS: z
+    .string()
+    .regex(/^$|^[^:\s]+:\d+$/, 'host:port, e.g. 127.0.0.1:9465')
+    .default('127.0.0.1:9465'),
 
   /**
    * Service tokens for POST /v1/rewards, as comma-separated `name:token` pairs (list two to
@@ -102,6 +205,37 @@ export const envSchema = z.object({
             });
           }
           return { name: name ?? '', token: token ?? '' };
+        }),
+    )
+    .optional(),
+
+  /**
+   * Operator tokens for the admin API (/admin/…), as comma-separated `name:role:token`
+   * entries; role is `support` (read and resend) or `admin` (everything). The name is
+   * recorded in audit_log as who acted. List two for one name to rotate.
+   */
+  OPERATOR_TOKENS: z
+    .string()
+    .transform((value, context) =>
+      value
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean)
+        .map((entry) => {
+          const [name = '', role = '', ...rest] = entry.split(':');
+          const token = rest.join(':');
+          if (!name || (role !== 'support' && role !== 'admin') || token.length < 24) {
+            context.addIssue({
+              code: 'custom',
+              message:
+                'each entry must be name:role:token with role support or admin and a token of 24+ characters',
+            });
+          }
+          return {
+            name,
+            role: role === 'admin' ? ('admin' as const) : ('support' as const),
+            token,
+          };
         }),
     )
     .optional(),
@@ -164,6 +298,58 @@ function requireDriverSettings(env: Env, context: z.RefinementCtx): void {
   }
 }
 
+/** Placeholders `.env.example` ships (`sk_test_replace_me`, `replace-with-…`): never real secrets. */
+const EXAMPLE_VALUE = /replace[-_](me|with)|your-(project|tenant)\./i;
+
+/**
+ * Production refuses what only suits a laptop, naming each: the outbox and local-disk drivers,
+ * the generated local JWKS, PGlite, unencrypted payloads, the example secrets, and defaults
+ * that point at localhost. Read from the raw values, so these are named together with every
+ * malformed variable in one message.
+ */
+function developmentDefaultsInProduction(given: Record<string, string>): string[] {
+  const problems: string[] = [];
+  const problem = (key: string, message: string) =>
+    problems.push(`  - ${key}: ${message} (NODE_ENV=production)`);
+  const unset = (key: keyof Env) => !(key in given);
+  if ((given['EMAIL_DRIVER'] ?? 'outbox') === 'outbox')
+    problem('EMAIL_DRIVER', 'is outbox, which only records mail; use resend or smtp');
+  if (given['EMAIL_FALLBACK_DRIVER'] === 'outbox')
+    problem('EMAIL_FALLBACK_DRIVER', 'is outbox, which only records mail; use smtp or none');
+  if ((given['STORAGE_DRIVER'] ?? 'local') === 'local')
+    problem('STORAGE_DRIVER', 'is local (files on this machine); use supabase');
+  if (!unset('AUTH_JWKS_FILE'))
+    problem('AUTH_JWKS_FILE', 'is a local key file (npm start generates one); use AUTH_JWKS_URL');
+  if (unset('AUTH_JWKS_URL'))
+    problem('AUTH_JWKS_URL', "is required: the storefront users' JWT key set");
+  if (unset('DATABASE_URL'))
+    problem('DATABASE_URL', 'is required: embedded PGlite is for local use only');
+  if (unset('DOWNLOAD_TOKEN_SECRETS'))
+    problem('DOWNLOAD_TOKEN_SECRETS', 'is required: without it receipts carry no download links');
+  if (unset('PAYLOAD_ENCRYPTION_KEYS'))
+    problem(
+      'PAYLOAD_ENCRYPTION_KEYS',
+      'is required: without it buyer data sits in clear in workflow history',
+    );
+  if (unset('SEARCH_ATTRIBUTE_HASH_KEY'))
+    problem(
+      'SEARCH_ATTRIBUTE_HASH_KEY',
+      'is required: the development key makes email hashes guessable',
+    );
+  if (given['CODEC_ALLOW_ANONYMOUS'] === 'true')
+    problem(
+      'CODEC_ALLOW_ANONYMOUS',
+      'lets anyone decode workflow payloads; production needs operator tokens',
+    );
+  for (const key of ['PUBLIC_BASE_URL', 'STOREFRONT_URL', 'AUTH_ISSUER', 'EMAIL_FROM'] as const) {
+    if (unset(key)) problem(key, 'is required: its default points at localhost');
+  }
+  for (const [key, value] of Object.entries(given)) {
+    if (EXAMPLE_VALUE.test(value)) problem(key, 'is the example value from .env.example');
+  }
+  return problems;
+}
+
 export interface Config extends Omit<Env, 'PUBLIC_BASE_URL'> {
   PUBLIC_BASE_URL: string;
 }
@@ -184,11 +370,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }),
   );
   const parsed = envSchema.superRefine(requireDriverSettings).safeParse(relevant);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) => `  - ${issue.path.join('.') || '(environment)'}: ${issue.message}`,
-    );
-    throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
+  const production =
+    relevant['NODE_ENV'] === 'production' ? developmentDefaultsInProduction(relevant) : [];
+  if (!parsed.success || production.length > 0) {
+    const problems = (parsed.success ? [] : parsed.error.issues).map((issue) => {
+      const key = issue.path.join('.');
+      // zod's own "expected string, received undefined": the variable is not set at all.
+      const missing =
+        issue.code === 'invalid_type' &&
+        issue.message.startsWith('Invalid input') &&
+        key !== '' &&
+        !(key in relevant);
+      return `  - ${key || '(environment)'}: ${missing ? 'is required' : issue.message}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n${[...problems, ...production].join('\n')}`);
   }
   return {
     ...parsed.data,

@@ -17,6 +17,18 @@ export async function connectDatabase(target: DatabaseTarget): Promise<Db> {
       // without exhausting a small Postgres (default max_connections is 100).
       max: target.poolSize ?? 10,
     });
+    // An idle connection the server drops (a restart, a failover, a network cut) is reported
+    // here; unheard, it would crash the process. The pool replaces it on the next query, and
+    // the query that needs it fails (and is retried) like any other database error.
+    pool.on('error', (error) => {
+      console.warn(
+        JSON.stringify({
+          level: 'warn',
+          msg: 'idle database connection lost',
+          error: error.message,
+        }),
+      );
+    });
     return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   // Loaded lazily: PGlite is a 10 MB WASM build that production processes never need.

@@ -11,6 +11,7 @@ import type { FulfillmentJobEventsTable, FulfillmentJobsTable } from './tables/f
 import type { OrdersTable } from './tables/orders.ts';
 import type { PaymentAdjustmentsTable } from './tables/payment-adjustments.ts';
 import type { ProductsTable } from './tables/products.ts';
+import type { ReconciliationRunsTable } from './tables/reconciliation-runs.ts';
 import type { RewardsTable } from './tables/rewards.ts';
 import type { WebhookEventsTable } from './tables/webhook-events.ts';
 
@@ -31,6 +32,7 @@ export interface Database {
   rewards: RewardsTable;
   download_events: DownloadEventsTable;
   claim_tokens: ClaimTokensTable;
+  reconciliation_runs: ReconciliationRunsTable;
 }
 
 export type Db = Kysely<Database>;

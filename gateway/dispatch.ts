@@ -7,6 +7,7 @@ import type { WebhookEvent, WebhookResult } from '../db/tables/webhook-events.ts
 import {
   disputeEventSignal,
   FULFILLMENT_TASK_QUEUE,
+  operatorRevocationWorkflowId,
   resendWorkflowId,
   rewardRevocationWorkflowId,
   type ResendInput,
@@ -86,6 +87,15 @@ export async function startResend(temporal: Client, input: ResendInput): Promise
   const workflowId = resendWorkflowId(input.orderId, input.sequence);
   await withinDispatchDeadline(temporal, () =>
     startOnce(temporal, 'resendLinksWorkflow', workflowId, input),
+  );
+  return workflowId;
+}
+
+/** Starts the cancellation email of an order an operator revoked (once per order). */
+export async function startOperatorRevocation(temporal: Client, orderId: string): Promise<string> {
+  const workflowId = operatorRevocationWorkflowId(orderId);
+  await withinDispatchDeadline(temporal, () =>
+    startOnce(temporal, 'operatorRevocationWorkflow', workflowId, { orderId }),
   );
   return workflowId;
 }

@@ -2,17 +2,40 @@
 // (DATABASE_URL is required: embedded PGlite belongs to `npm start` alone).
 import { connectDatabase } from '../db/connect.ts';
 import { connectTemporalClient } from '../temporal/client.ts';
+import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
 import { databaseTarget, loadConfigOrExit, loadDotEnv } from './lib/runtime.ts';
 import { EMAIL_USAGE, previewEmail, runEmailDrill } from './ops/email.ts';
 import { EVENTS_USAGE, runEventsCommand, UsageError } from './ops/events.ts';
+import { runTemporalQueryCommand, TEMPORAL_QUERY_USAGE } from './ops/temporal-query.ts';
+import { RECONCILE_USAGE, runReconcileCommand } from './ops/reconcile.ts';
+import { runStuckCommand, STUCK_USAGE } from './ops/stuck.ts';
+import { OperationError } from '../operations/context.ts';
+import { JOBS_USAGE, runJobsCommand } from './ops/jobs.ts';
+import {
+  ENTITLEMENTS_USAGE,
+  runEntitlementsCommand,
+  runResendCommand,
+} from './ops/entitlements.ts';
+import { DSAR_USAGE, runDsarCommand } from './ops/dsar.ts';
+import { CATALOG_USAGE, runCatalogCommand } from './ops/catalog.ts';
 
 const USAGE = `usage: npm run ops -- <command> [--json]
 
 ${EVENTS_USAGE}
-${EMAIL_USAGE}`;
+${EMAIL_USAGE}
+${TEMPORAL_QUERY_USAGE}
+${STUCK_USAGE}
+${RECONCILE_USAGE}
+${JOBS_USAGE}
+${ENTITLEMENTS_USAGE}
+${DSAR_USAGE}
+${CATALOG_USAGE}`;
 
 function exitWithError(error: unknown): void {
-  console.error(error instanceof UsageError ? error.message : error);
+  // A refused operation (unknown reference, invalid input, wrong state) is its message alone.
+  console.error(
+    error instanceof UsageError || error instanceof OperationError ? error.message : error,
+  );
   process.exitCode = error instanceof UsageError ? 2 : 1;
 }
 
@@ -28,18 +51,36 @@ if (argv[0] === 'email' && argv[1] === 'preview') {
   await previewEmail(argv.slice(2), json).catch(exitWithError);
   process.exit();
 }
+if (argv[0] === 'temporal-query') {
+  // Needs only the hash key and the UI's address, not the database or Stripe.
+  try {
+    runTemporalQueryCommand(argv.slice(1), process.env, json);
+  } catch (error) {
+    exitWithError(error);
+  }
+  process.exit();
+}
 const config = loadConfigOrExit();
 if (argv[0] === 'email' && argv[1] === 'drill') {
   await runEmailDrill(argv.slice(2), config, json).catch(exitWithError);
   process.exit();
 }
 const db = await connectDatabase(databaseTarget(config, false));
-const temporal = await connectTemporalClient({
-  address: config.TEMPORAL_ADDRESS,
-  namespace: config.TEMPORAL_NAMESPACE,
-});
+const temporal = await connectTemporalClient(temporalTargetFromConfig(config));
 try {
   if (argv[0] === 'events') await runEventsCommand(argv.slice(1), { db, temporal, config, json });
+  else if (argv[0] === 'stuck')
+    await runStuckCommand(argv.slice(1), { db, temporal, config, json });
+  else if (argv[0] === 'reconcile')
+    await runReconcileCommand(argv.slice(1), { db, temporal, config, json });
+  else if (argv[0] === 'jobs') await runJobsCommand(argv.slice(1), { db, temporal, config, json });
+  else if (argv[0] === 'resend')
+    await runResendCommand(argv.slice(1), { db, temporal, config, json });
+  else if (argv[0] === 'entitlements')
+    await runEntitlementsCommand(argv.slice(1), { db, temporal, config, json });
+  else if (argv[0] === 'dsar') await runDsarCommand(argv.slice(1), { db, temporal, config, json });
+  else if (argv[0] === 'catalog')
+    await runCatalogCommand(argv.slice(1), { db, temporal, config, json });
   else throw new UsageError(`unknown command ${argv[0]}\n\n${USAGE}`);
 } catch (error) {
   exitWithError(error);

@@ -4,13 +4,17 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildApp } from '../api/app.ts';
+import { closeGracefully } from '../api/drain.ts';
 import { connectDatabase } from '../db/connect.ts';
 import { connectTemporalClient } from '../temporal/client.ts';
+import { generatePayloadKeyEntry } from '../temporal/codec.ts';
+import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
 import { installTemporalRuntime } from '../temporal/runtime.ts';
 import { createFulfillmentWorker } from '../temporal/worker.ts';
-import { resolveBinary } from './lib/binaries.ts';
+import { startWorkerOperations } from '../temporal/schedules.ts';
+import { temporalMetricsBindAddress } from '../temporal/worker-metrics.ts';
 import { ensureDevJwks } from './lib/dev-auth.ts';
-import { spawnManaged, waitFor, type ManagedProcess } from './lib/processes.ts';
+import { startLocalstripe } from './lib/localstripe.ts';
 import { appDepsFromConfig } from './lib/app-options.ts';
 import { databaseTarget, loadConfigOrExit, loadDotEnv, onShutdownSignal } from './lib/runtime.ts';
 import { createActivityDeps, prepareLocalDatabase, seedDemoAssets } from './lib/services.ts';
@@ -32,60 +36,74 @@ function localSecret(name: string, prefix: string): string {
   return readFileSync(file, 'utf8').trim();
 }
 
+/** A payload key (`keyId:base64key`) generated once per checkout into .data/. */
+function localPayloadKeys(): string {
+  const file = path.join(DATA_DIR, 'dev-payload-encryption-keys');
+  if (!existsSync(file))
+    writeFileSync(file, `${generatePayloadKeyEntry(`local-${Date.now()}`)}\n`, { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
+
 const children: { name: string; stop: () => Promise<void> }[] = [];
 let devServer: DevServer | null = null;
-let localstripe: ManagedProcess | null = null;
 
 process.env['STRIPE_WEBHOOK_SECRETS'] ??= localSecret('dev-webhook-secret', 'whsec_');
 process.env['DOWNLOAD_TOKEN_SECRETS'] ??= localSecret('dev-download-token-secret', '');
+// Workflow payloads are encrypted locally too, with a key kept in .data/ so a restart still
+// reads the history it wrote; the local Web UI decodes through the api's /codec endpoint.
+process.env['PAYLOAD_ENCRYPTION_KEYS'] ??= localPayloadKeys();
+process.env['SEARCH_ATTRIBUTE_HASH_KEY'] ??= localSecret('dev-search-attribute-hash-key', '');
 if (!process.env['AUTH_JWKS_URL']) process.env['AUTH_JWKS_FILE'] ??= await ensureDevJwks();
 const localServiceToken = process.env['SERVICE_TOKENS']
   ? null
   : localSecret('dev-service-token', '');
 if (localServiceToken) process.env['SERVICE_TOKENS'] = `local:${localServiceToken}`;
+const localOperatorToken = process.env['OPERATOR_TOKENS']
+  ? null
+  : localSecret('dev-operator-token', '');
+if (localOperatorToken) process.env['OPERATOR_TOKENS'] = `local:admin:${localOperatorToken}`;
 if (!process.env['STRIPE_API_URL'] && !process.env['STRIPE_SECRET_KEY']) {
-  const bin = await resolveBinary('localstripe');
-  localstripe = spawnManaged(bin, ['--port', String(LOCALSTRIPE_PORT)]);
-  children.push({ name: 'localstripe', stop: () => localstripe!.stop() });
+  const emulator = await startLocalstripe({ port: LOCALSTRIPE_PORT });
+  children.push({ name: 'localstripe', stop: () => emulator.stop() });
   process.env['STRIPE_API_URL'] = `http://localhost:${LOCALSTRIPE_PORT}`;
   process.env['STRIPE_SECRET_KEY'] = 'sk_test_localstripe';
-  await waitFor(
-    'localstripe',
-    async () =>
-      (
-        await fetch(`${process.env['STRIPE_API_URL']}/v1/customers`, {
-          headers: { authorization: 'Bearer sk_test_localstripe' },
-        })
-      ).ok,
-    {
-      abort: () =>
-        localstripe!.child.exitCode !== null ? `exited:\n${localstripe!.recentOutput()}` : null,
-    },
-  );
 }
 if (!process.env['TEMPORAL_ADDRESS']) {
+  const uiOrigins = [
+    `http://localhost:${TEMPORAL_UI_PORT}`,
+    `http://127.0.0.1:${TEMPORAL_UI_PORT}`,
+  ];
+  // The dev server's UI cannot send an operator token: let it (and only its origins) decode.
+  process.env['CODEC_CORS_ORIGINS'] ??= uiOrigins.join(',');
+  process.env['CODEC_ALLOW_ANONYMOUS'] ??= 'true';
   devServer = await startTemporalDevServer({
     port: TEMPORAL_PORT,
     uiPort: TEMPORAL_UI_PORT,
     dbFile: path.join(DATA_DIR, 'temporal.db'),
+    uiCodecEndpoint: `http://localhost:${process.env['PORT'] ?? 3000}/codec`,
   });
   children.push({ name: 'temporal', stop: () => devServer!.stop() });
   process.env['TEMPORAL_ADDRESS'] = devServer.address;
 }
 
 const config = loadConfigOrExit();
-installTemporalRuntime();
+installTemporalRuntime('WARN', temporalMetricsBindAddress(config));
 const db = await connectDatabase(databaseTarget(config, true));
 const { seeded } = await prepareLocalDatabase(db);
 const activityDeps = createActivityDeps(config, db);
 await seedDemoAssets(activityDeps.storage);
-const temporalTarget = { address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE };
+const temporalTarget = temporalTargetFromConfig(config);
 const temporal = await connectTemporalClient(temporalTarget);
+const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000;
 const { worker, connection } = await createFulfillmentWorker({
   ...temporalTarget,
+  shutdownGraceTimeMs: graceMs,
+  maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
   deps: activityDeps,
 });
 const workerRun = worker.run();
+// The ops-stuck-scan / ops-reconcile-daily schedules and the worker's /metrics.
+const operations = await startWorkerOperations(config, db, temporalTarget);
 const app = await buildApp(appDepsFromConfig(config, db, temporal));
 await app.listen({ host: config.HOST, port: config.PORT });
 
@@ -94,7 +112,9 @@ console.log(`
 Fulfillment Orchestrator is running${seeded ? ' (demo catalog seeded)' : ''}
   api            ${api}   (health: ${api}/healthz)
   Temporal UI    ${devServer?.uiUrl ?? config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows
+                 (payloads are encrypted; the UI decodes through ${api}/codec)
   outbox         ${api}/dev/outbox
+  metrics        ${api}/metrics · worker ${operations.metricsUrl ?? 'off (WORKER_METRICS_PORT=0)'}
   database       ${config.DATABASE_URL ? 'DATABASE_URL' : `PGlite at ${config.PGLITE_DATA_DIR}`}
   stripe api     ${config.STRIPE_API_URL ?? 'api.stripe.com'}
 
@@ -114,14 +134,22 @@ Grant a reward (service token in .data/dev-service-token):
     -d '{"reward_id":"mission-42-buyer","kind":"mission","mission_id":"mission-42","email":"buyer@example.com","skus":["ebook-idempotency-field-guide"]}'
 `
     : ''
+}${
+  localOperatorToken
+    ? `
+Operator (admin API, token in .data/dev-operator-token; CLI: npm run ops -- help):
+  curl '${api}/admin/jobs?email=buyer@example.com' -H "authorization: Bearer $(cat .data/dev-operator-token)"
+`
+    : ''
 }
 Ctrl-C stops everything; the next npm start resumes with the same data.
 `);
 
 onShutdownSignal(async () => {
-  await app.close();
+  await closeGracefully(app, { graceMs });
   worker.shutdown();
   await workerRun.catch(() => undefined);
+  await operations.close();
   await connection.close();
   await temporal.connection.close();
   await db.destroy();

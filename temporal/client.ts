@@ -1,8 +1,11 @@
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 
 export interface TemporalTarget {
   address: string;
   namespace: string;
+  /** Encrypts payloads (temporal/data-converter.ts); every client and worker must share it. */
+  dataConverter?: DataConverter;
 }
 
 /**
@@ -17,7 +20,11 @@ const channelArgs = {
 /** A client on its own connection; close it with `client.connection.close()`. */
 export async function connectTemporalClient(target: TemporalTarget): Promise<Client> {
   const connection = await Connection.connect({ address: target.address, channelArgs });
-  return new Client({ connection, namespace: target.namespace });
+  return new Client({
+    connection,
+    namespace: target.namespace,
+    ...(target.dataConverter ? { dataConverter: target.dataConverter } : {}),
+  });
 }
 
 /**
@@ -28,6 +35,7 @@ export function lazyTemporalClient(target: TemporalTarget): Client {
   return new Client({
     connection: Connection.lazy({ address: target.address, channelArgs }),
     namespace: target.namespace,
+    ...(target.dataConverter ? { dataConverter: target.dataConverter } : {}),
   });
 }
 

@@ -7,8 +7,29 @@ import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
  */
 let installed = false;
 
-export function installTemporalRuntime(level: LogLevel = 'WARN'): void {
+export function installTemporalRuntime(
+  level: LogLevel = 'WARN',
+  /** `host:port` for the SDK's own Prometheus exporter (temporal_* metrics); the worker's /metrics proxies it. */
+  metricsBindAddress?: string,
+): void {
   if (installed) return;
-  Runtime.install({ logger: new DefaultLogger(level), shutdownSignals: [] });
+  Runtime.install({
+    logger: new DefaultLogger(level),
+    shutdownSignals: [],
+    ...(metricsBindAddress
+      ? {
+          telemetryOptions: {
+            metrics: {
+              prometheus: {
+                bindAddress: metricsBindAddress,
+                // Prometheus conventions: counters end in _total, durations are in seconds.
+                countersTotalSuffix: true,
+                useSecondsForDurations: true,
+              },
+            },
+          },
+        }
+      : {}),
+  });
   installed = true;
 }

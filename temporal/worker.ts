@@ -12,6 +12,13 @@ export interface FulfillmentWorkerOptions extends TemporalTarget {
   /** A prebuilt bundle (`bundleWorkflowCode`); without it the worker bundles workflows/ at start. */
   workflowBundlePath?: string;
   taskQueue?: string;
+  /**
+   * How long `worker.shutdown()` lets in-flight activities finish before cancelling them
+   * (SHUTDOWN_GRACE_SECONDS); the SDK default is 0, which cancels them at once.
+   */
+  shutdownGraceTimeMs?: number;
+  /** WORKER_MAX_CACHED_WORKFLOWS; the SDK's heap-based default when absent. */
+  maxCachedWorkflows?: number;
 }
 
 /** The path the worker (and the bundler) loads workflows from. */
@@ -30,6 +37,18 @@ export async function createFulfillmentWorker(
       connection,
       namespace: options.namespace,
       taskQueue: options.taskQueue ?? FULFILLMENT_TASK_QUEUE,
+      ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
+      ...(options.shutdownGraceTimeMs !== undefined
+        ? {
+            shutdownGraceTime: options.shutdownGraceTimeMs,
+            // Activities that ignore cancellation get 5 s more, then run() rejects: the
+            // process exits and Temporal retries their attempt elsewhere after its timeout.
+            shutdownForceTime: options.shutdownGraceTimeMs + 5_000,
+          }
+        : {}),
+      ...(options.maxCachedWorkflows !== undefined
+        ? { maxCachedWorkflows: options.maxCachedWorkflows }
+        : {}),
       activities: createActivities(options.deps),
       ...(options.workflowBundlePath
         ? { workflowBundle: { codePath: options.workflowBundlePath } }

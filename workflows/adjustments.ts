@@ -12,6 +12,7 @@ import {
   fulfillmentWorkflowId,
   revokedSignal,
   type AppliedAdjustment,
+  type OperatorRevocationInput,
   type PaymentAdjustmentInput,
   type ResendInput,
   type RewardRevocationInput,
@@ -80,6 +81,15 @@ export async function rewardRevocationWorkflow(
   input: RewardRevocationInput,
 ): Promise<AppliedAdjustment> {
   return followUp(await database.revokeReward(input));
+}
+
+/**
+ * `revoke-order-<order_id>`: after an operator revoked an order (`npm run ops -- entitlements
+ * revoke`, `POST /admin/entitlements/:id/revoke`), the buyer gets the order's cancellation
+ * email, like after a refund. Once per order: the ledger key is the order's cancellation key.
+ */
+export async function operatorRevocationWorkflow(input: OperatorRevocationInput): Promise<void> {
+  await email.sendOrderEmail({ orderId: input.orderId, kind: 'cancellation' });
 }
 
 /**

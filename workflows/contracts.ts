@@ -46,6 +46,7 @@ export type OrderSource = (typeof ORDER_SOURCES)[number];
  */
 export const searchAttributes = {
   fulfillmentStatus: defineSearchAttributeKey('FulfillmentStatus', SearchAttributeType.KEYWORD),
+  /** A keyed hash of the buyer's email (`hmac1_…`), never the address itself. */
   customerEmail: defineSearchAttributeKey('CustomerEmail', SearchAttributeType.KEYWORD),
   paymentIntentId: defineSearchAttributeKey('PaymentIntentId', SearchAttributeType.KEYWORD),
   orderSource: defineSearchAttributeKey('OrderSource', SearchAttributeType.KEYWORD),
@@ -102,6 +103,18 @@ export function rewardPurchaseKey(rewardId: string): string {
 /** A reward taken back: revoked like a full refund, with the mission audit entry. */
 export function rewardRevocationWorkflowId(rewardId: string): string {
   return `revoke-reward-${rewardId}`;
+}
+
+/**
+ * An operator's revocation of an order: the database change is made by the operator's command;
+ * this run sends the order's one cancellation email (the ledger keeps it to one).
+ */
+export function operatorRevocationWorkflowId(orderId: string): string {
+  return `revoke-order-${orderId}`;
+}
+
+export interface OperatorRevocationInput {
+  orderId: string;
 }
 
 export interface RewardRevocationInput {
@@ -171,7 +184,17 @@ export const ASSET_MISSING = 'AssetMissing';
 export interface RecordedPurchase {
   jobId: string;
   orderId: string;
-  customerEmail: string;
+  /**
+   * The `CustomerEmail` search attribute's value: a keyed hash of the buyer's email (search
+   * attributes are indexed in clear; `npm run ops -- temporal-query --email` computes it).
+   */
+  customerEmailSearchValue?: string;
+  /**
+   * The buyer's email in clear, as runs recorded before the hash returned it. Read only so
+   * those runs replay identically; never returned any more.
+   * @deprecated
+   */
+  customerEmail?: string;
   /** True when the buyer has no account yet: entitlements wait for a claim. */
   guest: boolean;
   status: FulfillmentStatus;

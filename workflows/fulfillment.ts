@@ -1,18 +1,17 @@
 import {
-  ActivityFailure,
   ApplicationFailure,
   condition,
   log,
+  patched,
   proxyActivities,
   setHandler,
-  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import * as options from './activity-options.ts';
+import { classifyPermanentFailure, failureMessage } from './failures.ts';
 import {
-  ASSET_MISSING,
   claimedSignal,
   fulfillmentStatusQuery,
   revokedSignal,
@@ -32,32 +31,12 @@ const emailPatient = proxyActivities<Activities>(options.emailStepPatient);
 const storage = proxyActivities<Activities>(options.storageStep);
 const storagePatient = proxyActivities<Activities>(options.storageStepPatient);
 
-/** A failure retrying cannot fix: a non-retryable type, or the asset window running out. */
-function permanentCause(error: unknown): { type: string; message: string } | null {
-  const cause = error instanceof ActivityFailure ? error.cause : error;
-  const nonRetryable =
-    (cause instanceof ApplicationFailure && cause.nonRetryable) ||
-    (error instanceof ActivityFailure && error.retryState === 'NON_RETRYABLE_FAILURE');
-  if (nonRetryable) {
-    const type =
-      cause instanceof ApplicationFailure && cause.type ? cause.type : 'ApplicationFailure';
-    return { type, message: messageOf(error) };
-  }
-  // The patient storage step ran out of its schedule-to-close window (the asset retry window).
-  if (
-    error instanceof ActivityFailure &&
-    (error.retryState === 'TIMEOUT' || cause instanceof TimeoutFailure)
-  ) {
-    return {
-      type: ASSET_MISSING,
-      message: `asset still missing after its retry window: ${messageOf(error)}`,
-    };
-  }
-  return null;
-}
+/** Patch id: an attempt's start-to-close timeout no longer flags the job as asset-missing. */
+const ATTEMPT_TIMEOUTS_ARE_RETRYABLE = 'attempt-timeouts-are-retryable';
 
-const messageOf = (error: unknown): string =>
-  error instanceof ActivityFailure && error.cause ? error.cause.message : String(error);
+/** A failure retrying cannot fix (see failures.ts); runs from before the patch replay as they ran. */
+const permanentCause = (error: unknown) =>
+  classifyPermanentFailure(error, () => patched(ATTEMPT_TIMEOUTS_ARE_RETRYABLE));
 
 /**
  * Turns one successful payment into a customer's entitlements and receipt, then reminds the
@@ -105,7 +84,7 @@ export async function fulfillmentWorkflow(input: FulfillmentInput): Promise<Fulf
       return await quick();
     } catch (error) {
       if (permanentCause(error)) throw error;
-      const message = messageOf(error);
+      const message = failureMessage(error);
       // Before the job exists (the first step) only the search attribute can show it.
       if (state.jobId)
         setStatus(
@@ -138,7 +117,11 @@ export async function fulfillmentWorkflow(input: FulfillmentInput): Promise<Fulf
     state.jobId = recorded.jobId;
     state.orderId = recorded.orderId;
     upsertSearchAttributes([
-      { key: searchAttributes.customerEmail, value: recorded.customerEmail },
+      // Runs recorded before the hash replay with the clear value their history holds.
+      {
+        key: searchAttributes.customerEmail,
+        value: recorded.customerEmailSearchValue ?? recorded.customerEmail ?? '',
+      },
     ]);
     setStatus(recorded.status);
     if (recorded.unknownItems.length > 0) {

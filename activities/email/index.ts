@@ -1,4 +1,5 @@
 import type { Config } from '../../config/env.ts';
+import { instrumentEmailDriver } from '../../operations/metrics.ts';
 import { createOutboxDriver, type EmailDriver } from './driver.ts';
 import { createFailoverDriver } from './failover.ts';
 import { createResendDriver } from './resend.ts';
@@ -20,19 +21,25 @@ export function createNamedDriver(name: DriverName, config: Config): EmailDriver
 /** The email driver the configuration describes, with its fallback when one is set. */
 export function createEmailDriver(config: Config): EmailDriver {
   const primary = createNamedDriver(config.EMAIL_DRIVER, config);
-  if (config.EMAIL_FALLBACK_DRIVER === 'none') return primary;
-  return createFailoverDriver(primary, createNamedDriver(config.EMAIL_FALLBACK_DRIVER, config), {
-    threshold: config.EMAIL_FAILOVER_THRESHOLD,
-    cooldownMs: config.EMAIL_FAILOVER_COOLDOWN_SECONDS * 1000,
-    onFailover: (error) =>
-      console.warn(
-        JSON.stringify({
-          level: 'warn',
-          msg: 'email failover',
-          from: config.EMAIL_DRIVER,
-          to: config.EMAIL_FALLBACK_DRIVER,
-          error: error.message,
-        }),
-      ),
-  });
+  // Every send is counted by driver and result (email_sends_total).
+  if (config.EMAIL_FALLBACK_DRIVER === 'none') return instrumentEmailDriver(primary);
+  const failover = createFailoverDriver(
+    primary,
+    createNamedDriver(config.EMAIL_FALLBACK_DRIVER, config),
+    {
+      threshold: config.EMAIL_FAILOVER_THRESHOLD,
+      cooldownMs: config.EMAIL_FAILOVER_COOLDOWN_SECONDS * 1000,
+      onFailover: (error) =>
+        console.warn(
+          JSON.stringify({
+            level: 'warn',
+            msg: 'email failover',
+            from: config.EMAIL_DRIVER,
+            to: config.EMAIL_FALLBACK_DRIVER,
+            error: error.message,
+          }),
+        ),
+    },
+  );
+  return instrumentEmailDriver(failover);
 }

@@ -2,13 +2,18 @@ import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsync } from 'fastify';
 import { sql } from 'kysely';
 import type { Db } from '../../db/database.ts';
+import type { Drain } from '../drain.ts';
 import { withinTimeout } from '../../temporal/client.ts';
 
-/** `/healthz`: the process is alive. `/readyz`: Postgres and Temporal answer. */
-export const registerHealthRoutes: FastifyPluginAsync<{ db: Db; temporal: Client }> = async (
-  app,
-  { db, temporal },
-) => {
+/**
+ * `/healthz`: the process is alive. `/readyz`: Postgres and Temporal answer and the api is not
+ * shutting down (then 503 with the reason, so the load balancer stops sending traffic).
+ */
+export const registerHealthRoutes: FastifyPluginAsync<{
+  db: Db;
+  temporal: Client;
+  drain?: Drain | undefined;
+}> = async (app, { db, temporal, drain }) => {
   app.get('/healthz', () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     // A probe must answer quickly even when a dependency hangs: two seconds each.
@@ -20,7 +25,10 @@ export const registerHealthRoutes: FastifyPluginAsync<{ db: Db; temporal: Client
       database: database.status === 'fulfilled' ? 'ok' : 'unavailable',
       temporal: temporalServer.status === 'fulfilled' ? 'ok' : 'unavailable',
     };
-    const ready = Object.values(checks).every((check) => check === 'ok');
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+    const reason = drain?.reason ?? null;
+    const ready = reason === null && Object.values(checks).every((check) => check === 'ok');
+    return reply
+      .code(ready ? 200 : 503)
+      .send({ status: ready ? 'ready' : 'not ready', ...(reason ? { reason } : {}), checks });
   });
 };

@@ -21,7 +21,8 @@ export function deriveEntitlementStatus(facts: EntitlementFacts): EntitlementSta
     (a) =>
       (a.kind === 'refund' && a.full) ||
       (a.kind === 'dispute' && a.status === 'lost') ||
-      a.kind === 'revocation',
+      // An operator's restore marks the revocation `restored` (the fact stays, for the record).
+      (a.kind === 'revocation' && a.status !== 'restored'),
   );
   if (revoked) return 'revoked';
   if (facts.adjustments.some((a) => a.kind === 'dispute' && a.status === 'open'))

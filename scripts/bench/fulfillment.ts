@@ -6,19 +6,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
 import { sql } from 'kysely';
-import { createActivities } from '../../activities/index.ts';
 import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
-import { ingestStripeEvent } from '../../gateway/ingest.ts';
-import { workflowsPath } from '../../temporal/worker.ts';
-import { FULFILLMENT_TASK_QUEUE, fulfillmentWorkflowId } from '../../workflows/contracts.ts';
-import { createActivityDeps } from '../lib/services.ts';
+import { payloadDataConverter } from '../../temporal/data-converter.ts';
+import { fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import {
   buildPaymentIntentSucceededEvent,
   signStripePayload,
   stripeTestId,
 } from '../lib/stripe-events.ts';
-import { startTimeSkippingServer } from '../lib/time-skipping.ts';
+import {
+  actionTables,
+  countActionsPerFulfillment,
+  TARGET_ACTIONS_GUEST,
+  TARGET_ACTIONS_KNOWN_ACCOUNT,
+  type ActionFigures,
+} from './actions.ts';
 import type { BareActivities, bareWorkflow } from './bare-workflow.ts';
 import {
   bootBenchStack,
@@ -48,18 +51,6 @@ const DOC_FILE = fileURLToPath(new URL('../../docs/BENCHMARKS.md', import.meta.u
 const BARE_WORKFLOWS_PATH = fileURLToPath(new URL('./bare-workflow.ts', import.meta.url));
 const BARE_TASK_QUEUE = 'bench-bare';
 
-interface Buyer {
-  email: string;
-  /** `metadata.user_id`: the buyer was signed in; without it the purchase is a guest's. */
-  userId?: string;
-}
-const KNOWN_ACCOUNT_BUYER: Buyer = {
-  email: 'bench-actions-known-account@example.com',
-  userId: 'auth0|bench-known-account',
-};
-// An email of its own: a guest with the known account's email would be matched to it.
-const GUEST_BUYER: Buyer = { email: 'bench-actions-guest@example.com' };
-
 // Enough purchases for JIT compilation, pool connections and worker pollers to settle.
 const LATENCY_WARMUP_SECONDS = 3;
 // Ten purchases, each after the last one's email, give a steady median in about ten seconds.
@@ -88,8 +79,6 @@ const REPORT_EVERY_SECONDS = 10;
 const TARGET_P50_MS = 150;
 const TARGET_P99_MS = 500;
 const TARGET_THROUGHPUT_RATIO = 0.8;
-const TARGET_ACTIONS_KNOWN_ACCOUNT = 7;
-const TARGET_ACTIONS_GUEST = 10;
 
 interface FulfillmentBenchOptions {
   ratePerSecond: number;
@@ -622,9 +611,12 @@ async function startBareWorker(cleanups: Cleanups, config: Config): Promise<void
   });
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   cleanups.add('bare worker connection', () => connection.close());
+  // The stack's client encrypts payloads; the bare worker must read them the same way.
+  const dataConverter = payloadDataConverter(config.PAYLOAD_ENCRYPTION_KEYS);
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
+    ...(dataConverter ? { dataConverter } : {}),
     taskQueue: BARE_TASK_QUEUE,
     workflowBundle,
     activities: bareActivities,
@@ -729,90 +721,6 @@ async function measureThroughput(
   return { fulfillment: combineRounds(fulfillmentRounds), bare: combineRounds(bareRounds) };
 }
 
-/**
- * What Temporal Cloud bills, by history event: each kind is one action per event. Queries,
- * workflow tasks and activity retries are not actions; none of our runs has child workflows,
- * external signals, updates or heartbeats.
- */
-const BILLABLE_EVENTS = [
-  ['workflow started', 'workflowExecutionStartedEventAttributes'],
-  ['activities scheduled', 'activityTaskScheduledEventAttributes'],
-  ['timers started', 'timerStartedEventAttributes'],
-  ['signals received', 'workflowExecutionSignaledEventAttributes'],
-  ['search attribute upserts', 'upsertWorkflowSearchAttributesEventAttributes'],
-  ['markers (side effects, patches)', 'markerRecordedEventAttributes'],
-] as const satisfies readonly (readonly [string, keyof HistoryEvent])[];
-
-type ActionKind = (typeof BILLABLE_EVENTS)[number][0];
-
-interface ActionCount {
-  workflowId: string;
-  byKind: Record<ActionKind, number>;
-  total: number;
-}
-
-function countBillableActions(workflowId: string, history: History): ActionCount {
-  const events = eventsOf(history);
-  const byKind = Object.fromEntries(
-    BILLABLE_EVENTS.map(([kind, field]) => [
-      kind,
-      events.filter((event) => event[field] != null).length,
-    ]),
-  ) as Record<ActionKind, number>;
-  const total = Object.values(byKind).reduce((sum, count) => sum + count, 0);
-  return { workflowId, byKind, total };
-}
-
-/** A purchase through the real gateway path (inbox, audit, start), run to its end. */
-async function fulfillToTheEnd(temporal: Client, db: Db, buyer: Buyer): Promise<ActionCount> {
-  const event = buildPaymentIntentSucceededEvent({ skus: [SKU], ...buyer });
-  const outcome = await ingestStripeEvent({ db, temporal }, event, JSON.stringify(event), {
-    actor: 'bench',
-  });
-  if (outcome.result !== 'processed' || outcome.workflowId === null)
-    throw new Error(`the gateway did not start a fulfillment: ${outcome.error ?? outcome.result}`);
-  const handle = temporal.workflow.getHandle(outcome.workflowId);
-  await handle.result();
-  return countBillableActions(outcome.workflowId, await handle.fetchHistory());
-}
-
-interface ActionFigures {
-  knownAccount: ActionCount;
-  guest: ActionCount;
-}
-
-/**
- * The reminders wait 24 h and 7 d, so these two runs go to the time-skipping test server,
- * with a worker on the benchmark's database.
- */
-async function countActionsPerFulfillment(
-  cleanups: Cleanups,
-  config: Config,
-  db: Db,
-  signal: AbortSignal,
-): Promise<ActionFigures> {
-  progress('starting the time-skipping test server for the reminder timers');
-  const env = await startTimeSkippingServer();
-  cleanups.add('time-skipping test server', () => env.teardown());
-  signal.throwIfAborted();
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: FULFILLMENT_TASK_QUEUE,
-    workflowBundle: await bundleWorkflowCode({
-      workflowsPath,
-      logger: new DefaultLogger('WARN'),
-    }),
-    activities: createActivities(createActivityDeps(config, db)),
-  });
-  progress('running a known-account and a guest fulfillment through every reminder');
-  const figures = await worker.runUntil(async () => ({
-    knownAccount: await fulfillToTheEnd(env.client, db, KNOWN_ACCOUNT_BUYER),
-    guest: await fulfillToTheEnd(env.client, db, GUEST_BUYER),
-  }));
-  signal.throwIfAborted();
-  return figures;
-}
-
 interface FulfillmentReport {
   options: FulfillmentBenchOptions;
   commandLine: string;
@@ -862,20 +770,6 @@ function throughputRows(report: FulfillmentReport): string[][] {
   return [
     row('fulfillment (webhook → job completed)', report.throughput.fulfillment),
     row('bare workflow (no-op activities)', report.throughput.bare),
-  ];
-}
-
-const ACTIONS_HEADER = ['billable action', 'known account', 'guest, both reminders'];
-
-function actionRows({ actions }: FulfillmentReport): string[][] {
-  const { knownAccount, guest } = actions;
-  return [
-    ...BILLABLE_EVENTS.map(([kind]) => [
-      kind,
-      String(knownAccount.byKind[kind]),
-      String(guest.byKind[kind]),
-    ]),
-    ['total', String(knownAccount.total), String(guest.total)],
   ];
 }
 
@@ -948,7 +842,7 @@ function printReport(report: FulfillmentReport): void {
     formatTextTable(THROUGHPUT_HEADER, throughputRows(report)),
     `fulfillments/s ÷ bare/s: ${throughputRatio(report).toFixed(2)}`,
     '',
-    formatTextTable(ACTIONS_HEADER, actionRows(report)),
+    actionTables(report.actions).text,
     '',
     'targets:',
     ...checkTargets(report).map(
@@ -1032,7 +926,7 @@ who never claims (both reminders). One action per workflow start, scheduled acti
 are not separate actions), timer started, signal received, search attribute upsert and marker
 (side effects, patches); queries are not in the history and cost none.
 
-${formatMarkdownTable(ACTIONS_HEADER, actionRows(report))}
+${actionTables(report.actions).markdown}
 
 ${formatMarkdownTable(
   ['target', 'measured', 'result'],

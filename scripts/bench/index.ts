@@ -19,6 +19,21 @@ const BENCHMARKS: Record<string, Benchmark> = {
     options: '[--rate 10] [--duration 60] [--sustain-duration 120] [--concurrency 50]',
     load: async () => (await import('./fulfillment.ts')).runFulfillmentBenchmark,
   },
+  actions: {
+    summary: 'billable Temporal actions per purchase (known account, guest) vs a bare workflow',
+    options: '',
+    load: async () => (await import('./actions.ts')).runActionsBenchmark,
+  },
+  memory: {
+    summary: 'worker RSS with --count open fulfillments on their reminder timer vs bare timers',
+    options: '[--count 10000] [--concurrency 50]',
+    load: async () => (await import('./memory.ts')).runMemoryBenchmark,
+  },
+  startup: {
+    summary: 'worker start to first poll: prebuilt bundle vs bundling from source',
+    options: '[--runs 5]',
+    load: async () => (await import('./startup.ts')).runStartupBenchmark,
+  },
 };
 
 function usage(): string {

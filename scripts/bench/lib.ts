@@ -13,6 +13,8 @@ import { loadConfig, type Config } from '../../config/env.ts';
 import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
 import { connectTemporalClient } from '../../temporal/client.ts';
+import { generatePayloadKeyEntry } from '../../temporal/codec.ts';
+import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
 import { installTemporalRuntime } from '../../temporal/runtime.ts';
 import { createFulfillmentWorker } from '../../temporal/worker.ts';
 import { appDepsFromConfig } from '../lib/app-options.ts';
@@ -88,10 +90,17 @@ export interface BenchStack {
   openDatabase(name: string): Promise<Db>;
 }
 
-function benchConfig(databaseUrl: string, temporalAddress: string, storageDir: string): Config {
+/** The configuration every benchmark runs with: production mode, encrypted payloads. */
+export function benchConfig(
+  databaseUrl: string,
+  temporalAddress: string,
+  storageDir: string,
+): Config {
   return loadConfig({
     STORAGE_LOCAL_DIR: storageDir,
-    NODE_ENV: 'production',
+    // Production mode refuses the local storage, outbox email and localhost URLs a benchmark
+    // on this machine uses; the payload codec below is on as in production.
+    NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: temporalAddress,
@@ -99,14 +108,16 @@ function benchConfig(databaseUrl: string, temporalAddress: string, storageDir: s
     STRIPE_SECRET_KEY: 'sk_test_bench',
     STRIPE_WEBHOOK_SECRETS: `whsec_${randomBytes(24).toString('hex')}`,
     STRIPE_GAP_CHECK_INTERVAL_MINUTES: '0',
+    // Measured as production runs: every payload encrypted.
+    PAYLOAD_ENCRYPTION_KEYS: generatePayloadKeyEntry('bench'),
+    SEARCH_ATTRIBUTE_HASH_KEY: randomBytes(32).toString('hex'),
   });
 }
 
 async function startWorker(cleanups: Cleanups, config: Config, db: Db): Promise<void> {
   installTemporalRuntime();
   const { worker, connection } = await createFulfillmentWorker({
-    address: config.TEMPORAL_ADDRESS,
-    namespace: config.TEMPORAL_NAMESPACE,
+    ...temporalTargetFromConfig(config),
     deps: createActivityDeps(config, db),
   });
   let failure: unknown = null;
@@ -146,10 +157,7 @@ export async function bootBenchStack(cleanups: Cleanups, signal: AbortSignal): P
   cleanups.add('storage folder', () => rm(storageDir, { recursive: true, force: true }));
   await seedDemoAssets(createLocalStorage(storageDir));
   const config = benchConfig(databaseUrl, devServer.address, storageDir);
-  const temporal = await connectTemporalClient({
-    address: config.TEMPORAL_ADDRESS,
-    namespace: config.TEMPORAL_NAMESPACE,
-  });
+  const temporal = await connectTemporalClient(temporalTargetFromConfig(config));
   cleanups.add('temporal client', () => temporal.connection.close());
   signal.throwIfAborted();
 

@@ -5,6 +5,7 @@ import { loggerOptions, type AppDeps } from '../../api/app.ts';
 import { createStripeClient } from '../../activities/stripe-client.ts';
 import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
+import { EncryptionCodec } from '../../temporal/codec.ts';
 import { createStorage } from './services.ts';
 
 /** The api's dependencies and settings as the configuration describes them. */
@@ -15,6 +16,20 @@ export function appDepsFromConfig(config: Config, db: Db, temporal: Client): App
     stripe: createStripeClient(config.STRIPE_SECRET_KEY, config.STRIPE_API_URL),
     stripeWebhookSecrets: config.STRIPE_WEBHOOK_SECRETS,
     serviceTokens: config.SERVICE_TOKENS ?? [],
+    admin: {
+      tokens: config.OPERATOR_TOKENS ?? [],
+      temporalUi: { baseUrl: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE },
+      storage: createStorage(config),
+    },
+    codec: {
+      codec: config.PAYLOAD_ENCRYPTION_KEYS
+        ? new EncryptionCodec(config.PAYLOAD_ENCRYPTION_KEYS)
+        : null,
+      namespace: config.TEMPORAL_NAMESPACE,
+      operatorTokens: config.OPERATOR_TOKENS ?? [],
+      allowedOrigins: config.CODEC_CORS_ORIGINS,
+      allowAnonymousFromAllowedOrigins: config.CODEC_ALLOW_ANONYMOUS,
+    },
     publicBaseUrl: config.PUBLIC_BASE_URL,
     resendWebhookSecret: config.RESEND_WEBHOOK_SECRET,
     ...(config.AUTH_JWKS_URL || config.AUTH_JWKS_FILE
@@ -54,6 +69,14 @@ export function appDepsFromConfig(config: Config, db: Db, temporal: Client): App
         }
       : {}),
     devOutbox: config.EMAIL_DRIVER === 'outbox' && config.NODE_ENV !== 'production',
+    security: {
+      corsOrigins: (config.STOREFRONT_ORIGINS ?? [config.STOREFRONT_URL]).map(
+        (url) => new URL(url).origin,
+      ),
+      production: config.NODE_ENV === 'production',
+      apiRateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE,
+      trustProxy: config.TRUST_PROXY,
+    },
     logger: loggerOptions(config.LOG_LEVEL),
   };
 }

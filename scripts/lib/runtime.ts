@@ -36,12 +36,25 @@ export function databaseTarget(
   return process.exit(1);
 }
 
-/** Runs `stop` once on SIGINT/SIGTERM; a second signal exits at once. */
-export function onShutdownSignal(stop: (signal: string) => Promise<void>): void {
+/**
+ * Runs `stop` once on SIGINT/SIGTERM, then exits 0 (1 when it failed); a second signal exits
+ * at once. With `forceExitAfterMs`, a stop that is still running by then exits 1, so a hung
+ * close can never outlive the orchestrator's patience silently.
+ */
+export function onShutdownSignal(
+  stop: (signal: string) => Promise<void>,
+  { forceExitAfterMs }: { forceExitAfterMs?: number } = {},
+): void {
   let stopping = false;
   const handler = (signal: NodeJS.Signals): void => {
     if (stopping) process.exit(130);
     stopping = true;
+    if (forceExitAfterMs !== undefined) {
+      setTimeout(() => {
+        console.error(`shutdown did not finish within ${forceExitAfterMs} ms; exiting`);
+        process.exit(1);
+      }, forceExitAfterMs).unref();
+    }
     stop(signal).then(
       () => process.exit(0),
       (error: unknown) => {

@@ -37,6 +37,7 @@ export function createActivityDeps(config: Config, db: Db): ActivityDeps {
     storage: createStorage(config),
     email: createEmailDriver(config),
     emailFrom: config.EMAIL_FROM,
+    searchAttributeHashKey: config.SEARCH_ATTRIBUTE_HASH_KEY,
     alerts: {
       slackWebhookUrl: config.ALERT_SLACK_WEBHOOK_URL,
       webhookUrl: config.ALERT_WEBHOOK_URL,

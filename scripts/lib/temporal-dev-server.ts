@@ -10,6 +10,8 @@ export interface DevServerOptions {
   /** A SQLite file that keeps state across restarts; in memory when omitted. */
   dbFile?: string;
   namespace?: string;
+  /** Where the Web UI decodes payloads (the api's `/codec`); the UI calls it from the browser. */
+  uiCodecEndpoint?: string;
 }
 
 export interface DevServer {
@@ -39,6 +41,9 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     'warn',
     ...(options.uiPort === null ? ['--headless'] : ['--ui-port', String(options.uiPort)]),
     ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
+    ...(options.uiCodecEndpoint && options.uiPort !== null
+      ? ['--ui-codec-endpoint', options.uiCodecEndpoint]
+      : []),
     ...SEARCH_ATTRIBUTE_REGISTRATIONS.flatMap(({ name, type }) => [
       '--search-attribute',
       `${name}=${type}`,

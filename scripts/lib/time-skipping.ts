@@ -1,3 +1,4 @@
+import type { DataConverter } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { installTemporalRuntime } from '../../temporal/runtime.ts';
 import { SEARCH_ATTRIBUTE_REGISTRATIONS } from '../../workflows/contracts.ts';
@@ -12,11 +13,14 @@ const INDEXED_VALUE_TYPE_KEYWORD = 2;
  */
 export async function startTimeSkippingServer(
   executablePath?: string,
+  /** The client's data converter (payload encryption); workers on it must use the same. */
+  dataConverter?: DataConverter,
 ): Promise<TestWorkflowEnvironment> {
   installTemporalRuntime();
   const path = executablePath ?? (await resolveBinary('temporal-test-server'));
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path } },
+    ...(dataConverter ? { client: { dataConverter } } : {}),
   });
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',

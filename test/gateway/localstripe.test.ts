@@ -1,48 +1,35 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import { createStripeClient } from '../../activities/stripe-client.ts';
 import { createLocalStorage } from '../../activities/storage/driver.ts';
 import { productStoragePath, upsertProducts } from '../../db/queries/products.ts';
 import { checkStripeEventGaps } from '../../gateway/gap-check.ts';
-import { waitFor } from '../../scripts/lib/processes.ts';
+import { startLocalstripe, type Localstripe } from '../../scripts/lib/localstripe.ts';
+import { getFreePort, waitFor } from '../../scripts/lib/processes.ts';
 import { fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
-import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';
+import { payInLocalstripe, paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';
 
 const run = promisify(execFile);
 
 let stack: TestStack;
 let stripe: ReturnType<typeof createStripeClient>;
+let emulator: Localstripe | undefined;
 const startedAt = new Date(Date.now() - 60_000);
 
 beforeAll(async () => {
-  stack = await startTestStack();
+  // An emulator of this file's own: the gap check re-drives every event it lists, and must
+  // not re-drive another test file's payments and refunds into the shared database.
+  emulator = await startLocalstripe({ port: await getFreePort(), fromScratch: true });
+  stack = await startTestStack({ env: { STRIPE_API_URL: emulator.url } });
   stripe = createStripeClient(stack.config.STRIPE_SECRET_KEY, stack.config.STRIPE_API_URL);
 });
 afterAll(async () => {
   await stack?.close();
+  await emulator?.stop();
 });
-
-/** A real card payment in localstripe; it emits (and, when configured, posts) payment_intent.succeeded. */
-async function payInLocalstripe(email: string, skus: string): Promise<string> {
-  const customer = await stripe.customers.create({ email });
-  const method = await stripe.paymentMethods.create({
-    type: 'card',
-    card: { number: '4242424242424242', exp_month: 12, exp_year: 2030, cvc: '123' },
-  });
-  const intent = await stripe.paymentIntents.create({
-    amount: 1900,
-    currency: 'eur',
-    customer: customer.id,
-    payment_method: method.id,
-    metadata: { skus },
-  });
-  await stripe.paymentIntents.confirm(intent.id);
-  return intent.id;
-}
 
 async function waitForFulfillment(paymentIntentId: string): Promise<void> {
   await waitFor(
@@ -76,7 +63,10 @@ const ops = (...args: string[]) =>
 describe('against localstripe', () => {
   it('re-drives a payment whose webhook never arrived when the gap check compares with Stripe’s Events API', async () => {
     const email = `gap-${Date.now()}@example.com`;
-    const paymentIntentId = await payInLocalstripe(email, 'ebook-idempotency-field-guide');
+    const paymentIntentId = await payInLocalstripe(stripe, {
+      email,
+      skus: 'ebook-idempotency-field-guide',
+    });
 
     const first = await checkStripeEventGaps(
       { db: stack.db, temporal: stack.temporal, stripe },
@@ -102,24 +92,21 @@ describe('against localstripe', () => {
 
   it('fulfils a real signed payment_intent.succeeded that localstripe posts to the webhook endpoint', async () => {
     const address = await stack.app.listen({ host: '127.0.0.1', port: 0 });
-    const registration = await fetch(
-      `${inject('stripeApiUrl')}/_config/webhooks/fulfillment-tests`,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({
-          url: `${address}/webhooks/stripe`,
-          secret: stack.webhookSecret,
-        }),
-      },
-    );
+    const registration = await fetch(`${emulator!.url}/_config/webhooks/fulfillment-tests`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        url: `${address}/webhooks/stripe`,
+        secret: stack.webhookSecret,
+      }),
+    });
     expect(registration.status).toBe(200);
 
     const email = `webhook-${Date.now()}@example.com`;
-    const paymentIntentId = await payInLocalstripe(
+    const paymentIntentId = await payInLocalstripe(stripe, {
       email,
-      'ebook-durable-execution,course-webhooks-workbook',
-    );
+      skus: 'ebook-durable-execution,course-webhooks-workbook',
+    });
     await waitForFulfillment(paymentIntentId);
 
     const rows = await purchaseRows(stack.db, paymentIntentId);

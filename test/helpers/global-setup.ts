@@ -5,11 +5,14 @@ import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import { resolveBinary } from '../../scripts/lib/binaries.ts';
-import { getFreePort, spawnManaged, waitFor } from '../../scripts/lib/processes.ts';
+import { getFreePort } from '../../scripts/lib/processes.ts';
+import { startLocalstripe } from '../../scripts/lib/localstripe.ts';
 import { createLocalStorage } from '../../activities/storage/driver.ts';
 import { seedDemoAssets } from '../../scripts/lib/services.ts';
 import { adminDatabaseUrl, createThrowawayDatabase } from '../../scripts/lib/throwaway-database.ts';
 import { startTemporalDevServer } from '../../scripts/lib/temporal-dev-server.ts';
+import { generatePayloadKeyEntry } from '../../temporal/codec.ts';
+import { failureConverterPath } from '../../temporal/data-converter.ts';
 import { workflowsPath } from '../../temporal/worker.ts';
 
 declare module 'vitest' {
@@ -23,6 +26,9 @@ declare module 'vitest' {
     /** One for the whole run: any test file's worker may sign a link another file's api checks. */
     downloadTokenSecret: string;
     timeSkippingServerPath: string;
+    /** PAYLOAD_ENCRYPTION_KEYS for the run: every file's clients and workers share Temporal. */
+    payloadEncryptionKeys: string;
+    searchAttributeHashKey: string;
   }
 }
 
@@ -45,31 +51,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const databaseUrl = database.url;
 
     const [temporalPort, stripePort] = [await getFreePort(), await getFreePort()];
-    const [devServer, localstripeBin] = await Promise.all([
+    const [devServer, localstripe] = await Promise.allSettled([
       startTemporalDevServer({ port: temporalPort, uiPort: null }),
-      resolveBinary('localstripe'),
+      startLocalstripe({ port: stripePort, fromScratch: true }),
     ]);
-    cleanups.push(() => devServer.stop());
-    const localstripe = spawnManaged(localstripeBin, [
-      '--port',
-      String(stripePort),
-      '--from-scratch',
-    ]);
-    cleanups.push(() => localstripe.stop());
-    const stripeApiUrl = `http://127.0.0.1:${stripePort}`;
-    await waitFor(
-      'localstripe',
-      async () =>
-        (
-          await fetch(`${stripeApiUrl}/v1/customers`, {
-            headers: { authorization: 'Bearer sk_test_x' },
-          })
-        ).ok,
-      {
-        abort: () =>
-          localstripe.child.exitCode !== null ? `exited:\n${localstripe.recentOutput()}` : null,
-      },
-    );
+    // Whichever started is stopped by the teardown, even when the other one failed.
+    for (const started of [devServer, localstripe])
+      if (started.status === 'fulfilled') cleanups.push(() => started.value.stop());
+    if (devServer.status === 'rejected') throw devServer.reason;
+    if (localstripe.status === 'rejected') throw localstripe.reason;
+    const stripeApiUrl = localstripe.value.url;
 
     const storageDir = await mkdtemp(path.join(os.tmpdir(), 'fulfillment-storage-'));
     cleanups.push(() => rm(storageDir, { recursive: true, force: true }));
@@ -78,18 +69,24 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
     const bundleDir = await mkdtemp(path.join(os.tmpdir(), 'fulfillment-bundle-'));
     cleanups.push(() => rm(bundleDir, { recursive: true, force: true }));
-    const bundle = await bundleWorkflowCode({ workflowsPath, logger: silentLogger });
+    const bundle = await bundleWorkflowCode({
+      workflowsPath,
+      failureConverterPath,
+      logger: silentLogger,
+    });
     const workflowBundlePath = path.join(bundleDir, 'workflow-bundle.js');
     await writeFile(workflowBundlePath, bundle.code);
 
     project.provide('databaseUrl', databaseUrl);
     project.provide('adminDatabaseUrl', adminUrl);
-    project.provide('temporalAddress', devServer.address);
+    project.provide('temporalAddress', devServer.value.address);
     project.provide('stripeApiUrl', stripeApiUrl);
     project.provide('workflowBundlePath', workflowBundlePath);
     project.provide('storageDir', storageDir);
     project.provide('downloadTokenSecret', randomBytes(32).toString('hex'));
     project.provide('timeSkippingServerPath', timeSkippingServerPath);
+    project.provide('payloadEncryptionKeys', generatePayloadKeyEntry('test-run'));
+    project.provide('searchAttributeHashKey', randomBytes(32).toString('hex'));
   } catch (error) {
     await teardown();
     throw error;

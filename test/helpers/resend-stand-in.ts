@@ -19,6 +19,12 @@ export interface ResendStandIn {
   requests: { method: string; path: string; headers: http.IncomingHttpHeaders; body: string }[];
   /** Answer the next `count` sends with `status` (429 adds Retry-After: `retryAfter`). */
   failNext(count: number, status: 429 | 500 | 503, retryAfter?: number): void;
+  /**
+   * Time out the next `count` sends: hold each request `afterMs`, then drop the connection
+   * without an answer. With `accept`, the message is sent (recorded) first — the answer lost
+   * on its way back, the case the Idempotency-Key exists for.
+   */
+  timeOutNext(count: number, options: { afterMs: number; accept: boolean }): void;
   /** Back to normal: drop every queued failure. */
   recover(): void;
   close(): Promise<void>;
@@ -30,11 +36,25 @@ const errorNames: Record<number, string> = {
   503: 'internal_server_error',
 };
 
-export async function startResendStandIn(): Promise<ResendStandIn> {
+export interface ResendStandInOptions {
+  /**
+   * Runs after a message was sent (recorded in `sent`) and before the answer leaves — e.g. to
+   * kill the client that is waiting for it.
+   */
+  beforeAnswer?: (message: ResendStandIn['sent'][number]) => Promise<void> | void;
+}
+
+type QueuedFailure =
+  | { status: number; retryAfter?: number | undefined }
+  | { timeout: { afterMs: number; accept: boolean } };
+
+export async function startResendStandIn(
+  options: ResendStandInOptions = {},
+): Promise<ResendStandIn> {
   const sent: ResendStandIn['sent'] = [];
   const requests: ResendStandIn['requests'] = [];
   const byKey = new Map<string, { payload: string; id: string }>();
-  const failures: { status: number; retryAfter?: number | undefined }[] = [];
+  const failures: QueuedFailure[] = [];
 
   const server = http.createServer((request, response) => {
     let raw = '';
@@ -62,7 +82,12 @@ export async function startResendStandIn(): Promise<ResendStandIn> {
       if (!/^Bearer re_\w+/.test(request.headers.authorization ?? ''))
         return error(401, 'missing_api_key', 'Missing API key in the authorization header.');
       const failure = failures.shift();
-      if (failure) {
+      const dropAnswer = (): void => {
+        if (!failure || !('timeout' in failure)) return;
+        setTimeout(() => request.socket.destroy(), failure.timeout.afterMs).unref();
+      };
+      if (failure && 'timeout' in failure && !failure.timeout.accept) return dropAnswer();
+      if (failure && 'status' in failure) {
         return error(
           failure.status,
           errorNames[failure.status] ?? 'application_error',
@@ -97,13 +122,17 @@ export async function startResendStandIn(): Promise<ResendStandIn> {
               'invalid_idempotent_request',
               'Same idempotency key used with a different request payload.',
             );
+          if (failure) return dropAnswer();
           return reply(200, { id: previous.id });
         }
       }
       const id = randomUUID();
       if (key !== null) byKey.set(key, { payload: raw, id });
-      sent.push({ id, body, idempotencyKey: key });
-      return reply(200, { id });
+      const message = { id, body, idempotencyKey: key };
+      sent.push(message);
+      if (failure) return dropAnswer();
+      if (!options.beforeAnswer) return reply(200, { id });
+      void Promise.resolve(options.beforeAnswer(message)).finally(() => reply(200, { id }));
     });
   });
   server.listen(0, '127.0.0.1');
@@ -115,6 +144,9 @@ export async function startResendStandIn(): Promise<ResendStandIn> {
     requests,
     failNext(count, status, retryAfter) {
       for (let i = 0; i < count; i += 1) failures.push({ status, retryAfter });
+    },
+    timeOutNext(count, timeout) {
+      for (let i = 0; i < count; i += 1) failures.push({ timeout });
     },
     recover() {
       failures.length = 0;

@@ -7,8 +7,17 @@ export interface ReceivedMail {
   raw: string;
 }
 
-/** A real SMTP server (the `smtp-server` package) on a free port that keeps what it receives. */
-export async function startSmtpSink(): Promise<{
+/**
+ * A real SMTP server (the `smtp-server` package) on a free port that keeps what it receives.
+ * `beforeAccept` holds the answer to DATA until it resolves (a slow provider, mid-send);
+ * `rejectRecipient` answers RCPT TO with a 550 and the returned text (a bad address).
+ */
+export async function startSmtpSink(
+  options: {
+    beforeAccept?: (mail: ReceivedMail) => Promise<void>;
+    rejectRecipient?: (address: string) => string | null;
+  } = {},
+): Promise<{
   url: string;
   received: ReceivedMail[];
   close(): Promise<void>;
@@ -17,16 +26,26 @@ export async function startSmtpSink(): Promise<{
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
+    onRcptTo(address, _session, callback) {
+      const rejection = options.rejectRecipient?.(address.address) ?? null;
+      if (rejection === null) return callback();
+      return callback(Object.assign(new Error(rejection), { responseCode: 550 }));
+    },
     onData(stream, session, callback) {
       let raw = '';
       stream.on('data', (chunk: Buffer) => (raw += chunk.toString('utf8')));
       stream.on('end', () => {
-        received.push({
+        const mail = {
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
           raw,
-        });
-        callback();
+        };
+        const accept = (): void => {
+          received.push(mail);
+          callback();
+        };
+        if (options.beforeAccept) void options.beforeAccept(mail).then(accept, callback);
+        else accept();
       });
     },
   });

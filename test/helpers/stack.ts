@@ -8,7 +8,8 @@ import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
 import { appDepsFromConfig } from '../../scripts/lib/app-options.ts';
 import { createActivityDeps } from '../../scripts/lib/services.ts';
-import { connectTemporalClient } from '../../temporal/client.ts';
+import { connectTemporalClient, type TemporalTarget } from '../../temporal/client.ts';
+import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
 import { installTemporalRuntime } from '../../temporal/runtime.ts';
 import { createFulfillmentWorker } from '../../temporal/worker.ts';
 
@@ -23,7 +24,15 @@ export interface TestStack {
 
 /** Config for a test file: the suite's database, Temporal and localstripe, a fresh secret. */
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({
+  return loadConfig(testEnv(overrides));
+}
+
+/**
+ * The environment behind `testConfig`, for processes a test spawns (`node scripts/api.ts`):
+ * the suite's database, Temporal, localstripe and payload keys, a fresh webhook secret.
+ */
+export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  return {
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATABASE_URL: inject('databaseUrl'),
@@ -33,8 +42,10 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     STRIPE_WEBHOOK_SECRETS: `whsec_${randomBytes(16).toString('hex')}`,
     STORAGE_LOCAL_DIR: inject('storageDir'),
     DOWNLOAD_TOKEN_SECRETS: inject('downloadTokenSecret'),
+    PAYLOAD_ENCRYPTION_KEYS: inject('payloadEncryptionKeys'),
+    SEARCH_ATTRIBUTE_HASH_KEY: inject('searchAttributeHashKey'),
     ...overrides,
-  });
+  };
 }
 
 /**
@@ -47,7 +58,7 @@ export async function startTestStack(
   installTemporalRuntime();
   const config = testConfig(options.env);
   const db = await connectDatabase({ kind: 'postgres', url: config.DATABASE_URL! });
-  const target = { address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE };
+  const target = temporalTargetFromConfig(config);
   const temporal = await connectTemporalClient(target);
   const running = options.worker === false ? null : await startTestWorker(target, config, db);
   const app = await buildApp({
@@ -76,7 +87,7 @@ export async function startTestStack(
 
 /** A fulfillment worker against `target` with the suite's prebuilt bundle; `stop` drains it. */
 export async function startTestWorker(
-  target: { address: string; namespace: string },
+  target: TemporalTarget,
   config: Config,
   db: Db,
 ): Promise<{ stop(): Promise<void> }> {

@@ -7,6 +7,7 @@ import { createActivities, type ActivityDeps } from '../../activities/index.ts';
 import type { Db } from '../../db/database.ts';
 import { createActivityDeps } from '../../scripts/lib/services.ts';
 import { startTimeSkippingServer } from '../../scripts/lib/time-skipping.ts';
+import { payloadDataConverter } from '../../temporal/data-converter.ts';
 import {
   fulfillmentWorkflowId,
   refundWorkflowId,
@@ -17,8 +18,11 @@ import { testConfig } from './stack.ts';
 
 /** The time-skipping test server (through the resolver), for the timer paths. */
 export function startTimeSkippingEnvironment(): Promise<TestWorkflowEnvironment> {
-  return startTimeSkippingServer(inject('timeSkippingServerPath'));
+  return startTimeSkippingServer(inject('timeSkippingServerPath'), testDataConverter());
 }
+
+/** The suite's payload encryption, as the worker and the api use it. */
+const testDataConverter = () => payloadDataConverter(testConfig().PAYLOAD_ENCRYPTION_KEYS);
 
 /** A worker on the environment with the real activities; `deps` may inject failures. */
 export async function createTimeSkippingWorker(
@@ -31,6 +35,7 @@ export async function createTimeSkippingWorker(
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: { codePath: inject('workflowBundlePath') },
+    dataConverter: testDataConverter(),
     activities: createActivities({ ...createActivityDeps(testConfig(), db), ...overrides }),
   });
   return { worker, taskQueue };

@@ -1,0 +1,400 @@
+import { z } from 'zod';
+import { RECONCILIATION_CLASSES } from '../../db/tables/reconciliation-runs.ts';
+import { REWARD_KINDS } from '../../db/tables/rewards.ts';
+import { WEBHOOK_RESULTS } from '../../db/tables/webhook-events.ts';
+import { catalogFileSchema } from '../../operations/catalog.ts';
+import { ENTITLEMENT_STATUSES, FULFILLMENT_STATUSES } from '../../workflows/contracts.ts';
+import type { Operation } from '../openapi.ts';
+import { errorResponse } from '../schemas.ts';
+
+/*
+ * The admin API's request and response shapes (api/schemas.ts style): the admin routes
+ * validate with them and ADMIN_OPERATIONS puts them into the document at /docs.
+ */
+
+/** Why an operator acts: required on every mutation and recorded in audit_log. */
+const reason = z.string().trim().min(3, 'say why (3+ characters)').max(500);
+const timestamp = z.iso.datetime();
+
+export const adminReference = z.object({
+  ref: z
+    .string()
+    .min(1)
+    .max(200)
+    .describe('a job, order or entitlement id, a payment intent, checkout session or purchase key'),
+});
+export const adminJobsQuery = z.object({
+  email: z.string().max(320).optional(),
+  order: z.string().max(200).optional(),
+  payment_intent: z.string().max(200).optional(),
+  status: z.enum(FULFILLMENT_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+export const adminJobSummary = z.object({
+  jobId: z.uuid(),
+  workflowId: z.string(),
+  status: z.enum(FULFILLMENT_STATUSES),
+  orderId: z.uuid(),
+  purchaseKey: z.string(),
+  paymentIntentId: z.string().nullable(),
+  source: z.string(),
+  email: z.string(),
+  amountTotal: z.number().int().nullable(),
+  currency: z.string().nullable(),
+  lastError: z.string().nullable(),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+});
+export const adminJobsResponse = z.object({
+  items: z.array(adminJobSummary),
+  hasMore: z.boolean(),
+  limit: z.number().int(),
+  offset: z.number().int(),
+});
+export const adminTimelineResponse = z.object({
+  orderId: z.uuid(),
+  purchaseKey: z.string(),
+  paymentIntentId: z.string().nullable(),
+  email: z.string(),
+  customerStatus: z.string(),
+  jobId: z.uuid().nullable(),
+  workflowId: z.string(),
+  status: z.enum(FULFILLMENT_STATUSES).nullable(),
+  lastError: z.string().nullable(),
+  entitlements: z.array(
+    z.object({
+      id: z.uuid(),
+      sku: z.string(),
+      title: z.string(),
+      status: z.enum(ENTITLEMENT_STATUSES),
+    }),
+  ),
+  temporalUrl: z.url(),
+  timeline: z.array(
+    z.object({
+      at: timestamp,
+      source: z.enum(['webhook', 'job', 'email', 'download', 'entitlement', 'claim', 'audit']),
+      event: z.string(),
+      detail: z.record(z.string(), z.unknown()),
+    }),
+  ),
+});
+export const adminRetryBody = z.object({ reason, restart: z.boolean().default(false) });
+export const adminRetryResponse = z.object({
+  workflowId: z.string(),
+  jobStatus: z.enum(FULFILLMENT_STATUSES).nullable(),
+  workflowStatusBefore: z.string(),
+  action: z.enum(['started', 'restarted', 'none']),
+  message: z.string(),
+});
+export const adminReasonBody = z.object({ reason });
+export const adminRevokeBody = adminReasonBody.extend({
+  /** false: no cancellation email (e.g. the purchase moves to the buyer's other account). */
+  notifyBuyer: z.boolean().default(true),
+});
+export const adminResendResponse = z.object({
+  orderId: z.uuid(),
+  recipient: z.string(),
+  workflowId: z.string(),
+  sequence: z.number().int(),
+});
+export const adminGrantBody = z.object({
+  email: z.email(),
+  skus: z.array(z.string().min(1).max(200)).min(1).max(20),
+  user_id: z.string().min(1).max(200).optional(),
+  kind: z.enum(REWARD_KINDS).default('coupon'),
+  mission_id: z.string().min(1).max(200).optional(),
+  grant_id: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,100}$/, 'letters, digits, _ and - only (1–100)')
+    .optional(),
+  reason,
+});
+export const adminGrantResponse = z.object({
+  grantId: z.string(),
+  purchaseKey: z.string(),
+  workflowId: z.string(),
+  duplicate: z.boolean(),
+});
+export const adminAccessResponse = z.object({
+  orderId: z.uuid(),
+  purchaseKey: z.string(),
+  entitlementIds: z.array(z.uuid()),
+  previous: z.array(z.enum(ENTITLEMENT_STATUSES)),
+  status: z.enum(ENTITLEMENT_STATUSES),
+  remindersStopped: z.boolean().optional(),
+  cancellationWorkflowId: z.string().nullable().optional(),
+});
+export const adminDsarBody = z.object({ email: z.email(), reason });
+export const adminDsarResponse = z.object({
+  subject: z.string(),
+  customers: z.number().int(),
+  tables: z.array(
+    z.object({
+      table: z.string(),
+      deleted: z.number().int(),
+      redacted: z.number().int(),
+      kept: z.number().int(),
+      why: z.string(),
+    }),
+  ),
+});
+export const adminCatalogBody = z.object({
+  catalog: catalogFileSchema,
+  dry_run: z.boolean().default(false),
+  reason,
+});
+export const adminCatalogResponse = z.object({
+  dryRun: z.boolean(),
+  products: z.array(
+    z.object({
+      sku: z.string(),
+      version: z.string(),
+      formats: z.string(),
+      stripe_price_id: z.string().nullable(),
+      change: z.enum(['created', 'updated', 'unchanged']),
+    }),
+  ),
+});
+export const adminProblemsResponse = errorResponse.extend({
+  problems: z.array(z.string()).optional(),
+});
+export const adminEventsQuery = z.object({
+  status: z.enum([...WEBHOOK_RESULTS, 'pending']).optional(),
+  type: z.string().max(100).optional(),
+  since: z.iso.datetime().optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+export const adminEventsResponse = z.object({
+  items: z.array(
+    z.object({
+      eventId: z.string(),
+      type: z.string(),
+      receivedAt: timestamp,
+      result: z.string(),
+      workflowId: z.string().nullable(),
+      error: z.string().nullable(),
+    }),
+  ),
+});
+export const adminEventParams = z.object({ eventId: z.string().min(1).max(200) });
+export const adminReplayBody = z.object({ reason, dry_run: z.boolean().default(false) });
+export const adminReplayResponse = z.object({
+  eventId: z.string(),
+  type: z.string(),
+  workflowId: z.string().nullable(),
+  workflowStatus: z.string(),
+  change: z.string(),
+});
+
+export const adminReconciliationQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+export const adminReconciliationRun = z.object({
+  id: z.uuid(),
+  window_start: timestamp,
+  window_end: timestamp,
+  actor: z.string(),
+  heal: z.boolean(),
+  payments_checked: z.number().int(),
+  orders_checked: z.number().int(),
+  counts: z.record(z.enum(RECONCILIATION_CLASSES), z.number().int()),
+  findings: z.array(
+    z.object({
+      class: z.enum(RECONCILIATION_CLASSES),
+      purchaseKey: z.string(),
+      orderId: z.string().nullable(),
+      detail: z.string(),
+      action: z.string(),
+    }),
+  ),
+  healed: z.number().int(),
+  started_at: timestamp,
+  finished_at: timestamp,
+});
+export const adminReconciliationRunsResponse = z.object({ items: z.array(adminReconciliationRun) });
+export const adminReconciliationBody = z.object({
+  /** The UTC day to reconcile; default yesterday. */
+  date: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, 'YYYY-MM-DD')
+    .optional(),
+  heal: z.boolean().default(false),
+  payment_intents: z.array(z.string().min(1).max(200)).max(100).optional(),
+  reason,
+});
+
+const bad = ['invalid request, naming each field', errorResponse] as [string, z.ZodType];
+const unauthorized = ['no valid operator token', errorResponse] as [string, z.ZodType];
+const forbidden = ['the token’s role may not do this (admin only)', errorResponse] as [
+  string,
+  z.ZodType,
+];
+const notFound = ['nothing matches the reference', errorResponse] as [string, z.ZodType];
+const conflict = ['the current state forbids it (the message says why)', errorResponse] as [
+  string,
+  z.ZodType,
+];
+
+const operatorOnly = (operation: Omit<Operation, 'security'>): Operation => ({
+  ...operation,
+  security: 'operator',
+});
+
+/** The admin routes for /docs (see api/openapi.ts). */
+export const ADMIN_OPERATIONS: Operation[] = [
+  operatorOnly({
+    method: 'get',
+    path: '/admin/jobs',
+    summary: 'Search fulfillment jobs (support)',
+    query: adminJobsQuery,
+    responses: { 200: ['one page, newest first', adminJobsResponse], 400: bad, 401: unauthorized },
+  }),
+  operatorOnly({
+    method: 'get',
+    path: '/admin/jobs/{ref}',
+    summary: 'One purchase’s timeline and Temporal UI link (support)',
+    params: adminReference,
+    responses: { 200: ['the timeline', adminTimelineResponse], 401: unauthorized, 404: notFound },
+  }),
+  operatorOnly({
+    method: 'post',
+    path: '/admin/jobs/{ref}/retry',
+    summary: 'Re-drive a failed or stuck job through its workflow (admin)',
+    params: adminReference,
+    body: adminRetryBody,
+    responses: {
+      200: ['what was found and done', adminRetryResponse],
+      400: bad,
+      401: unauthorized,
+      403: forbidden,
+      404: notFound,
+      409: conflict,
+    },
+  }),
+  operatorOnly({
+    method: 'post',
+    path: '/admin/entitlements',
+    summary: 'Grant products without a payment: a comp or a mission-unlock fix (admin)',
+    body: adminGrantBody,
+    responses: {
+      202: ['recorded; fulfillment started', adminGrantResponse],
+      400: bad,
+      401: unauthorized,
+      403: forbidden,
+    },
+  }),
+  operatorOnly({
+    method: 'post',
+    path: '/admin/entitlements/{ref}/resend',
+    summary: 'Email fresh download links, without the buyer’s hourly limit (support)',
+    params: adminReference,
+    body: adminReasonBody,
+    responses: {
+      202: ['resend started', adminResendResponse],
+      400: bad,
+      401: unauthorized,
+      404: notFound,
+      409: conflict,
+    },
+  }),
+  operatorOnly({
+    method: 'post',
+    path: '/admin/entitlements/{ref}/revoke',
+    summary:
+      'Revoke the purchase’s access: links die, reminders stop, one cancellation email unless notifyBuyer is false (admin)',
+    params: adminReference,
+    body: adminRevokeBody,
+    responses: {
+      200: ['revoked', adminAccessResponse],
+      400: bad,
+      401: unauthorized,
+      403: forbidden,
+      404: notFound,
+    },
+  }),
+  operatorOnly({
+    method: 'post',
+    path: '/admin/entitlements/{ref}/restore',
+    summary: 'Undo a revocation (refused while a full refund or dispute stands) (admin)',
+    params: adminReference,
+    body: adminReasonBody,
+    responses: {
+      200: ['restored', adminAccessResponse],
+      400: bad,
+      401: unauthorized,
+      403: forbidden,
+      404: notFound,
+      409: conflict,
+    },
+  }),
+  operatorOnly({
+    method: 'post',
+    path: '/admin/dsar/delete',
+    summary: 'Erase a person’s data; keeps anonymised orders for finance (admin)',
+    body: adminDsarBody,
+    responses: {
+      200: ['the completion report, per table', adminDsarResponse],
+      400: bad,
+      401: unauthorized,
+      403: forbidden,
+    },
+  }),
+  operatorOnly({
+    method: 'post',
+    path: '/admin/catalog/import',
+    summary: 'Validate and upsert the catalog in one transaction (admin)',
+    body: adminCatalogBody,
+    responses: {
+      200: ['imported (or, with dry_run, what would change)', adminCatalogResponse],
+      400: ['every problem found, nothing imported', adminProblemsResponse],
+      401: unauthorized,
+      403: forbidden,
+    },
+  }),
+  operatorOnly({
+    method: 'get',
+    path: '/admin/webhook-events',
+    summary: 'The webhook inbox, newest first (support)',
+    query: adminEventsQuery,
+    responses: { 200: ['events', adminEventsResponse], 400: bad, 401: unauthorized },
+  }),
+  operatorOnly({
+    method: 'post',
+    path: '/admin/webhook-events/{eventId}/replay',
+    summary: 'Replay one recorded Stripe event through its idempotent path (admin)',
+    params: adminEventParams,
+    body: adminReplayBody,
+    responses: {
+      200: ['what the replay did', adminReplayResponse],
+      400: bad,
+      401: unauthorized,
+      403: forbidden,
+      404: ['no such recorded event', errorResponse],
+    },
+  }),
+  operatorOnly({
+    method: 'get',
+    path: '/admin/reconciliation-runs',
+    summary: 'Stored reconciliation runs, newest first (support)',
+    query: adminReconciliationQuery,
+    responses: {
+      200: ['runs with their findings', adminReconciliationRunsResponse],
+      400: bad,
+      401: unauthorized,
+    },
+  }),
+  operatorOnly({
+    method: 'post',
+    path: '/admin/reconciliation-runs',
+    summary: 'Reconcile a UTC day against Stripe now, optionally healing (admin)',
+    body: adminReconciliationBody,
+    responses: {
+      201: ['the stored run', adminReconciliationRun],
+      400: bad,
+      401: unauthorized,
+      403: forbidden,
+    },
+  }),
+];

@@ -1,0 +1,270 @@
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type Stripe from 'stripe';
+import type { AlertSinks } from '../../activities/alerts.ts';
+import { recordAudit } from '../../db/queries/audit.ts';
+import type { z } from 'zod';
+import { findWebhookEvent, listWebhookEvents } from '../../db/queries/webhook-events.ts';
+import { replayEvents } from '../../gateway/replay.ts';
+import { importCatalog } from '../../operations/catalog.ts';
+import { OperationError, type Authorship, type OperationsDeps } from '../../operations/context.ts';
+import { deletePersonalData } from '../../operations/dsar.ts';
+import {
+  grantEntitlement,
+  resendLinks,
+  restoreAccess,
+  revokeAccess,
+} from '../../operations/entitlements.ts';
+import { retryJob, searchJobs, showJob } from '../../operations/jobs.ts';
+import {
+  dayWindow,
+  previousDayWindow,
+  runReconciliation,
+} from '../../operations/reconciliation.ts';
+import { operatorOf, requireOperator, type OperatorToken } from '../operator-auth.ts';
+import { badRequest } from '../schemas.ts';
+import {
+  adminCatalogBody,
+  adminDsarBody,
+  adminRevokeBody,
+  adminEventParams,
+  adminEventsQuery,
+  adminGrantBody,
+  adminJobsQuery,
+  adminReasonBody,
+  adminReconciliationBody,
+  adminReconciliationQuery,
+  adminReference,
+  adminReplayBody,
+  adminRetryBody,
+} from './admin-schemas.ts';
+
+export interface AdminRoutesOptions {
+  operations: OperationsDeps;
+  tokens: readonly OperatorToken[];
+  /** For running reconciliation from the API: Stripe and where its summary alert goes. */
+  reconciliation: { stripe: Stripe; sinks: AlertSinks };
+}
+
+const STATUS_OF: Record<OperationError['kind'], number> = {
+  invalid: 400,
+  not_found: 404,
+  conflict: 409,
+};
+
+/** Maps a refused operation to its status; anything else is a 500 for the error handler. */
+function refused(reply: FastifyReply, error: unknown) {
+  if (!(error instanceof OperationError)) throw error;
+  return reply.code(STATUS_OF[error.kind]).send({
+    error: error.message,
+    ...(Array.isArray(error.detail) ? { problems: error.detail as string[] } : {}),
+  });
+}
+
+/**
+ * `/admin/…`: the operator CLI as an API, for operator tokens (support: read and resend;
+ * admin: everything). Handlers validate, then call operations/* — the same functions the CLI
+ * runs — with the token's operator and the body's reason, which they audit.
+ */
+export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (
+  app,
+  { operations, tokens, reconciliation },
+) => {
+  const support = { preHandler: requireOperator(tokens, 'support') };
+  const admin = { preHandler: requireOperator(tokens, 'admin') };
+
+  /** Parses with `schema` or answers 400; then runs `action`, mapping refusals. */
+  const handle =
+    <S extends z.ZodType, R>(
+      schema: S,
+      action: (input: z.output<S>, request: Parameters<typeof operatorOf>[0]) => Promise<R>,
+      status = 200,
+    ) =>
+    async (request: Parameters<typeof operatorOf>[0], reply: FastifyReply) => {
+      const parsed = schema.safeParse({
+        ...(request.params as object),
+        ...(request.query as object),
+        ...(typeof request.body === 'object' && request.body !== null ? request.body : {}),
+      });
+      if (!parsed.success) return badRequest(reply, parsed.error);
+      try {
+        return reply.code(status).send(await action(parsed.data, request));
+      } catch (error) {
+        return refused(reply, error);
+      }
+    };
+  const who = (request: Parameters<typeof operatorOf>[0], reason: string): Authorship => ({
+    operator: operatorOf(request),
+    reason,
+  });
+
+  app.get(
+    '/admin/jobs',
+    support,
+    handle(adminJobsQuery, (q) =>
+      searchJobs(operations.db, {
+        email: q.email,
+        order: q.order,
+        paymentIntent: q.payment_intent,
+        status: q.status,
+        limit: q.limit,
+        offset: q.offset,
+      }),
+    ),
+  );
+  app.get(
+    '/admin/jobs/:ref',
+    support,
+    handle(adminReference, (p) => showJob(operations, p.ref)),
+  );
+  app.post(
+    '/admin/jobs/:ref/retry',
+    admin,
+    handle(adminReference.extend(adminRetryBody.shape), (b, request) =>
+      retryJob(operations, b.ref, { ...who(request, b.reason), restart: b.restart }),
+    ),
+  );
+  app.post(
+    '/admin/entitlements',
+    admin,
+    handle(
+      adminGrantBody,
+      (b, request) =>
+        grantEntitlement(
+          operations,
+          {
+            email: b.email,
+            skus: b.skus,
+            userId: b.user_id,
+            kind: b.kind,
+            missionId: b.mission_id,
+            grantId: b.grant_id,
+          },
+          who(request, b.reason),
+        ),
+      202,
+    ),
+  );
+  app.post(
+    '/admin/entitlements/:ref/resend',
+    support,
+    handle(
+      adminReference.extend(adminReasonBody.shape),
+      (b, request) => resendLinks(operations, b.ref, who(request, b.reason)),
+      202,
+    ),
+  );
+  app.post(
+    '/admin/entitlements/:ref/revoke',
+    admin,
+    handle(adminReference.extend(adminRevokeBody.shape), (b, request) =>
+      revokeAccess(operations, b.ref, who(request, b.reason), { notifyBuyer: b.notifyBuyer }),
+    ),
+  );
+  app.post(
+    '/admin/entitlements/:ref/restore',
+    admin,
+    handle(adminReference.extend(adminReasonBody.shape), (b, request) =>
+      restoreAccess(operations, b.ref, who(request, b.reason)),
+    ),
+  );
+  app.post(
+    '/admin/dsar/delete',
+    admin,
+    handle(adminDsarBody, (b, request) =>
+      deletePersonalData(operations, b.email, who(request, b.reason)),
+    ),
+  );
+  app.post(
+    '/admin/catalog/import',
+    admin,
+    handle(adminCatalogBody, (b, request) =>
+      importCatalog(operations, b.catalog, { ...who(request, b.reason), dryRun: b.dry_run }),
+    ),
+  );
+  app.get(
+    '/admin/webhook-events',
+    support,
+    handle(adminEventsQuery, async (q) => {
+      const rows = await listWebhookEvents(operations.db, {
+        ...(q.status ? { status: q.status } : {}),
+        ...(q.type ? { type: q.type } : {}),
+        ...(q.since ? { since: new Date(q.since) } : {}),
+        limit: q.limit,
+      });
+      return {
+        items: rows.map((row) => ({
+          eventId: row.event_id,
+          type: row.type,
+          receivedAt: row.received_at,
+          result: row.result ?? 'pending',
+          workflowId: row.workflow_id,
+          error: row.error,
+        })),
+      };
+    }),
+  );
+  app.post(
+    '/admin/webhook-events/:eventId/replay',
+    admin,
+    handle(adminEventParams.extend(adminReplayBody.shape), async (b, request) => {
+      const event = await findWebhookEvent(operations.db, 'stripe', b.eventId);
+      if (!event) throw new OperationError('not_found', `no recorded event ${b.eventId}`);
+      const [plan] = await replayEvents(operations.db, operations.temporal, [event], {
+        dryRun: b.dry_run,
+        operator: operatorOf(request).name,
+      });
+      // replayEvents audits what it did (`webhook.replayed`); this row records who asked and why.
+      if (!b.dry_run) {
+        await recordAudit(operations.db, {
+          actor: operatorOf(request).name,
+          action: 'webhook.replay_requested',
+          target: b.eventId,
+          reason: b.reason,
+          detail: { role: operatorOf(request).role, change: plan?.change ?? null },
+        });
+      }
+      return plan;
+    }),
+  );
+  app.get(
+    '/admin/reconciliation-runs',
+    support,
+    handle(adminReconciliationQuery, async (q) => ({
+      items: await operations.db
+        .selectFrom('reconciliation_runs')
+        .selectAll()
+        .orderBy('started_at', 'desc')
+        .limit(q.limit)
+        .execute(),
+    })),
+  );
+  app.post(
+    '/admin/reconciliation-runs',
+    admin,
+    handle(
+      adminReconciliationBody,
+      async (b, request) => {
+        let window;
+        try {
+          window = b.date ? dayWindow(b.date) : previousDayWindow(new Date());
+        } catch (error) {
+          throw new OperationError('invalid', (error as Error).message);
+        }
+        const operator = operatorOf(request);
+        const run = await runReconciliation(
+          { db: operations.db, temporal: operations.temporal, ...reconciliation },
+          { window, heal: b.heal, actor: operator.name, purchaseKeys: b.payment_intents },
+        );
+        await recordAudit(operations.db, {
+          actor: operator.name,
+          action: 'reconciliation.run',
+          target: run.id,
+          reason: b.reason,
+          detail: { heal: b.heal, healed: run.healed, role: operator.role },
+        });
+        return run;
+      },
+      201,
+    ),
+  );
+};

@@ -1,0 +1,314 @@
+import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { sql } from 'kysely';
+import { recordAudit } from '../db/queries/audit.ts';
+import { lockPurchase, reconcileOrderEntitlements } from '../db/queries/entitlements.ts';
+import { transitionJob } from '../db/queries/fulfillment.ts';
+import { findProductsBySkus } from '../db/queries/products.ts';
+import { REWARD_KINDS, type RewardKind } from '../db/tables/rewards.ts';
+import { startOperatorRevocation, startResend, startRouteWorkflow } from '../gateway/dispatch.ts';
+import {
+  fulfillmentWorkflowId,
+  revokedSignal,
+  rewardPurchaseKey,
+  type EntitlementStatus,
+} from '../workflows/contracts.ts';
+import { OperationError, requireReason, type Authorship, type OperationsDeps } from './context.ts';
+import { resolvePurchase } from './jobs.ts';
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export interface GrantRequest {
+  email: string;
+  skus: string[];
+  /** Links the grant to an account right away (else the buyer claims it by email). */
+  userId?: string | undefined;
+  /** `coupon` (a comp) or `mission` (a mission unlock that did not arrive). */
+  kind?: RewardKind | undefined;
+  missionId?: string | undefined;
+  /** Makes a repeated grant one grant (defaults to a fresh id). */
+  grantId?: string | undefined;
+}
+
+export interface GrantOutcome {
+  grantId: string;
+  purchaseKey: string;
+  workflowId: string;
+  duplicate: boolean;
+}
+
+/**
+ * Gives products without a payment: recorded like a reward (granted by the operator) and
+ * fulfilled by the same workflow as a purchase — entitlements, receipt with links, claim
+ * email for guests. The grant and its audit entry are one transaction.
+ */
+export async function grantEntitlement(
+  deps: OperationsDeps,
+  request: GrantRequest,
+  who: Authorship,
+): Promise<GrantOutcome> {
+  requireReason(who);
+  const email = request.email.trim().toLowerCase();
+  if (!EMAIL.test(email)) throw new OperationError('invalid', 'email: not an email address');
+  const skus = [...new Set(request.skus.map((s) => s.trim()).filter(Boolean))];
+  if (skus.length === 0) throw new OperationError('invalid', 'skus: at least one SKU');
+  const kind = request.kind ?? 'coupon';
+  if (!REWARD_KINDS.includes(kind))
+    throw new OperationError('invalid', `kind: one of ${REWARD_KINDS.join(', ')}`);
+  const grantId = request.grantId ?? `op-${randomUUID()}`;
+  if (!/^[A-Za-z0-9_-]{1,100}$/.test(grantId))
+    throw new OperationError('invalid', 'grantId: letters, digits, _ and - only (1–100)');
+  const known = new Set((await findProductsBySkus(deps.db, skus)).map((p) => p.sku));
+  const unknown = skus.filter((sku) => !known.has(sku));
+  if (unknown.length > 0)
+    throw new OperationError('invalid', `skus: not in the catalog: ${unknown.join(', ')}`);
+
+  const purchaseKey = rewardPurchaseKey(grantId);
+  const workflowId = fulfillmentWorkflowId(purchaseKey);
+  const inserted = await deps.db.transaction().execute(async (trx) => {
+    const row = await trx
+      .insertInto('rewards')
+      .values({
+        reward_id: grantId,
+        kind,
+        mission_id: request.missionId ?? null,
+        email,
+        user_id: request.userId ?? null,
+        skus,
+        granted_by: `operator:${who.operator.name}`,
+        revoked_at: null,
+        revoke_reason: null,
+      })
+      .onConflict((oc) => oc.column('reward_id').doNothing())
+      .returning('reward_id')
+      .executeTakeFirst();
+    if (row) {
+      await recordAudit(trx, {
+        actor: who.operator.name,
+        action: 'entitlement.granted',
+        target: purchaseKey,
+        reason: who.reason,
+        detail: { skus, kind, missionId: request.missionId ?? null, role: who.operator.role },
+      });
+    }
+    return Boolean(row);
+  });
+  await startRouteWorkflow(deps.temporal, {
+    action: 'fulfill',
+    workflowId,
+    input: { source: 'reward', purchaseKey, paymentIntentId: null, rewardId: grantId },
+  });
+  return { grantId, purchaseKey, workflowId, duplicate: !inserted };
+}
+
+export interface AccessChange {
+  orderId: string;
+  purchaseKey: string;
+  entitlementIds: string[];
+  previous: EntitlementStatus[];
+  status: EntitlementStatus;
+  /** Revoke only: the fulfillment run was told to stop its reminders (false: it had closed). */
+  remindersStopped?: boolean;
+  /** Revoke only: the run sending the buyer's cancellation email (null: none owed or wanted). */
+  cancellationWorkflowId?: string | null;
+}
+
+/**
+ * Revokes a purchase's access (all entitlements of its order): records a revocation fact,
+ * re-derives the entitlements (every emailed link dies on its next click), moves the job to
+ * `revoked` and audits — one transaction; then tells the fulfillment run to stop reminding
+ * and starts the buyer's one cancellation email.
+ * Idempotent: revoking again changes nothing.
+ */
+export async function revokeAccess(
+  deps: OperationsDeps,
+  reference: string,
+  who: Authorship,
+  { notifyBuyer = true }: { notifyBuyer?: boolean } = {},
+): Promise<AccessChange> {
+  requireReason(who);
+  const { order } = await resolvePurchase(deps.db, reference);
+  const change = await deps.db.transaction().execute(async (trx) => {
+    await lockPurchase(trx, order.purchase_key);
+    await trx
+      .insertInto('payment_adjustments')
+      .values({
+        kind: 'revocation',
+        external_id: `operator-revocation:${order.id}`,
+        purchase_key: order.purchase_key,
+        amount: 0,
+        currency: null,
+        full: true,
+        status: 'revoked',
+        stripe_event_id: null,
+      })
+      .onConflict((oc) =>
+        oc.column('external_id').doUpdateSet({ status: 'revoked', updated_at: sql<Date>`now()` }),
+      )
+      .execute();
+    const { previous, status } = await reconcileOrderEntitlements(trx, order.id);
+    const job = await trx
+      .selectFrom('fulfillment_jobs')
+      .select('id')
+      .where('order_id', '=', order.id)
+      .executeTakeFirst();
+    if (job)
+      await transitionJob(trx, job.id, 'revoked', {
+        step: 'operator_revocation',
+        operator: who.operator.name,
+      });
+    await recordAudit(trx, {
+      actor: who.operator.name,
+      action: 'entitlement.revoked',
+      target: order.id,
+      reason: who.reason,
+      detail: {
+        purchaseKey: order.purchase_key,
+        previous,
+        status,
+        role: who.operator.role,
+        notifyBuyer,
+      },
+    });
+    return { previous, status };
+  });
+  let remindersStopped = false;
+  try {
+    await deps.temporal.workflow
+      .getHandle(fulfillmentWorkflowId(order.purchase_key))
+      .signal(revokedSignal);
+    remindersStopped = true;
+  } catch (error) {
+    // A closed run has no reminders left; anything else is worth surfacing.
+    if (!(error instanceof WorkflowNotFoundError)) throw error;
+  }
+  // Like a refund, a revocation tells the buyer once; an order already revoked was told.
+  const newlyRevoked = change.status === 'revoked' && change.previous.some((s) => s !== 'revoked');
+  const cancellationWorkflowId =
+    newlyRevoked && notifyBuyer ? await startOperatorRevocation(deps.temporal, order.id) : null;
+  return {
+    ...(await accessOf(deps, order.id, order.purchase_key)),
+    ...change,
+    remindersStopped,
+    cancellationWorkflowId,
+  };
+}
+
+/**
+ * Undoes revocations (an operator's or a reward's): the facts are marked `restored` and the
+ * entitlements go back to `active` or `pending_claim`. Refused while a full refund or a lost
+ * dispute stands — those are Stripe's facts, not ours to undo.
+ */
+export async function restoreAccess(
+  deps: OperationsDeps,
+  reference: string,
+  who: Authorship,
+): Promise<AccessChange> {
+  requireReason(who);
+  const { order } = await resolvePurchase(deps.db, reference);
+  const change = await deps.db.transaction().execute(async (trx) => {
+    await lockPurchase(trx, order.purchase_key);
+    await trx
+      .updateTable('payment_adjustments')
+      .set({ status: 'restored', updated_at: sql<Date>`now()` })
+      .where('purchase_key', '=', order.purchase_key)
+      .where('kind', '=', 'revocation')
+      .where('status', '<>', 'restored')
+      .execute();
+    const { previous, status } = await reconcileOrderEntitlements(trx, order.id);
+    if (status === 'revoked' || status === 'suspended') {
+      throw new OperationError(
+        'conflict',
+        `access stays ${status}: a full refund or a dispute is recorded for ${order.purchase_key}`,
+      );
+    }
+    const job = await trx
+      .selectFrom('fulfillment_jobs')
+      .select(['id', 'completed_at'])
+      .where('order_id', '=', order.id)
+      .executeTakeFirst();
+    if (job?.completed_at && previous.includes('revoked')) {
+      await transitionJob(
+        trx,
+        job.id,
+        'completed',
+        { step: 'operator_restore', operator: who.operator.name },
+        { restore: true },
+      );
+    }
+    await recordAudit(trx, {
+      actor: who.operator.name,
+      action: 'entitlement.restored',
+      target: order.id,
+      reason: who.reason,
+      detail: { purchaseKey: order.purchase_key, previous, status, role: who.operator.role },
+    });
+    return { previous, status };
+  });
+  return { ...(await accessOf(deps, order.id, order.purchase_key)), ...change };
+}
+
+async function accessOf(deps: OperationsDeps, orderId: string, purchaseKey: string) {
+  const rows = await deps.db
+    .selectFrom('entitlements')
+    .select('id')
+    .where('order_id', '=', orderId)
+    .execute();
+  return { orderId, purchaseKey, entitlementIds: rows.map((r) => r.id) };
+}
+
+export interface ResendOutcome {
+  orderId: string;
+  recipient: string;
+  workflowId: string;
+  sequence: number;
+}
+
+/**
+ * Emails fresh download links for an order (named by any of its references) through the
+ * resend workflow. Operators are not held to the buyer's hourly limit; each resend is
+ * audited and has its own sequence number, so a repeated request is still one email.
+ */
+export async function resendLinks(
+  deps: OperationsDeps,
+  reference: string,
+  who: Authorship,
+): Promise<ResendOutcome> {
+  requireReason(who);
+  const { order, email, entitlements } = await resolvePurchase(deps.db, reference);
+  const downloadable = entitlements.some(
+    (e) => e.status === 'active' || e.status === 'pending_claim',
+  );
+  if (!downloadable) {
+    throw new OperationError(
+      'conflict',
+      `nothing to resend: access is ${[...new Set(entitlements.map((e) => e.status))].join(', ') || 'not granted yet'}`,
+    );
+  }
+  return deps.db.transaction().execute(async (trx) => {
+    // Serialises operator resends of one order, so two at once get different numbers.
+    await lockPurchase(trx, order.purchase_key);
+    const counts = await trx
+      .selectFrom('email_deliveries')
+      .select((eb) => eb.fn.countAll<string>().as('sent'))
+      .where('order_id', '=', order.id)
+      .where('kind', '=', 'resend')
+      .executeTakeFirstOrThrow();
+    const audited = await trx
+      .selectFrom('audit_log')
+      .select((eb) => eb.fn.countAll<string>().as('resends'))
+      .where('target', '=', order.id)
+      .where('action', '=', 'links.resent')
+      .executeTakeFirstOrThrow();
+    const sequence = Math.max(Number(counts.sent), Number(audited.resends)) + 1;
+    const workflowId = await startResend(deps.temporal, { orderId: order.id, sequence });
+    await recordAudit(trx, {
+      actor: who.operator.name,
+      action: 'links.resent',
+      target: order.id,
+      reason: who.reason,
+      detail: { workflowId, sequence, recipient: email, role: who.operator.role },
+    });
+    return { orderId: order.id, recipient: email, workflowId, sequence };
+  });
+}

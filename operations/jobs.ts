@@ -1,0 +1,467 @@
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { sql } from 'kysely';
+import type { DbExecutor } from '../db/database.ts';
+import { recordAudit } from '../db/queries/audit.ts';
+import type { FulfillmentJob } from '../db/tables/fulfillment-jobs.ts';
+import type { Order } from '../db/tables/orders.ts';
+import { startRouteWorkflow } from '../gateway/dispatch.ts';
+import type { StripeEventEnvelope } from '../gateway/ingest.ts';
+import { routeStripeEvent } from '../gateway/stripe-routing.ts';
+import {
+  FULFILLMENT_STATUSES,
+  fulfillmentStatusQuery,
+  fulfillmentWorkflowId,
+  type FulfillmentInput,
+  type FulfillmentStatus,
+} from '../workflows/contracts.ts';
+import {
+  OperationError,
+  requireReason,
+  temporalWorkflowUrl,
+  UUID,
+  type Authorship,
+  type OperationsDeps,
+} from './context.ts';
+
+export interface JobSearch {
+  email?: string | undefined;
+  /** An order id or purchase key. */
+  order?: string | undefined;
+  paymentIntent?: string | undefined;
+  status?: string | undefined;
+  limit?: number | undefined;
+  offset?: number | undefined;
+}
+
+export interface JobSummary {
+  jobId: string;
+  workflowId: string;
+  status: FulfillmentStatus;
+  orderId: string;
+  purchaseKey: string;
+  paymentIntentId: string | null;
+  source: string;
+  email: string;
+  amountTotal: number | null;
+  currency: string | null;
+  lastError: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** A page of jobs, newest first, matching every given filter. */
+export async function searchJobs(
+  db: DbExecutor,
+  search: JobSearch,
+): Promise<{ items: JobSummary[]; hasMore: boolean; limit: number; offset: number }> {
+  const limit = search.limit ?? 50;
+  const offset = search.offset ?? 0;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+    throw new OperationError('invalid', 'limit: a whole number from 1 to 500');
+  if (!Number.isInteger(offset) || offset < 0)
+    throw new OperationError('invalid', 'offset: a whole number of 0 or more');
+  if (search.status && !(FULFILLMENT_STATUSES as readonly string[]).includes(search.status)) {
+    throw new OperationError('invalid', `status: one of ${FULFILLMENT_STATUSES.join(', ')}`);
+  }
+  let query = db
+    .selectFrom('fulfillment_jobs')
+    .innerJoin('orders', 'orders.id', 'fulfillment_jobs.order_id')
+    .innerJoin('customers', 'customers.id', 'orders.customer_id')
+    .select([
+      'fulfillment_jobs.id as jobId',
+      'fulfillment_jobs.workflow_id as workflowId',
+      'fulfillment_jobs.status as status',
+      'orders.id as orderId',
+      'orders.purchase_key as purchaseKey',
+      'orders.payment_intent_id as paymentIntentId',
+      'orders.source as source',
+      'customers.email as email',
+      'orders.amount_total as amountTotal',
+      'orders.currency as currency',
+      'fulfillment_jobs.last_error as lastError',
+      'fulfillment_jobs.created_at as createdAt',
+      'fulfillment_jobs.updated_at as updatedAt',
+    ]);
+  if (search.email) query = query.where('customers.email', '=', search.email.trim().toLowerCase());
+  if (search.paymentIntent)
+    query = query.where('orders.payment_intent_id', '=', search.paymentIntent);
+  if (search.status)
+    query = query.where('fulfillment_jobs.status', '=', search.status as FulfillmentStatus);
+  if (search.order) {
+    const order = search.order;
+    query = query.where((eb) =>
+      eb.or([
+        eb('orders.purchase_key', '=', order),
+        ...(UUID.test(order) ? [eb('orders.id', '=', order)] : []),
+      ]),
+    );
+  }
+  const rows = await query
+    .orderBy('fulfillment_jobs.created_at', 'desc')
+    .orderBy('fulfillment_jobs.id')
+    .limit(limit + 1)
+    .offset(offset)
+    .execute();
+  return { items: rows.slice(0, limit), hasMore: rows.length > limit, limit, offset };
+}
+
+export interface ResolvedPurchase {
+  order: Order;
+  job: FulfillmentJob | null;
+  email: string;
+  entitlements: { id: string; sku: string; title: string; status: string }[];
+}
+
+/**
+ * The purchase a support reference names: a job, order or entitlement id, a payment intent,
+ * checkout session or purchase key, or a workflow id.
+ */
+export async function resolvePurchase(
+  db: DbExecutor,
+  reference: string,
+): Promise<ResolvedPurchase> {
+  const ref = reference.trim();
+  let orderId: string | undefined;
+  if (UUID.test(ref)) {
+    const hit = await db
+      .selectFrom('orders')
+      .select('orders.id')
+      .where((eb) =>
+        eb.or([
+          eb('orders.id', '=', ref),
+          eb.exists(
+            eb
+              .selectFrom('fulfillment_jobs')
+              .select('fulfillment_jobs.id')
+              .whereRef('fulfillment_jobs.order_id', '=', 'orders.id')
+              .where('fulfillment_jobs.id', '=', ref),
+          ),
+          eb.exists(
+            eb
+              .selectFrom('entitlements')
+              .select('entitlements.id')
+              .whereRef('entitlements.order_id', '=', 'orders.id')
+              .where('entitlements.id', '=', ref),
+          ),
+        ]),
+      )
+      .executeTakeFirst();
+    orderId = hit?.id;
+  } else {
+    const key = ref.startsWith('fulfillment-') ? ref.slice('fulfillment-'.length) : ref;
+    const hit = await db
+      .selectFrom('orders')
+      .select('id')
+      .where((eb) =>
+        eb.or([
+          eb('purchase_key', '=', key),
+          eb('payment_intent_id', '=', key),
+          eb('checkout_session_id', '=', key),
+        ]),
+      )
+      .executeTakeFirst();
+    orderId = hit?.id;
+  }
+  if (!orderId)
+    throw new OperationError('not_found', `no order, job or entitlement matches ${ref}`);
+  const order = await db
+    .selectFrom('orders')
+    .selectAll()
+    .where('id', '=', orderId)
+    .executeTakeFirstOrThrow();
+  const job =
+    (await db
+      .selectFrom('fulfillment_jobs')
+      .selectAll()
+      .where('order_id', '=', orderId)
+      .executeTakeFirst()) ?? null;
+  const customer = await db
+    .selectFrom('customers')
+    .select('email')
+    .where('id', '=', order.customer_id)
+    .executeTakeFirstOrThrow();
+  const entitlements = await db
+    .selectFrom('entitlements')
+    .innerJoin('products', 'products.id', 'entitlements.product_id')
+    .select(['entitlements.id', 'products.sku', 'products.title', 'entitlements.status'])
+    .where('entitlements.order_id', '=', orderId)
+    .orderBy('products.sku')
+    .execute();
+  return { order, job, email: customer.email, entitlements };
+}
+
+export interface TimelineEntry {
+  at: Date;
+  /** Which record it comes from. */
+  source: 'webhook' | 'job' | 'email' | 'download' | 'entitlement' | 'claim' | 'audit';
+  event: string;
+  detail: Record<string, unknown>;
+}
+
+export interface JobTimeline {
+  orderId: string;
+  purchaseKey: string;
+  paymentIntentId: string | null;
+  email: string;
+  /** `pending_claim` until the buyer links the purchase to an account. */
+  customerStatus: string;
+  jobId: string | null;
+  workflowId: string;
+  status: FulfillmentStatus | null;
+  lastError: string | null;
+  entitlements: ResolvedPurchase['entitlements'];
+  temporalUrl: string;
+  timeline: TimelineEntry[];
+}
+
+const parsed = (value: unknown): Record<string, unknown> =>
+  value && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+
+/**
+ * One purchase as support sees it: webhook events, job status changes, emails, downloads,
+ * entitlement facts (refunds, disputes, revocations) and operator actions, in time order,
+ * plus the workflow's page in the Temporal UI.
+ */
+export async function showJob(deps: OperationsDeps, reference: string): Promise<JobTimeline> {
+  const { db } = deps;
+  const { order, job, email, entitlements } = await resolvePurchase(db, reference);
+  const workflowId = job?.workflow_id ?? fulfillmentWorkflowId(order.purchase_key);
+  const entitlementIds = entitlements.map((e) => e.id);
+  const key = order.purchase_key;
+
+  const webhooks = await db
+    .selectFrom('webhook_events')
+    .select(['event_id', 'type', 'received_at', 'result', 'error', 'workflow_id'])
+    .where((eb) =>
+      eb.or([
+        eb('workflow_id', '=', workflowId),
+        eb(sql`payload->'data'->'object'->>'id'`, '=', key),
+        eb(sql`payload->'data'->'object'->>'payment_intent'`, '=', key),
+      ]),
+    )
+    .execute();
+  const jobEvents = job
+    ? await db
+        .selectFrom('fulfillment_job_events')
+        .select(['status', 'detail', 'created_at'])
+        .where('job_id', '=', job.id)
+        .execute()
+    : [];
+  const emails = await db
+    .selectFrom('email_deliveries')
+    .select([
+      'kind',
+      'recipient',
+      'status',
+      'driver',
+      'attempts',
+      'last_error',
+      'created_at',
+      'sent_at',
+    ])
+    .where('order_id', '=', order.id)
+    .execute();
+  const downloads = entitlementIds.length
+    ? await db
+        .selectFrom('download_events')
+        .select(['entitlement_id', 'format', 'source', 'outcome', 'ip', 'created_at'])
+        .where('entitlement_id', 'in', entitlementIds)
+        .execute()
+    : [];
+  const adjustments = await db
+    .selectFrom('payment_adjustments')
+    .select(['kind', 'external_id', 'amount', 'full', 'status', 'created_at', 'updated_at'])
+    .where('purchase_key', '=', key)
+    .execute();
+  const claims = await db
+    .selectFrom('claim_tokens')
+    .select(['created_at', 'expires_at', 'used_at'])
+    .where('customer_id', '=', order.customer_id)
+    .execute();
+  const customer = await db
+    .selectFrom('customers')
+    .select('status')
+    .where('id', '=', order.customer_id)
+    .executeTakeFirstOrThrow();
+  const targets = [order.id, key, workflowId, ...entitlementIds, ...(job ? [job.id] : [])];
+  const eventIds = webhooks.map((w) => w.event_id);
+  const audits = await db
+    .selectFrom('audit_log')
+    .select(['actor', 'action', 'target', 'reason', 'detail', 'created_at'])
+    .where('target', 'in', [...targets, ...eventIds])
+    .execute();
+
+  const timeline: TimelineEntry[] = [
+    ...webhooks.map((w) => ({
+      at: w.received_at,
+      source: 'webhook' as const,
+      event: w.type,
+      detail: { eventId: w.event_id, result: w.result ?? 'pending', error: w.error },
+    })),
+    ...jobEvents.map((e) => ({
+      at: e.created_at,
+      source: 'job' as const,
+      event: e.status,
+      detail: parsed(e.detail),
+    })),
+    ...emails.map((e) => ({
+      at: e.sent_at ?? e.created_at,
+      source: 'email' as const,
+      event: `${e.kind} ${e.status}`,
+      detail: {
+        recipient: e.recipient,
+        driver: e.driver,
+        attempts: e.attempts,
+        error: e.last_error,
+      },
+    })),
+    ...downloads.map((d) => ({
+      at: d.created_at,
+      source: 'download' as const,
+      event: `${d.format} ${d.outcome}`,
+      detail: { entitlementId: d.entitlement_id, via: d.source, ip: d.ip },
+    })),
+    ...adjustments.map((a) => ({
+      at: a.updated_at,
+      source: 'entitlement' as const,
+      event: `${a.kind} ${a.status}`,
+      detail: { externalId: a.external_id, amount: a.amount, full: a.full },
+    })),
+    ...claims.flatMap((c) => [
+      {
+        at: c.created_at,
+        source: 'claim' as const,
+        event: 'claim link issued',
+        detail: { expiresAt: c.expires_at },
+      },
+      ...(c.used_at
+        ? [{ at: c.used_at, source: 'claim' as const, event: 'claim link used', detail: {} }]
+        : []),
+    ]),
+    ...audits.map((a) => ({
+      at: a.created_at,
+      source: 'audit' as const,
+      event: a.action,
+      detail: { actor: a.actor, reason: a.reason, target: a.target, ...parsed(a.detail) },
+    })),
+  ].sort((a, b) => a.at.getTime() - b.at.getTime());
+
+  return {
+    orderId: order.id,
+    purchaseKey: key,
+    paymentIntentId: order.payment_intent_id,
+    email,
+    customerStatus: customer.status,
+    jobId: job?.id ?? null,
+    workflowId,
+    status: job?.status ?? null,
+    lastError: job?.last_error ?? null,
+    entitlements,
+    temporalUrl: temporalWorkflowUrl(deps.temporalUi, workflowId),
+    timeline,
+  };
+}
+
+/** What `retryJob` found and did. */
+export interface RetryOutcome {
+  workflowId: string;
+  jobStatus: FulfillmentStatus | null;
+  /** The run's state in Temporal before the retry (`NONE` when Temporal has no run). */
+  workflowStatusBefore: string;
+  action: 'started' | 'restarted' | 'none';
+  message: string;
+}
+
+async function describeStatus(deps: OperationsDeps, workflowId: string): Promise<string> {
+  try {
+    return (await deps.temporal.workflow.getHandle(workflowId).describe()).status.name;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return 'NONE';
+    throw error;
+  }
+}
+
+/** The input the gateway (or the rewards route) started this purchase's workflow with. */
+async function fulfillmentInputOf(db: DbExecutor, order: Order): Promise<FulfillmentInput> {
+  if (order.source === 'reward') {
+    return {
+      source: 'reward',
+      purchaseKey: order.purchase_key,
+      paymentIntentId: null,
+      rewardId: order.purchase_key.slice('reward-'.length),
+    };
+  }
+  const workflowId = fulfillmentWorkflowId(order.purchase_key);
+  const events = await db
+    .selectFrom('webhook_events')
+    .select(['payload'])
+    .where('provider', '=', 'stripe')
+    .where('workflow_id', '=', workflowId)
+    .orderBy('received_at')
+    .execute();
+  for (const event of events) {
+    const route = routeStripeEvent(event.payload as StripeEventEnvelope);
+    if (route.action === 'fulfill' && route.workflowId === workflowId) return route.input;
+  }
+  throw new OperationError(
+    'conflict',
+    `no recorded Stripe event starts ${workflowId}; replay it with \`events replay <evt_id>\``,
+  );
+}
+
+/**
+ * Re-drives a job through its idempotent workflow. A failed, terminated or timed-out run (a
+ * `needs_attention` job) is started again under the same id; a run Temporal no longer knows is
+ * started afresh. A running one retries failing steps by itself: it is left alone unless
+ * `restart` is set, which terminates it and starts a new run (each step is idempotent, so
+ * nothing is done twice). A completed run is never repeated.
+ */
+export async function retryJob(
+  deps: OperationsDeps,
+  reference: string,
+  who: Authorship & { restart?: boolean },
+): Promise<RetryOutcome> {
+  requireReason(who);
+  const { order, job } = await resolvePurchase(deps.db, reference);
+  const workflowId = job?.workflow_id ?? fulfillmentWorkflowId(order.purchase_key);
+  const input = await fulfillmentInputOf(deps.db, order);
+  const before = await describeStatus(deps, workflowId);
+  let action: RetryOutcome['action'] = 'none';
+  let message: string;
+  if (before === 'COMPLETED') {
+    message = 'none: the workflow completed; a completed fulfillment is never repeated';
+  } else if (before === 'RUNNING' && !who.restart) {
+    const handle = deps.temporal.workflow.getHandle(workflowId);
+    const state = await handle.query(fulfillmentStatusQuery).catch(() => null);
+    message = `none: the workflow is running (${state ? `${state.status}, ${state.phase}` : 'status unknown'}) and retries failing steps itself; add restart to terminate it and start a fresh run`;
+  } else {
+    if (before === 'RUNNING') {
+      await deps.temporal.workflow
+        .getHandle(workflowId)
+        .terminate(`restarted by ${who.operator.name}: ${who.reason}`);
+      action = 'restarted';
+      message = 'terminated the running workflow and started a new run';
+    } else {
+      action = 'started';
+      message =
+        before === 'NONE'
+          ? 'started the workflow (Temporal had no run of it)'
+          : `started a new run (the last one is ${before.toLowerCase()})`;
+    }
+    await startRouteWorkflow(deps.temporal, { action: 'fulfill', workflowId, input });
+  }
+  await recordAudit(deps.db, {
+    actor: who.operator.name,
+    action: 'job.retried',
+    target: job?.id ?? order.id,
+    reason: who.reason,
+    detail: { workflowId, workflowStatusBefore: before, action, role: who.operator.role },
+  });
+  return {
+    workflowId,
+    jobStatus: job?.status ?? null,
+    workflowStatusBefore: before,
+    action,
+    message,
+  };
+}

@@ -1,0 +1,37 @@
+import { fileURLToPath } from 'node:url';
+import type { DataConverter } from '@temporalio/common';
+import { EncryptionCodec, type PayloadKey } from './codec.ts';
+import type { TemporalTarget } from './client.ts';
+
+/** Failure messages and stacks become payloads, so the codec encrypts them too. */
+export const failureConverterPath = fileURLToPath(
+  new URL('./failure-converter.ts', import.meta.url),
+);
+
+/**
+ * The data converter every client and worker of the service uses: payloads encrypted with
+ * `keys` (the first encrypts, all decrypt), or the SDK default when no keys are configured
+ * (development and tests that do not set PAYLOAD_ENCRYPTION_KEYS; production refuses that).
+ * Failure messages and stack traces are encrypted too (`failure-converter.ts`). Search
+ * attributes are not payloads the codec sees: they hold keys and hashes only.
+ */
+export function payloadDataConverter(
+  keys: readonly PayloadKey[] | undefined,
+): DataConverter | undefined {
+  if (!keys || keys.length === 0) return undefined;
+  return { payloadCodecs: [new EncryptionCodec(keys)], failureConverterPath };
+}
+
+/** Where Temporal is and how payloads are encoded, as the configuration describes it. */
+export function temporalTargetFromConfig(config: {
+  TEMPORAL_ADDRESS: string;
+  TEMPORAL_NAMESPACE: string;
+  PAYLOAD_ENCRYPTION_KEYS?: readonly PayloadKey[] | undefined;
+}): TemporalTarget {
+  const dataConverter = payloadDataConverter(config.PAYLOAD_ENCRYPTION_KEYS);
+  return {
+    address: config.TEMPORAL_ADDRESS,
+    namespace: config.TEMPORAL_NAMESPACE,
+    ...(dataConverter ? { dataConverter } : {}),
+  };
+}
