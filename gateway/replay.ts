@@ -46,7 +46,7 @@ export async function replayEvents(
   db: Db,
   temporal: Client,
   events: Pick<WebhookEvent, 'id' | 'event_id' | 'type' | 'payload' | 'result'>[],
-  { dryRun, operator }: { dryRun: boolean; operator: string },
+  { dryRun, operator, reason }: { dryRun: boolean; operator: string; reason?: string | undefined },
 ): Promise<ReplayPlan[]> {
   const plans: ReplayPlan[] = [];
   for (const event of events) {
@@ -77,6 +77,7 @@ export async function replayEvents(
       actor: operator,
       action: 'webhook.replayed',
       target: event.event_id,
+      reason: reason ?? null,
       detail: { ...plan },
     });
   }

@@ -209,20 +209,12 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
     handle(adminEventParams.extend(adminReplayBody.shape), async (b, request) => {
       const event = await findWebhookEvent(operations.db, 'stripe', b.eventId);
       if (!event) throw new OperationError('not_found', `no recorded event ${b.eventId}`);
+      // Audited by replayEvents (`webhook.replayed`, with who and why) unless a dry run.
       const [plan] = await replayEvents(operations.db, operations.temporal, [event], {
         dryRun: b.dry_run,
         operator: operatorOf(request).name,
+        reason: b.reason,
       });
-      // replayEvents audits what it did (`webhook.replayed`); this row records who asked and why.
-      if (!b.dry_run) {
-        await recordAudit(operations.db, {
-          actor: operatorOf(request).name,
-          action: 'webhook.replay_requested',
-          target: b.eventId,
-          reason: b.reason,
-          detail: { role: operatorOf(request).role, change: plan?.change ?? null },
-        });
-      }
       return plan;
     }),
   );

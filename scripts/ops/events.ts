@@ -15,8 +15,8 @@ import type { Client } from '@temporalio/client';
 import { printRows } from '../lib/table.ts';
 
 export const EVENTS_USAGE = `events list [--status processed|ignored|duplicate|failed|pending] [--type T] [--since ISO] [--limit N]
-events replay <evt_id> [--dry-run] [--operator NAME]
-events replay --since ISO [--type T] [--dry-run] [--operator NAME]
+events replay <evt_id> [--dry-run] [--operator NAME] [--reason TEXT]
+events replay --since ISO [--type T] [--dry-run] [--operator NAME] [--reason TEXT]
 events prune [--dry-run]            delete settled events older than WEBHOOK_RETENTION_MONTHS
 events gap-check [--hours N]        re-drive handled Stripe events the inbox never received`;
 
@@ -50,6 +50,7 @@ export async function runEventsCommand(
       limit: { type: 'string' },
       hours: { type: 'string' },
       operator: { type: 'string' },
+      reason: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
     },
   });
@@ -108,6 +109,7 @@ export async function runEventsCommand(
       const plans = await replayEvents(db, temporal, events, {
         dryRun,
         operator: operatorName(values.operator),
+        reason: values.reason,
       });
       printRows(
         plans.map((plan) => ({ ...plan })),

@@ -287,12 +287,7 @@ describe('admin API', () => {
     expect(real.statusCode).toBe(200);
     expect(
       (await auditOf(stack, event!.eventId)).map((a) => [a.actor, a.action, a.reason]),
-    ).toEqual(
-      expect.arrayContaining([
-        ['alice', 'webhook.replayed', null],
-        ['alice', 'webhook.replay_requested', 'support ticket 99'],
-      ]),
-    );
+    ).toEqual(expect.arrayContaining([['alice', 'webhook.replayed', 'support ticket 99']]));
     expect((await purchaseRows(stack.db, paymentIntentId)).emails).toHaveLength(1);
   });
 });

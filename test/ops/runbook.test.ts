@@ -431,15 +431,27 @@ describe('runbook procedures', () => {
       await ops(['events', 'list', '--status', 'pending', '--limit', '500', '--json']),
     );
     expect(pending.map((e) => e.event_id)).toContain(event.id);
-    expect((await ops(['events', 'replay', event.id, '--operator', 'dana', '--json'])).code).toBe(
-      0,
-    );
+    const replayed = await ops([
+      'events',
+      'replay',
+      event.id,
+      '--operator',
+      'dana',
+      '--reason',
+      'incident 12: Temporal was down',
+      '--json',
+    ]);
+    expect(replayed.code).toBe(0);
     await settledFulfillment(stack.temporal, paymentIntentId);
     const rows = await purchaseRows(stack.db, paymentIntentId);
     expect(rows.emails.map((e) => e.kind)).toEqual(['delivery']);
     expect(await auditOf(stack, event.id)).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ actor: 'dana', action: 'webhook.replayed' }),
+        expect.objectContaining({
+          actor: 'dana',
+          action: 'webhook.replayed',
+          reason: 'incident 12: Temporal was down',
+        }),
       ]),
     );
   });
