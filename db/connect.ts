@@ -17,18 +17,18 @@ export async function connectDatabase(target: DatabaseTarget): Promise<Db> {
       // without exhausting a small Postgres (default max_connections is 100).
       max: target.poolSize ?? 10,
     });
-    // An idle connection the server drops (a restart, a failover, a network cut) is reported
-    // here; unheard, it would crash the process. The pool replaces it on the next query, and
-    // the query that needs it fails (and is retried) like any other database error.
-    pool.on('error', (error) => {
+    // A connection the server drops (a restart, a failover, a network cut) emits `error`;
+    // unheard, it would crash the process. Every connection gets a listener as it opens, so a
+    // checked-out one (between a transaction's statements) is covered as well as an idle one;
+    // the pool replaces it, and the query that needed it fails (and is retried) like any
+    // other database error.
+    const lost = (error: Error) =>
       console.warn(
-        JSON.stringify({
-          level: 'warn',
-          msg: 'idle database connection lost',
-          error: error.message,
-        }),
+        JSON.stringify({ level: 'warn', msg: 'database connection lost', error: error.message }),
       );
-    });
+    pool.on('connect', (client) => client.on('error', lost));
+    // The pool re-emits an idle connection's error: already logged by the listener above.
+    pool.on('error', () => undefined);
     return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   // Loaded lazily: PGlite is a 10 MB WASM build that production processes never need.

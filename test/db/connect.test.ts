@@ -23,12 +23,30 @@ describe('database connection', () => {
       // What a PostgreSQL restart or failover does to every idle connection.
       await sql`select pg_terminate_backend(${rows[0]!.pid})`.execute(admin);
       await vi.waitFor(() => expect(warn).toHaveBeenCalled());
-      expect(String(warn.mock.calls[0]?.[0])).toContain('idle database connection lost');
+      expect(String(warn.mock.calls[0]?.[0])).toContain('database connection lost');
       expect(String(warn.mock.calls[0]?.[0])).not.toContain('postgres://');
     } finally {
       warn.mockRestore();
     }
     const after = await sql<{ answer: number }>`select 42 as answer`.execute(db);
     expect(after.rows).toEqual([{ answer: 42 }]);
+  });
+
+  it('survives losing a connection in the middle of a transaction: it fails, the next query works', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const transaction = db.transaction().execute(async (trx) => {
+        const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+        await sql`select pg_terminate_backend(${rows[0]!.pid})`.execute(admin);
+        // The connection is checked out and idle between statements when the server drops it.
+        await vi.waitFor(() => expect(warn).toHaveBeenCalled());
+        await sql`select 1`.execute(trx);
+      });
+      await expect(transaction).rejects.toThrow();
+    } finally {
+      warn.mockRestore();
+    }
+    const after = await sql<{ answer: number }>`select 7 as answer`.execute(db);
+    expect(after.rows).toEqual([{ answer: 7 }]);
   });
 });
