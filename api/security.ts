@@ -53,7 +53,19 @@ function callerKey(request: FastifyRequest): string {
   return `ip:${request.ip}`;
 }
 
-const pathOf = (request: FastifyRequest): string => request.url.split('?', 1)[0] ?? '';
+/**
+ * The path as the router matched it: decoded, so `/%761/claims` (routed to `/v1/claims`) is
+ * limited and redacted like `/v1/claims`. An undecodable path is left as it is (the router
+ * answers it 400).
+ */
+function pathOf(request: FastifyRequest): string {
+  const raw = request.url.split('?', 1)[0] ?? '';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
 
 /**
  * Installs the cross-cutting protections on the root instance, before any route registers so
@@ -168,7 +180,14 @@ const SECRET_QUERY = /([?&](?:token|key|signature|secret|code)=)[^&#]*/gi;
  * parameters and email addresses replaced.
  */
 export function redactUrl(url: string): string {
-  return url
+  // Matched decoded, as the router routes it: `/%64ownloads/<token>` is a download link too.
+  let decoded = url;
+  try {
+    decoded = decodeURI(url);
+  } catch {
+    // Not decodable: the router refuses it; redact what is there.
+  }
+  return decoded
     .replace(TOKEN_IN_PATH, (_match, prefix: string) => `/${prefix}/[redacted]`)
     .replace(SECRET_QUERY, '$1[redacted]')
     .replace(EMAIL_PATTERN, '[email]');

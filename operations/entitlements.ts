@@ -9,6 +9,7 @@ import { REWARD_KINDS, type RewardKind } from '../db/tables/rewards.ts';
 import { startOperatorRevocation, startResend, startRouteWorkflow } from '../gateway/dispatch.ts';
 import {
   fulfillmentWorkflowId,
+  resendWorkflowId,
   revokedSignal,
   rewardPurchaseKey,
   type EntitlementStatus,
@@ -109,7 +110,7 @@ export interface AccessChange {
   status: EntitlementStatus;
   /** Revoke only: the fulfillment run was told to stop its reminders (false: it had closed). */
   remindersStopped?: boolean;
-  /** Revoke only: the run sending the buyer's cancellation email (null: none owed or wanted). */
+  /** Revoke only: the run sending the buyer's one cancellation email (null: not wanted). */
   cancellationWorkflowId?: string | null;
 }
 
@@ -172,6 +173,13 @@ export async function revokeAccess(
     });
     return { previous, status };
   });
+  // The buyer is told once per order (the run and the ledger key are per order), so a revoke
+  // repeated after a failure here starts what the first one could not; an order a refund
+  // revoked was told already and its cancellation key is spent.
+  const cancellationWorkflowId =
+    change.status === 'revoked' && notifyBuyer
+      ? await startOperatorRevocation(deps.temporal, order.id)
+      : null;
   let remindersStopped = false;
   try {
     await deps.temporal.workflow
@@ -182,10 +190,6 @@ export async function revokeAccess(
     // A closed run has no reminders left; anything else is worth surfacing.
     if (!(error instanceof WorkflowNotFoundError)) throw error;
   }
-  // Like a refund, a revocation tells the buyer once; an order already revoked was told.
-  const newlyRevoked = change.status === 'revoked' && change.previous.some((s) => s !== 'revoked');
-  const cancellationWorkflowId =
-    newlyRevoked && notifyBuyer ? await startOperatorRevocation(deps.temporal, order.id) : null;
   return {
     ...(await accessOf(deps, order.id, order.purchase_key)),
     ...change,
@@ -301,7 +305,7 @@ export async function resendLinks(
       .where('action', '=', 'links.resent')
       .executeTakeFirstOrThrow();
     const sequence = Math.max(Number(counts.sent), Number(audited.resends)) + 1;
-    const workflowId = await startResend(deps.temporal, { orderId: order.id, sequence });
+    const workflowId = resendWorkflowId(order.id, sequence);
     await recordAudit(trx, {
       actor: who.operator.name,
       action: 'links.resent',
@@ -309,6 +313,9 @@ export async function resendLinks(
       reason: who.reason,
       detail: { workflowId, sequence, recipient: email, role: who.operator.role },
     });
+    // Last: the email goes out only once its audit row is written (a failed start rolls the
+    // row back, and a retry reuses the same sequence, so one resend per request).
+    await startResend(deps.temporal, { orderId: order.id, sequence });
     return { orderId: order.id, recipient: email, workflowId, sequence };
   });
 }

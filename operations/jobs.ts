@@ -434,22 +434,17 @@ export async function retryJob(
     const handle = deps.temporal.workflow.getHandle(workflowId);
     const state = await handle.query(fulfillmentStatusQuery).catch(() => null);
     message = `none: the workflow is running (${state ? `${state.status}, ${state.phase}` : 'status unknown'}) and retries failing steps itself; add restart to terminate it and start a fresh run`;
+  } else if (before === 'RUNNING') {
+    action = 'restarted';
+    message = 'terminated the running workflow and started a new run';
   } else {
-    if (before === 'RUNNING') {
-      await deps.temporal.workflow
-        .getHandle(workflowId)
-        .terminate(`restarted by ${who.operator.name}: ${who.reason}`);
-      action = 'restarted';
-      message = 'terminated the running workflow and started a new run';
-    } else {
-      action = 'started';
-      message =
-        before === 'NONE'
-          ? 'started the workflow (Temporal had no run of it)'
-          : `started a new run (the last one is ${before.toLowerCase()})`;
-    }
-    await startRouteWorkflow(deps.temporal, { action: 'fulfill', workflowId, input });
+    action = 'started';
+    message =
+      before === 'NONE'
+        ? 'started the workflow (Temporal had no run of it)'
+        : `started a new run (the last one is ${before.toLowerCase()})`;
   }
+  // Audited before acting: a terminate or start that fails half-way is still on record.
   await recordAudit(deps.db, {
     actor: who.operator.name,
     action: 'job.retried',
@@ -457,6 +452,14 @@ export async function retryJob(
     reason: who.reason,
     detail: { workflowId, workflowStatusBefore: before, action, role: who.operator.role },
   });
+  if (action === 'restarted') {
+    await deps.temporal.workflow
+      .getHandle(workflowId)
+      .terminate(`restarted by ${who.operator.name}: ${who.reason}`);
+  }
+  if (action !== 'none') {
+    await startRouteWorkflow(deps.temporal, { action: 'fulfill', workflowId, input });
+  }
   return {
     workflowId,
     jobStatus: job?.status ?? null,

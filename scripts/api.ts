@@ -12,10 +12,6 @@ const config = loadConfigOrExit();
 const db = await connectDatabase(databaseTarget(config, false));
 const temporal = await connectTemporalClient(temporalTargetFromConfig(config));
 const app = await buildApp(appDepsFromConfig(config, db, temporal));
-app.addHook('onClose', async () => {
-  await temporal.connection.close();
-  await db.destroy();
-});
 await app.listen({ host: config.HOST, port: config.PORT });
 // SIGTERM: /readyz turns 503 at once, in-flight requests finish (up to the grace), then the
 // server, the relay, the Temporal client and the pool close.
@@ -24,6 +20,9 @@ onShutdownSignal(
   async (signal) => {
     app.log.info({ signal, graceMs }, 'shutting down: draining in-flight requests');
     await closeGracefully(app, { graceMs });
+    // After the app: its onClose hooks stop the relay and the gap check, which use both.
+    await temporal.connection.close();
+    await db.destroy();
     app.log.info('shut down');
   },
   // The grace, then a few seconds for the pools to close.

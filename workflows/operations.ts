@@ -1,5 +1,5 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import type { OperationsScanSummary, ReconcileSummary } from '../activities/operations.ts';
 
@@ -63,6 +63,14 @@ export async function reconciliationWorkflow(
   const scheduledAt = info.typedSearchAttributes.get(scheduledStartTime) ?? info.startTime;
   const day = input.date ?? new Date(scheduledAt.getTime() - 86_400_000).toISOString().slice(0, 10);
   const start = new Date(`${day}T00:00:00.000Z`);
+  // A bad date from a manual start fails the run; thrown as a plain error it would fail the
+  // workflow task, which Temporal retries forever.
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(start.getTime())) {
+    throw ApplicationFailure.nonRetryable(
+      `date must be a UTC day YYYY-MM-DD, got ${day}`,
+      'InvalidDate',
+    );
+  }
   return reconcile.reconcile({
     windowStart: start.toISOString(),
     windowEnd: new Date(start.getTime() + 86_400_000).toISOString(),

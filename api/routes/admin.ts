@@ -80,10 +80,11 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
       status = 200,
     ) =>
     async (request: Parameters<typeof operatorOf>[0], reply: FastifyReply) => {
+      // Path parameters last: a body field named like one (`ref`) cannot retarget the call.
       const parsed = schema.safeParse({
-        ...(request.params as object),
         ...(request.query as object),
         ...(typeof request.body === 'object' && request.body !== null ? request.body : {}),
+        ...(request.params as object),
       });
       if (!parsed.success) return badRequest(reply, parsed.error);
       try {

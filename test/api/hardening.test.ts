@@ -222,6 +222,20 @@ describe('rate limits', () => {
     expect(other.statusCode).toBe(200);
   });
 
+  it('counts a percent-encoded /v1 path (routed to the same handler) against the same limit', async () => {
+    const token = await userToken();
+    const statuses: number[] = [];
+    for (let i = 0; i <= API_LIMIT; i++) {
+      const response = await stack.app.inject({
+        method: 'GET',
+        url: i % 2 === 0 ? '/%761/entitlements' : '/v1/entitlement%73',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      statuses.push(response.statusCode);
+    }
+    expect(statuses).toEqual([...Array<number>(API_LIMIT).fill(200), 429]);
+  });
+
   it('answers 429 once an operator passes the /admin limit', async () => {
     const statuses: number[] = [];
     for (let i = 0; i <= API_LIMIT; i++) {
@@ -367,6 +381,8 @@ describe('log redaction', () => {
     const claimToken = 'C'.repeat(43);
     await stack.app.inject({ method: 'GET', url: `/downloads/${downloadToken}` });
     await stack.app.inject({ method: 'GET', url: `/claim/${claimToken}` });
+    // The router decodes paths: an encoded prefix reaches the same route, and is redacted too.
+    await stack.app.inject({ method: 'GET', url: `/%64ownloads/${downloadToken}` });
     const urls = logs.lines.flatMap((line) => {
       const req = line['req'] as { url?: string } | undefined;
       return req?.url ? [req.url] : [];
