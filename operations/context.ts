@@ -9,6 +9,8 @@ export interface OperationsDeps {
   /** Where the Temporal Web UI lives, for deep links from a job's timeline. */
   temporalUi: { baseUrl: string; namespace: string };
   storage: StorageDriver;
+  /** SEARCH_ATTRIBUTE_HASH_KEY: keys the hash a DSAR deletion records instead of the address. */
+  emailHashKey?: string | undefined;
 }
 
 /** Who acts and why: recorded on every audit row an operation writes. */

@@ -1,4 +1,7 @@
-import { createHash } from 'node:crypto';
+import {
+  customerEmailSearchValue,
+  DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
+} from '../activities/search-attributes.ts';
 import { sql } from 'kysely';
 import type { DbExecutor } from '../db/database.ts';
 import { recordAudit } from '../db/queries/audit.ts';
@@ -14,7 +17,11 @@ export interface DsarTableReport {
 }
 
 export interface DsarReport {
-  /** SHA-256 of the address: what the audit trail records instead of the address. */
+  /**
+   * The address's keyed hash (SEARCH_ATTRIBUTE_HASH_KEY), what the audit trail records instead
+   * of the address: not reversible from a list of addresses without the key, and the same
+   * value as the buyer's `CustomerEmail` search attribute in Temporal.
+   */
   subject: string;
   customers: number;
   tables: DsarTableReport[];
@@ -22,9 +29,6 @@ export interface DsarReport {
 
 /** What replaces a deleted address everywhere it is kept in text. */
 export const REDACTED = '[redacted]';
-
-const subjectOf = (email: string): string =>
-  `sha256:${createHash('sha256').update(email).digest('hex')}`;
 
 /** An ILIKE pattern for text containing `value` literally (`_` and `%` are not wildcards). */
 const containing = (value: string): string => `%${value.replace(/[\\%_]/g, '\\$&')}%`;
@@ -62,7 +66,10 @@ export async function deletePersonalData(
   const email = rawEmail.trim().toLowerCase();
   if (!/^[^\s@]+@[^\s@]+$/.test(email))
     throw new OperationError('invalid', 'email: not an email address');
-  const subject = subjectOf(email);
+  const subject = customerEmailSearchValue(
+    email,
+    deps.emailHashKey ?? DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
+  );
 
   const report = await deps.db.transaction().execute(async (trx) => {
     const tables: DsarTableReport[] = [];
@@ -206,6 +213,14 @@ export async function deletePersonalData(
       .set({ target: REDACTED })
       .where((eb) => eb(eb.fn('lower', ['target']), '=', email))
       .executeTakeFirst();
+    // Operators' reasons are free text ("ticket 4713: moved to a@b.c"): cut the address out.
+    await trx
+      .updateTable('audit_log')
+      .set({
+        reason: sql<string>`regexp_replace(reason, ${literalPattern(email)}, ${REDACTED}, 'gi')`,
+      })
+      .where('reason', 'ilike', containing(email))
+      .execute();
     const auditDetails = await redactJsonColumn(trx, 'audit_log', 'detail', email);
     tables.push({
       table: 'audit_log',
@@ -261,7 +276,7 @@ export async function deletePersonalData(
       actor: who.operator.name,
       action: 'dsar.deleted',
       target: subject,
-      reason: who.reason,
+      reason: who.reason.replace(new RegExp(literalPattern(email), 'gi'), REDACTED),
       detail: {
         role: who.operator.role,
         customers: customerIds.length,

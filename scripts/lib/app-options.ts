@@ -19,6 +19,7 @@ export function appDepsFromConfig(config: Config, db: Db, temporal: Client): App
     admin: {
       tokens: config.OPERATOR_TOKENS ?? [],
       temporalUi: { baseUrl: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE },
+      emailHashKey: config.SEARCH_ATTRIBUTE_HASH_KEY,
       storage: createStorage(config),
     },
     codec: {

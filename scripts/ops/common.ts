@@ -18,6 +18,7 @@ export function operationsDeps({ db, temporal, config }: OpsContext): Operations
     db,
     temporal,
     temporalUi: { baseUrl: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE },
+    emailHashKey: config.SEARCH_ATTRIBUTE_HASH_KEY,
     storage: createStorage(config),
   };
 }

@@ -172,7 +172,29 @@ describe('npm run ops -- dsar delete', () => {
     const rows = await purchaseRows(stack.db, paymentIntentId);
     const order = rows.orders[0]!;
 
-    const run = await ops(['dsar', 'delete', '--email', email.toUpperCase(), ...as]);
+    // Operators write addresses into their reasons; the deletion's own reason may name it too.
+    expect(
+      (
+        await ops([
+          'resend',
+          paymentIntentId,
+          '--operator',
+          'carol',
+          '--reason',
+          `asked by ${email}`,
+        ])
+      ).code,
+    ).toBe(0);
+    const run = await ops([
+      'dsar',
+      'delete',
+      '--email',
+      email.toUpperCase(),
+      '--operator',
+      'carol',
+      '--reason',
+      `ticket 4711: erasure request from ${email}`,
+    ]);
     expect(run.code).toBe(0);
     expect(run.stderr).toContain('… webhook inbox');
     expect(run.stdout).toMatch(/customers\s+0\s+1\s+0\s+address and account link removed/);
@@ -227,7 +249,20 @@ describe('npm run ops -- dsar delete', () => {
       .where('actor', '=', 'carol')
       .execute();
     expect(audit.length).toBeGreaterThan(0);
-    expect(JSON.stringify(audit)).not.toContain(email);
+    // The subject is a keyed hash (the buyer's CustomerEmail value), not a plain SHA-256.
+    expect(audit[0]!.target).toMatch(/^hmac1_[0-9a-f]{32}$/);
+    const everyAuditRow = await stack.db
+      .selectFrom('audit_log')
+      .selectAll()
+      .where('actor', '=', 'carol')
+      .execute();
+    expect(JSON.stringify(everyAuditRow).toLowerCase()).not.toContain(email);
+    expect(everyAuditRow.map((row) => row.reason)).toEqual(
+      expect.arrayContaining([
+        'asked by [redacted]',
+        'ticket 4711: erasure request from [redacted]',
+      ]),
+    );
 
     const again = jsonOf<DsarReport>(
       await ops(['dsar', 'delete', '--email', email, ...as, '--json']),
