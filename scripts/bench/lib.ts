@@ -384,6 +384,20 @@ export function describeMachine(): string {
   );
 }
 
+/** A section's opening: when and where it was measured, how loaded, and how to repeat it. */
+export function measurementPreamble(measuredAt: string, commandLine: string): string {
+  const load = os
+    .loadavg()
+    .map((value) => value.toFixed(2))
+    .join(', ');
+  return `Measured ${measuredAt} on ${describeMachine()}; load average (1, 5, 15 min) at the end:
+${load}.
+
+\`\`\`sh
+${commandLine}
+\`\`\``;
+}
+
 /**
  * Replaces the `## <name>` section of a markdown file (up to the next `## ` heading), or
  * appends it; creates the file with `intro` when it does not exist. Other sections are kept.

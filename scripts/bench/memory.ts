@@ -30,7 +30,7 @@ import { createThrowawayDatabase } from '../lib/throwaway-database.ts';
 import type { bareTimerWorkflow } from './bare-workflow.ts';
 import {
   createCleanups,
-  describeMachine,
+  measurementPreamble,
   formatMarkdownTable,
   formatTextTable,
   positiveNumber,
@@ -393,15 +393,7 @@ export async function runMemoryBenchmark(args: string[], signal: AbortSignal): P
       ].join('\n'),
     );
     const section = `
-Measured ${measuredAt} on ${describeMachine()}; load average (1, 5, 15 min) at the end:
-${os
-  .loadavg()
-  .map((load) => load.toFixed(2))
-  .join(', ')}.
-
-\`\`\`sh
-${['npm run bench -- memory', ...args].join(' ')}
-\`\`\`
+${measurementPreamble(measuredAt, ['npm run bench -- memory', ...args].join(' '))}
 
 Resident memory (\`VmRSS\`, and the peak \`VmHWM\`, from \`/proc/<pid>/status\`) of the worker
 process — \`scripts/worker.ts\`, what \`npm run worker\` runs, with the prebuilt bundle and

@@ -19,7 +19,7 @@ import { startTemporalDevServer } from '../lib/temporal-dev-server.ts';
 import { createThrowawayDatabase } from '../lib/throwaway-database.ts';
 import {
   createCleanups,
-  describeMachine,
+  measurementPreamble,
   formatMarkdownTable,
   formatTextTable,
   percentile,
@@ -170,15 +170,7 @@ export async function runStartupBenchmark(args: string[], signal: AbortSignal): 
       ].join('\n'),
     );
     const section = `
-Measured ${measuredAt} on ${describeMachine()}; load average (1, 5, 15 min) at the end:
-${os
-  .loadavg()
-  .map((load) => load.toFixed(2))
-  .join(', ')}.
-
-\`\`\`sh
-${['npm run bench -- startup', ...args].join(' ')}
-\`\`\`
+${measurementPreamble(measuredAt, ['npm run bench -- startup', ...args].join(' '))}
 
 Each run spawns \`scripts/worker.ts\` (what \`npm run worker\` runs) as a new Node process
 against a Temporal dev server and a throwaway database, and times it from the spawn to the
