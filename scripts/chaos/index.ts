@@ -1,6 +1,6 @@
 // `npm run chaos [-- <scenario> …] [--scale short|full]`: breaks things on purpose and checks
 // the service's promises held. Each scenario prints `PASS|FAIL <name> — <figures>`; the run
-// exits 1 when any failed and rewrites docs/RELIABILITY.md with the results.
+// exits 1 when any failed; a run of every scenario rewrites docs/RELIABILITY.md's Results.
 import { parseArgs } from 'node:util';
 import { runChaos, SCENARIOS } from './run.ts';
 import type { Scale } from './harness.ts';
