@@ -18,14 +18,14 @@ import {
   type PermanentFailureType,
   type RecordedPurchase,
 } from '../workflows/contracts.ts';
-import { raiseAlert, type AlertSinks } from './alerts.ts';
-import type { EmailDriver } from './email/driver.ts';
+import { raiseAlert, type AlertSinks } from '../support/alerts.ts';
+import type { EmailDriver } from '../drivers/email/driver.ts';
 import type { DownloadLinkSigning } from './order-email.ts';
 import {
   customerEmailSearchValue,
   DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
-} from './search-attributes.ts';
-import type { StorageDriver } from './storage/driver.ts';
+} from '../security/search-attribute-hash.ts';
+import type { StorageDriver } from '../drivers/storage/driver.ts';
 import {
   InvalidPurchaseError,
   readPurchase,

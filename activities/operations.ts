@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
-import { runReconciliation } from '../operations/reconciliation.ts';
-import { runOperationsScan } from '../operations/stuck.ts';
+import { runReconciliation } from '../support/reconciliation.ts';
+import { runOperationsScan } from '../support/stuck.ts';
 import type { FulfillmentDeps } from './fulfillment.ts';
 
 /** What the every-minute scan (`opsStuckScanWorkflow`) asks of its activity. */

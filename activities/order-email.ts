@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { CLAIM_TOKEN_TTL_DAYS, newClaimToken } from '../access/claim-tokens.ts';
-import { createDownloadToken, DOWNLOAD_LINK_TTL_SECONDS } from '../access/download-links.ts';
+import { CLAIM_TOKEN_TTL_DAYS, newClaimToken } from '../security/claim-tokens.ts';
+import { createDownloadToken, DOWNLOAD_LINK_TTL_SECONDS } from '../security/download-links.ts';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import {
@@ -8,10 +8,10 @@ import {
   type OrderEmailKind,
   type ReminderMilestone,
 } from '../workflows/contracts.ts';
-import { raiseAlert, type AlertSinks } from './alerts.ts';
-import type { EmailDriver } from './email/driver.ts';
-import { EmailSendError } from './email/errors.ts';
-import { renderOrderEmail } from './email/templates.ts';
+import { raiseAlert, type AlertSinks } from '../support/alerts.ts';
+import type { EmailDriver } from '../drivers/email/driver.ts';
+import { EmailSendError } from '../drivers/email/errors.ts';
+import { renderOrderEmail } from '../drivers/email/templates.ts';
 
 /**
  * A provider's message with email addresses replaced: failure messages are stored in workflow

@@ -5,11 +5,11 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { registerJobMetrics } from '../operations/metrics.ts';
+import { registerJobMetrics } from '../observability/metrics.ts';
 import type Stripe from 'stripe';
 import type { Db } from '../db/database.ts';
 import { checkStripeEventGaps } from '../gateway/gap-check.ts';
-import { createGatewayMetrics } from '../gateway/metrics.ts';
+import { createGatewayMetrics } from '../observability/webhook-metrics.ts';
 import { startWebhookRelay } from '../gateway/relay.ts';
 import { createJwtAuthenticator, type JwtAuthOptions } from './auth.ts';
 import { openApiDocument } from './openapi.ts';
@@ -22,7 +22,7 @@ import { registerCodecRoutes, type CodecRoutesOptions } from './routes/codec.ts'
 import { trackDrain } from './drain.ts';
 import { registerResendWebhookRoute } from './routes/resend-webhook.ts';
 import { registerRewardRoutes } from './routes/rewards.ts';
-import type { AlertSinks } from '../activities/alerts.ts';
+import type { AlertSinks } from '../support/alerts.ts';
 import { registerStripeWebhookRoute } from './routes/stripe-webhook.ts';
 import {
   fastifyTrustProxy,
@@ -30,7 +30,7 @@ import {
   redactUrl,
   serializeErrorForLog,
   type SecurityOptions,
-} from './security.ts';
+} from './hardening.ts';
 import type { ServiceToken } from './service-tokens.ts';
 
 declare module 'fastify' {

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
-import type { StorageDriver } from '../activities/storage/driver.ts';
+import type { StorageDriver } from '../drivers/storage/driver.ts';
 import type { Db } from '../db/database.ts';
 import { productStoragePath } from '../db/queries/products.ts';
 import { DOWNLOADABLE } from '../db/queries/shelf.ts';

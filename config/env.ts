@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parsePayloadKeys } from '../temporal/codec.ts';
+import { parsePayloadKeys } from '../security/payload-codec.ts';
 
 const commaList = z.string().transform((value) =>
   value

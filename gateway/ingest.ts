@@ -4,7 +4,7 @@ import { recordAudit } from '../db/queries/audit.ts';
 import { recordWebhookEvent } from '../db/queries/webhook-events.ts';
 import type { WebhookResult } from '../db/tables/webhook-events.ts';
 import { dispatchRecordedEvent, isDispatchable } from './dispatch.ts';
-import type { GatewayMetrics } from './metrics.ts';
+import type { GatewayMetrics } from '../observability/webhook-metrics.ts';
 import { routeStripeEvent, type StripeRoute } from './stripe-routing.ts';
 
 export interface StripeEventEnvelope {

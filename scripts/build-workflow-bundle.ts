@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { failureConverterPath } from '../temporal/data-converter.ts';
-import { workflowsPath } from '../temporal/worker.ts';
+import { workflowsPath } from '../worker/worker.ts';
 
 /** Where `npm run build:workflows` writes by default (git-ignored build output). */
 const DEFAULT_WORKFLOW_BUNDLE_PATH = 'dist/workflow-bundle.js';

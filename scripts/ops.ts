@@ -9,7 +9,7 @@ import { EVENTS_USAGE, runEventsCommand, UsageError } from './ops/events.ts';
 import { runTemporalQueryCommand, TEMPORAL_QUERY_USAGE } from './ops/temporal-query.ts';
 import { RECONCILE_USAGE, runReconcileCommand } from './ops/reconcile.ts';
 import { runStuckCommand, STUCK_USAGE } from './ops/stuck.ts';
-import { OperationError } from '../operations/context.ts';
+import { OperationError } from '../support/context.ts';
 import { JOBS_USAGE, runJobsCommand } from './ops/jobs.ts';
 import {
   ENTITLEMENTS_USAGE,

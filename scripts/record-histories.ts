@@ -10,11 +10,11 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
-import { createLocalStorage } from '../activities/storage/driver.ts';
+import { createLocalStorage } from '../drivers/storage/driver.ts';
 import { loadConfig } from '../config/env.ts';
 import { connectDatabase } from '../db/connect.ts';
 import type { Db } from '../db/database.ts';
-import { workflowsPath } from '../temporal/worker.ts';
+import { workflowsPath } from '../worker/worker.ts';
 import {
   claimedSignal,
   disputeEventSignal,
@@ -23,7 +23,7 @@ import {
   fulfillmentWorkflowId,
   refundWorkflowId,
 } from '../workflows/contracts.ts';
-import { waitFor } from './lib/processes.ts';
+import { waitFor } from '../stack/processes.ts';
 import { createActivityDeps, seedDemoAssets } from './lib/services.ts';
 import {
   buildChargeRefundedEvent,
@@ -31,9 +31,9 @@ import {
   buildPaymentIntentSucceededEvent,
   recordStripeEvent,
   stripeTestId,
-} from './lib/stripe-events.ts';
-import { createThrowawayDatabase } from './lib/throwaway-database.ts';
-import { startTimeSkippingServer } from './lib/time-skipping.ts';
+} from '../stack/stripe-events.ts';
+import { createThrowawayDatabase } from '../stack/throwaway-database.ts';
+import { startTimeSkippingServer } from '../stack/time-skipping.ts';
 
 const HISTORIES_DIR = path.resolve(import.meta.dirname, '../test/histories');
 const TASK_QUEUE = 'record-histories';

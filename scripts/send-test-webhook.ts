@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fulfillmentWorkflowId } from '../workflows/contracts.ts';
 import { loadDotEnv } from './lib/runtime.ts';
-import { buildPaymentIntentSucceededEvent, signStripePayload } from './lib/stripe-events.ts';
+import { buildPaymentIntentSucceededEvent, signStripePayload } from '../stack/stripe-events.ts';
 
 loadDotEnv();
 const { values } = parseArgs({

@@ -1,6 +1,6 @@
 // `npm run tools`: finds (or installs into .tools/) every binary npm does not carry.
 // `npm run tools -- <name>` prints the path of one: temporal, temporal-test-server, localstripe.
-import { BINARIES, resolveBinary, type BinaryName } from './lib/binaries.ts';
+import { BINARIES, resolveBinary, type BinaryName } from '../stack/binaries.ts';
 
 const requested = process.argv.slice(2);
 const unknown = requested.filter((name) => !(name in BINARIES));

@@ -1,10 +1,10 @@
 // `npm run worker`: the Temporal worker alone (scale it out; Temporal and Postgres hold state).
 import { connectDatabase } from '../db/connect.ts';
-import { installTemporalRuntime } from '../temporal/runtime.ts';
+import { installTemporalRuntime } from '../worker/runtime.ts';
 import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
-import { createFulfillmentWorker } from '../temporal/worker.ts';
+import { createFulfillmentWorker } from '../worker/worker.ts';
 import { startWorkerOperations } from '../temporal/schedules.ts';
-import { temporalMetricsBindAddress } from '../temporal/worker-metrics.ts';
+import { temporalMetricsBindAddress } from '../worker/metrics-server.ts';
 import { databaseTarget, loadConfigOrExit, loadDotEnv, onShutdownSignal } from './lib/runtime.ts';
 import { createActivityDeps } from './lib/services.ts';
 

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { DataConverter } from '@temporalio/common';
-import { EncryptionCodec, type PayloadKey } from './codec.ts';
+import { EncryptionCodec, type PayloadKey } from '../security/payload-codec.ts';
 import type { TemporalTarget } from './client.ts';
 
 /** Failure messages and stacks become payloads, so the codec encrypts them too. */

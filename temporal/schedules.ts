@@ -3,7 +3,7 @@ import type { Config } from '../config/env.ts';
 import type { Db } from '../db/database.ts';
 import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
 import { connectTemporalClient, type TemporalTarget } from './client.ts';
-import { startWorkerMetricsServer, temporalMetricsBindAddress } from './worker-metrics.ts';
+import { startWorkerMetricsServer, temporalMetricsBindAddress } from '../worker/metrics-server.ts';
 import type {
   OperationsScanWorkflowInput,
   ReconciliationWorkflowInput,

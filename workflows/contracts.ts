@@ -42,7 +42,7 @@ export type OrderSource = (typeof ORDER_SOURCES)[number];
 /**
  * Search attributes a platform engineer filters on in the Temporal UI, e.g.
  * `FulfillmentStatus="needs_attention"`. They are registered when the dev server starts
- * (see scripts/lib/temporal-dev-server.ts) and in temporal.docker-compose.yml.
+ * (see stack/temporal-dev-server.ts) and in temporal.docker-compose.yml.
  */
 export const searchAttributes = {
   fulfillmentStatus: defineSearchAttributeKey('FulfillmentStatus', SearchAttributeType.KEYWORD),

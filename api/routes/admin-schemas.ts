@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { RECONCILIATION_CLASSES } from '../../db/tables/reconciliation-runs.ts';
 import { REWARD_KINDS } from '../../db/tables/rewards.ts';
 import { WEBHOOK_RESULTS } from '../../db/tables/webhook-events.ts';
-import { catalogFileSchema } from '../../operations/catalog.ts';
+import { catalogFileSchema } from '../../support/catalog.ts';
 import { ENTITLEMENT_STATUSES, FULFILLMENT_STATUSES } from '../../workflows/contracts.ts';
 import type { Operation } from '../openapi.ts';
 import { errorResponse } from '../schemas.ts';

@@ -1,25 +1,21 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type Stripe from 'stripe';
-import type { AlertSinks } from '../../activities/alerts.ts';
+import type { AlertSinks } from '../../support/alerts.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import type { z } from 'zod';
 import { findWebhookEvent, listWebhookEvents } from '../../db/queries/webhook-events.ts';
 import { replayEvents } from '../../gateway/replay.ts';
-import { importCatalog } from '../../operations/catalog.ts';
-import { OperationError, type Authorship, type OperationsDeps } from '../../operations/context.ts';
-import { deletePersonalData } from '../../operations/dsar.ts';
+import { importCatalog } from '../../support/catalog.ts';
+import { OperationError, type Authorship, type OperationsDeps } from '../../support/context.ts';
+import { deletePersonalData } from '../../support/dsar.ts';
 import {
   grantEntitlement,
   resendLinks,
   restoreAccess,
   revokeAccess,
-} from '../../operations/entitlements.ts';
-import { retryJob, searchJobs, showJob } from '../../operations/jobs.ts';
-import {
-  dayWindow,
-  previousDayWindow,
-  runReconciliation,
-} from '../../operations/reconciliation.ts';
+} from '../../support/entitlements.ts';
+import { retryJob, searchJobs, showJob } from '../../support/jobs.ts';
+import { dayWindow, previousDayWindow, runReconciliation } from '../../support/reconciliation.ts';
 import { operatorOf, requireOperator, type OperatorToken } from '../operator-auth.ts';
 import { badRequest } from '../schemas.ts';
 import {
@@ -62,7 +58,7 @@ function refused(reply: FastifyReply, error: unknown) {
 
 /**
  * `/admin/…`: the operator CLI as an API, for operator tokens (support: read and resend;
- * admin: everything). Handlers validate, then call operations/* — the same functions the CLI
+ * admin: everything). Handlers validate, then call support/* — the same functions the CLI
  * runs — with the token's operator and the body's reason, which they audit.
  */
 export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/database.ts';
-import { escapeHtml } from '../../activities/email/templates.ts';
+import { escapeHtml } from '../../drivers/email/templates.ts';
 
 /** A development page listing what the outbox email driver recorded, newest first. */
 export const registerDevOutboxRoutes: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {

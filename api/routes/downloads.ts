@@ -2,16 +2,16 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { readDownloadToken } from '../../access/download-links.ts';
-import { escapeHtml } from '../../activities/email/templates.ts';
+import { readDownloadToken } from '../../security/download-links.ts';
+import { escapeHtml } from '../../drivers/email/templates.ts';
 import {
   localStoragePath,
   readLocalStorageToken,
   type StorageDriver,
-} from '../../activities/storage/driver.ts';
+} from '../../drivers/storage/driver.ts';
 import type { Db } from '../../db/database.ts';
 import { issueDownload } from '../issue-download.ts';
-import { hashClaimToken } from '../../access/claim-tokens.ts';
+import { hashClaimToken } from '../../security/claim-tokens.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 
 export interface DownloadRoutesOptions {

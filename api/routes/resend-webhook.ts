@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { Resend } from 'resend';
 import { z } from 'zod';
-import { raiseAlert, type AlertSinks } from '../../activities/alerts.ts';
+import { raiseAlert, type AlertSinks } from '../../support/alerts.ts';
 import type { Db } from '../../db/database.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import { recordWebhookEvent } from '../../db/queries/webhook-events.ts';

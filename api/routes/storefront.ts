@@ -1,8 +1,8 @@
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
-import { hashClaimToken } from '../../access/claim-tokens.ts';
-import type { StorageDriver } from '../../activities/storage/driver.ts';
+import { hashClaimToken } from '../../security/claim-tokens.ts';
+import type { StorageDriver } from '../../drivers/storage/driver.ts';
 import type { Db, DbExecutor } from '../../db/database.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import { lockPurchase, reconcileOrderEntitlements } from '../../db/queries/entitlements.ts';

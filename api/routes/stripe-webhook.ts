@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Db } from '../../db/database.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import { ingestStripeEvent } from '../../gateway/ingest.ts';
-import type { GatewayMetrics } from '../../gateway/metrics.ts';
+import type { GatewayMetrics } from '../../observability/webhook-metrics.ts';
 import { verifyStripeSignature } from '../../gateway/signature.ts';
 
 export interface StripeWebhookOptions {

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import type { JSONWebKeySet } from 'jose';
 import type { Client } from '@temporalio/client';
 import { loggerOptions, type AppDeps } from '../../api/app.ts';
-import { createStripeClient } from '../../activities/stripe-client.ts';
+import { createStripeClient } from '../../drivers/stripe.ts';
 import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
-import { EncryptionCodec } from '../../temporal/codec.ts';
+import { EncryptionCodec } from '../../security/payload-codec.ts';
 import { createStorage } from './services.ts';
 
 /** The api's dependencies and settings as the configuration describes them. */

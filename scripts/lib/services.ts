@@ -1,12 +1,12 @@
 import type { ActivityDeps } from '../../activities/index.ts';
-import { createEmailDriver } from '../../activities/email/index.ts';
-import { createLocalStorage, type StorageDriver } from '../../activities/storage/driver.ts';
-import { createSupabaseStorage } from '../../activities/storage/supabase.ts';
-import { createStripeClient } from '../../activities/stripe-client.ts';
+import { createEmailDriver } from '../../drivers/email/index.ts';
+import { createLocalStorage, type StorageDriver } from '../../drivers/storage/driver.ts';
+import { createSupabaseStorage } from '../../drivers/storage/supabase.ts';
+import { createStripeClient } from '../../drivers/stripe.ts';
 import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
 import { migrateToLatest } from '../../db/migrate.ts';
-import { DEMO_CATALOG } from '../../db/demo-catalog.ts';
+import { DEMO_CATALOG } from '../../stack/demo-catalog.ts';
 import { countProducts, productStoragePath, upsertProducts } from '../../db/queries/products.ts';
 
 /** The activities' dependencies as the configuration describes them. */

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { importCatalog } from '../../operations/catalog.ts';
+import { importCatalog } from '../../support/catalog.ts';
 import { printRows } from '../lib/table.ts';
 import { authorship, operationsDeps, progress, type OpsContext } from './common.ts';
 import { UsageError } from './events.ts';

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
-import type { Authorship, OperationsDeps } from '../../operations/context.ts';
+import type { Authorship, OperationsDeps } from '../../support/context.ts';
 import { createStorage } from '../lib/services.ts';
 import { UsageError } from './events.ts';
 

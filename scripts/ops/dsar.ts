@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { deletePersonalData } from '../../operations/dsar.ts';
+import { deletePersonalData } from '../../support/dsar.ts';
 import { printRows } from '../lib/table.ts';
 import { authorship, operationsDeps, progress, type OpsContext } from './common.ts';
 import { UsageError } from './events.ts';

@@ -1,11 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { EmailDriver } from '../../activities/email/driver.ts';
-import { EmailSendError } from '../../activities/email/errors.ts';
-import { createFailoverDriver } from '../../activities/email/failover.ts';
-import { createNamedDriver } from '../../activities/email/index.ts';
-import { renderOrderEmail } from '../../activities/email/templates.ts';
+import type { EmailDriver } from '../../drivers/email/driver.ts';
+import { EmailSendError } from '../../drivers/email/errors.ts';
+import { createFailoverDriver } from '../../drivers/email/failover.ts';
+import { createNamedDriver } from '../../drivers/email/index.ts';
+import { renderOrderEmail } from '../../drivers/email/templates.ts';
 import type { Config } from '../../config/env.ts';
 import { ORDER_EMAIL_KINDS, type OrderEmailKind } from '../../workflows/contracts.ts';
 import { printRows } from '../lib/table.ts';

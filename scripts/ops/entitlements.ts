@@ -5,7 +5,7 @@ import {
   resendLinks,
   restoreAccess,
   revokeAccess,
-} from '../../operations/entitlements.ts';
+} from '../../support/entitlements.ts';
 import { printRows } from '../lib/table.ts';
 import { authorship, operationsDeps, type OpsContext } from './common.ts';
 import { UsageError } from './events.ts';

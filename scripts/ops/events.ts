@@ -10,7 +10,7 @@ import {
 import { WEBHOOK_RESULTS, type WebhookEvent } from '../../db/tables/webhook-events.ts';
 import { checkStripeEventGaps } from '../../gateway/gap-check.ts';
 import { replayEvents } from '../../gateway/replay.ts';
-import { createStripeClient } from '../../activities/stripe-client.ts';
+import { createStripeClient } from '../../drivers/stripe.ts';
 import type { Client } from '@temporalio/client';
 import { printRows } from '../lib/table.ts';
 

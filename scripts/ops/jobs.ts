@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { retryJob, searchJobs, showJob } from '../../operations/jobs.ts';
+import { retryJob, searchJobs, showJob } from '../../support/jobs.ts';
 import { printRows } from '../lib/table.ts';
 import { authorship, operationsDeps, parseCount, type OpsContext } from './common.ts';
 import { UsageError } from './events.ts';

@@ -1,13 +1,9 @@
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
-import { createStripeClient } from '../../activities/stripe-client.ts';
+import { createStripeClient } from '../../drivers/stripe.ts';
 import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
-import {
-  dayWindow,
-  previousDayWindow,
-  runReconciliation,
-} from '../../operations/reconciliation.ts';
+import { dayWindow, previousDayWindow, runReconciliation } from '../../support/reconciliation.ts';
 import { printRows } from '../lib/table.ts';
 import { UsageError } from './events.ts';
 

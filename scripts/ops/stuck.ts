@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
-import { findStuckJobs, stuckVisibilityQuery } from '../../operations/stuck.ts';
+import { findStuckJobs, stuckVisibilityQuery } from '../../support/stuck.ts';
 import { printRows } from '../lib/table.ts';
 import { UsageError } from './events.ts';
 

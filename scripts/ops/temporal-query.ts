@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import {
   customerEmailSearchValue,
   DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
-} from '../../activities/search-attributes.ts';
+} from '../../security/search-attribute-hash.ts';
 import { envSchema } from '../../config/env.ts';
 import { FULFILLMENT_STATUSES, searchAttributes } from '../../workflows/contracts.ts';
 import { UsageError } from './events.ts';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { inject, afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { raiseAlert } from '../../activities/alerts.ts';
+import { raiseAlert } from '../../support/alerts.ts';
 import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDownloadToken } from '../../access/download-links.ts';
-import { buildChargeRefundedEvent, stripeTestId } from '../../scripts/lib/stripe-events.ts';
+import { createDownloadToken } from '../../security/download-links.ts';
+import { buildChargeRefundedEvent, stripeTestId } from '../../stack/stripe-events.ts';
 import { refundWorkflowId } from '../../workflows/contracts.ts';
 import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';

@@ -4,9 +4,9 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { signToken } from '../../access/signed-tokens.ts';
+import { signToken } from '../../security/signed-tokens.ts';
 import { buildApp, loggerOptions } from '../../api/app.ts';
-import { HTML_CSP, JSON_CSP } from '../../api/security.ts';
+import { HTML_CSP, JSON_CSP } from '../../api/hardening.ts';
 import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
 import { appDepsFromConfig } from '../../scripts/lib/app-options.ts';
@@ -439,8 +439,8 @@ describe('constant-time comparisons', () => {
 
   it('compares every token and signature with timingSafeEqual, never with ===', () => {
     for (const file of [
-      'access/signed-tokens.ts',
-      'access/download-links.ts',
+      'security/signed-tokens.ts',
+      'security/download-links.ts',
       'gateway/signature.ts',
       'api/service-tokens.ts',
     ]) {

@@ -1,12 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildChargeRefundedEvent, stripeTestId } from '../../scripts/lib/stripe-events.ts';
+import { buildChargeRefundedEvent, stripeTestId } from '../../stack/stripe-events.ts';
 import {
   fulfillmentStatusQuery,
   fulfillmentWorkflowId,
   refundWorkflowId,
 } from '../../workflows/contracts.ts';
-import { waitFor } from '../../scripts/lib/processes.ts';
+import { waitFor } from '../../stack/processes.ts';
 import { shelfResponse } from '../../api/schemas.ts';
 import { createTestIssuer } from '../helpers/jwt.ts';
 import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';

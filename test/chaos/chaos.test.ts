@@ -3,8 +3,8 @@
 // dev server, database, api and worker processes, so they run side by side; the suite asserts
 // outcomes (PASS and no violated expectation), never timings.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mapLimit } from '../../scripts/chaos/harness.ts';
-import { runScenario, SCENARIOS, type NamedResult } from '../../scripts/chaos/run.ts';
+import { mapLimit } from '../../chaos/harness.ts';
+import { runScenario, SCENARIOS, type NamedResult } from '../../chaos/run.ts';
 
 // Longest first: the worker kill and the Temporal outage mostly wait on a 1-minute timeout and
 // timer, so three at a time keep the file near two minutes without crowding two cores.

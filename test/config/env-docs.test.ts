@@ -9,7 +9,7 @@ const read = (file: string): string =>
 
 const schemaVariables = Object.keys(envSchema.shape).sort();
 
-/** Read by the binary resolver (scripts/lib/binaries.ts) before any configuration loads. */
+/** Read by the binary resolver (stack/binaries.ts) before any configuration loads. */
 const RESOLVER_VARIABLES = ['TEMPORAL_CLI_PATH', 'TEMPORAL_TEST_SERVER_PATH', 'LOCALSTRIPE_PATH'];
 
 /** Variables only temporal.docker-compose.yml reads (database passwords, published ports). */

@@ -7,10 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnManaged, waitFor } from '../../scripts/lib/processes.ts';
+import { spawnManaged, waitFor } from '../../stack/processes.ts';
 import { createActivityDeps } from '../../scripts/lib/services.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
-import { createFulfillmentWorker } from '../../temporal/worker.ts';
+import { createFulfillmentWorker } from '../../worker/worker.ts';
 import {
   FULFILLMENT_TASK_QUEUE,
   fulfillmentWorkflowId,

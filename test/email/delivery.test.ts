@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EmailDriver } from '../../activities/email/driver.ts';
-import { createFailoverDriver } from '../../activities/email/failover.ts';
-import { createResendDriver } from '../../activities/email/resend.ts';
-import { createSmtpDriver } from '../../activities/email/smtp.ts';
+import type { EmailDriver } from '../../drivers/email/driver.ts';
+import { createFailoverDriver } from '../../drivers/email/failover.ts';
+import { createResendDriver } from '../../drivers/email/resend.ts';
+import { createSmtpDriver } from '../../drivers/email/smtp.ts';
 import { createOrderEmailActivities } from '../../activities/order-email.ts';
-import { stripeTestId } from '../../scripts/lib/stripe-events.ts';
+import { stripeTestId } from '../../stack/stripe-events.ts';
 import { fulfillmentStatusQuery } from '../../workflows/contracts.ts';
-import { waitFor } from '../../scripts/lib/processes.ts';
+import { waitFor } from '../../stack/processes.ts';
 import { purchaseRows } from '../helpers/purchases.ts';
 import { startResendStandIn, type ResendStandIn } from '../helpers/resend-stand-in.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';

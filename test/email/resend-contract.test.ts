@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmailSendError } from '../../activities/email/errors.ts';
-import { createResendDriver } from '../../activities/email/resend.ts';
+import { EmailSendError } from '../../drivers/email/errors.ts';
+import { createResendDriver } from '../../drivers/email/resend.ts';
 import { startResendStandIn, type ResendStandIn } from '../helpers/resend-stand-in.ts';
 
 let standIn: ResendStandIn;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../../scripts/lib/processes.ts';
+import { waitFor } from '../../stack/processes.ts';
 import {
   buildChargeRefundedEvent,
   buildCheckoutSessionCompletedEvent,
@@ -7,7 +7,7 @@ import {
   buildPaymentFailedEvent,
   stripeEvent,
   stripeTestId,
-} from '../../scripts/lib/stripe-events.ts';
+} from '../../stack/stripe-events.ts';
 import { fulfillmentWorkflowId, refundWorkflowId } from '../../workflows/contracts.ts';
 import {
   settledFulfillment,

@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStripeClient } from '../../activities/stripe-client.ts';
-import { createLocalStorage } from '../../activities/storage/driver.ts';
+import { createStripeClient } from '../../drivers/stripe.ts';
+import { createLocalStorage } from '../../drivers/storage/driver.ts';
 import { productStoragePath, upsertProducts } from '../../db/queries/products.ts';
 import { checkStripeEventGaps } from '../../gateway/gap-check.ts';
-import { startLocalstripe, type Localstripe } from '../../scripts/lib/localstripe.ts';
-import { getFreePort, waitFor } from '../../scripts/lib/processes.ts';
+import { startLocalstripe, type Localstripe } from '../../stack/localstripe.ts';
+import { getFreePort, waitFor } from '../../stack/processes.ts';
 import { fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';

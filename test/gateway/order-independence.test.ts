@@ -6,7 +6,7 @@ import {
   buildPaymentFailedEvent,
   stripeEvent,
   stripeTestId,
-} from '../../scripts/lib/stripe-events.ts';
+} from '../../stack/stripe-events.ts';
 import { refundWorkflowId } from '../../workflows/contracts.ts';
 import {
   emailKinds,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signStripePayload } from '../../scripts/lib/stripe-events.ts';
+import { signStripePayload } from '../../stack/stripe-events.ts';
 import { fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';

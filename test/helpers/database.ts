@@ -1,7 +1,7 @@
 import { inject } from 'vitest';
 import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
-import { createThrowawayDatabase } from '../../scripts/lib/throwaway-database.ts';
+import { createThrowawayDatabase } from '../../stack/throwaway-database.ts';
 
 /**
  * A database of the test's own (migrated, demo catalog seeded), for tests whose background

@@ -4,16 +4,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
-import { resolveBinary } from '../../scripts/lib/binaries.ts';
-import { getFreePort } from '../../scripts/lib/processes.ts';
-import { startLocalstripe } from '../../scripts/lib/localstripe.ts';
-import { createLocalStorage } from '../../activities/storage/driver.ts';
+import { resolveBinary } from '../../stack/binaries.ts';
+import { getFreePort } from '../../stack/processes.ts';
+import { startLocalstripe } from '../../stack/localstripe.ts';
+import { createLocalStorage } from '../../drivers/storage/driver.ts';
 import { seedDemoAssets } from '../../scripts/lib/services.ts';
-import { adminDatabaseUrl, createThrowawayDatabase } from '../../scripts/lib/throwaway-database.ts';
-import { startTemporalDevServer } from '../../scripts/lib/temporal-dev-server.ts';
-import { generatePayloadKeyEntry } from '../../temporal/codec.ts';
+import { adminDatabaseUrl, createThrowawayDatabase } from '../../stack/throwaway-database.ts';
+import { startTemporalDevServer } from '../../stack/temporal-dev-server.ts';
+import { generatePayloadKeyEntry } from '../../security/payload-codec.ts';
 import { failureConverterPath } from '../../temporal/data-converter.ts';
-import { workflowsPath } from '../../temporal/worker.ts';
+import { workflowsPath } from '../../worker/worker.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { waitFor } from '../../scripts/lib/processes.ts';
+import { waitFor } from '../../stack/processes.ts';
 import {
   fulfillmentStatusQuery,
   fulfillmentWorkflowId,

@@ -10,8 +10,8 @@ import { appDepsFromConfig } from '../../scripts/lib/app-options.ts';
 import { createActivityDeps } from '../../scripts/lib/services.ts';
 import { connectTemporalClient, type TemporalTarget } from '../../temporal/client.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
-import { installTemporalRuntime } from '../../temporal/runtime.ts';
-import { createFulfillmentWorker } from '../../temporal/worker.ts';
+import { installTemporalRuntime } from '../../worker/runtime.ts';
+import { createFulfillmentWorker } from '../../worker/worker.ts';
 
 export interface TestStack {
   config: Config;

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type Stripe from 'stripe';
-import { waitFor } from '../../scripts/lib/processes.ts';
+import { waitFor } from '../../stack/processes.ts';
 import {
   buildPaymentIntentSucceededEvent,
   signStripePayload,
   type TestPurchase,
-} from '../../scripts/lib/stripe-events.ts';
+} from '../../stack/stripe-events.ts';
 
 /** Posts a payload to `/webhooks/stripe` signed with `secret`, as Stripe would. */
 export async function postSignedEvent(

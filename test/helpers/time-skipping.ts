@@ -6,7 +6,7 @@ import { connectDatabase } from '../../db/connect.ts';
 import { createActivities, type ActivityDeps } from '../../activities/index.ts';
 import type { Db } from '../../db/database.ts';
 import { createActivityDeps } from '../../scripts/lib/services.ts';
-import { startTimeSkippingServer } from '../../scripts/lib/time-skipping.ts';
+import { startTimeSkippingServer } from '../../stack/time-skipping.ts';
 import { payloadDataConverter } from '../../temporal/data-converter.ts';
 import {
   fulfillmentWorkflowId,
@@ -41,7 +41,7 @@ export async function createTimeSkippingWorker(
   return { worker, taskQueue };
 }
 
-export { recordStripeEvent } from '../../scripts/lib/stripe-events.ts';
+export { recordStripeEvent } from '../../stack/stripe-events.ts';
 
 /** Starts the fulfillment of a recorded `payment_intent.succeeded` on the test server. */
 export async function startFulfillmentOn(

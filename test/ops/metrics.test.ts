@@ -4,19 +4,16 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { createActivities } from '../../activities/index.ts';
-import { getFreePort, waitFor } from '../../scripts/lib/processes.ts';
+import { getFreePort, waitFor } from '../../stack/processes.ts';
 import { createActivityDeps } from '../../scripts/lib/services.ts';
 import {
   buildPaymentIntentSucceededEvent,
   recordStripeEvent,
   stripeTestId,
-} from '../../scripts/lib/stripe-events.ts';
+} from '../../stack/stripe-events.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
-import { installTemporalRuntime } from '../../temporal/runtime.ts';
-import {
-  startWorkerMetricsServer,
-  type WorkerMetricsServer,
-} from '../../temporal/worker-metrics.ts';
+import { installTemporalRuntime } from '../../worker/runtime.ts';
+import { startWorkerMetricsServer, type WorkerMetricsServer } from '../../worker/metrics-server.ts';
 import {
   fulfillmentStatusQuery,
   fulfillmentWorkflowId,
@@ -177,7 +174,7 @@ describe('/metrics', () => {
       ...metricNames(await workerMetrics()),
     ]);
 
-    const rules = parse(await readFile('ops/prometheus/alerts.yml', 'utf8')) as {
+    const rules = parse(await readFile('observability/prometheus/alerts.yml', 'utf8')) as {
       groups: {
         name: string;
         rules: { alert: string; expr: string; labels: { severity: string } }[];
@@ -191,7 +188,9 @@ describe('/metrics', () => {
       expect(balanced(rule.expr), rule.alert).toBe(true);
     }
 
-    const dashboard = JSON.parse(await readFile('ops/grafana/fulfillment.json', 'utf8')) as {
+    const dashboard = JSON.parse(
+      await readFile('observability/grafana/fulfillment.json', 'utf8'),
+    ) as {
       uid: string;
       panels: { title: string; targets: { expr: string }[] }[];
     };

@@ -6,15 +6,15 @@ import { promisify } from 'node:util';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createActivities } from '../../activities/index.ts';
-import type { EmailDriver } from '../../activities/email/driver.ts';
+import type { EmailDriver } from '../../drivers/email/driver.ts';
 import type { OperationsScanSummary } from '../../activities/operations.ts';
-import { waitFor } from '../../scripts/lib/processes.ts';
+import { waitFor } from '../../stack/processes.ts';
 import { createActivityDeps } from '../../scripts/lib/services.ts';
 import {
   buildPaymentIntentSucceededEvent,
   recordStripeEvent,
   stripeTestId,
-} from '../../scripts/lib/stripe-events.ts';
+} from '../../stack/stripe-events.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
 import {
   STUCK_SCAN_SCHEDULE_ID,

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { stripeTestId } from '../../scripts/lib/stripe-events.ts';
-import { waitFor } from '../../scripts/lib/processes.ts';
+import { stripeTestId } from '../../stack/stripe-events.ts';
+import { waitFor } from '../../stack/processes.ts';
 import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { testEnv, type TestStack } from '../helpers/stack.ts';
 import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';

@@ -3,13 +3,8 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/database.ts';
 import { connectDatabase } from '../../db/connect.ts';
-import {
-  getFreePort,
-  spawnManaged,
-  waitFor,
-  type ManagedProcess,
-} from '../../scripts/lib/processes.ts';
-import { recordStripeEvent, signStripePayload } from '../../scripts/lib/stripe-events.ts';
+import { getFreePort, spawnManaged, waitFor, type ManagedProcess } from '../../stack/processes.ts';
+import { recordStripeEvent, signStripePayload } from '../../stack/stripe-events.ts';
 import { testConfig, testEnv } from '../helpers/stack.ts';
 import { paymentSucceeded } from '../helpers/stripe.ts';
 

@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
-import { getFreePort, spawnManaged, type ManagedProcess } from '../../scripts/lib/processes.ts';
-import { recordStripeEvent, stripeTestId } from '../../scripts/lib/stripe-events.ts';
-import { startTemporalDevServer, type DevServer } from '../../scripts/lib/temporal-dev-server.ts';
+import { getFreePort, spawnManaged, type ManagedProcess } from '../../stack/processes.ts';
+import { recordStripeEvent, stripeTestId } from '../../stack/stripe-events.ts';
+import { startTemporalDevServer, type DevServer } from '../../stack/temporal-dev-server.ts';
 import { connectTemporalClient } from '../../temporal/client.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
 import {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSupabaseStorage, SupabaseStorageError } from '../../activities/storage/supabase.ts';
+import { createSupabaseStorage, SupabaseStorageError } from '../../drivers/storage/supabase.ts';
 import {
   startSupabaseStorageStandIn,
   type SupabaseStorageStandIn,

@@ -7,16 +7,16 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createActivityDeps } from '../../scripts/lib/services.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
-import { createFulfillmentWorker } from '../../temporal/worker.ts';
+import { createFulfillmentWorker } from '../../worker/worker.ts';
 import type { fulfillmentWorkflow } from '../../workflows/fulfillment.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
-import { waitFor } from '../../scripts/lib/processes.ts';
-import { recordStripeEvent, stripeTestId } from '../../scripts/lib/stripe-events.ts';
+import { waitFor } from '../../stack/processes.ts';
+import { recordStripeEvent, stripeTestId } from '../../stack/stripe-events.ts';
 import {
   EncryptionCodec,
   generatePayloadKeyEntry,
   parsePayloadKeys,
-} from '../../temporal/codec.ts';
+} from '../../security/payload-codec.ts';
 import { fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { startTestStack, testConfig, testEnv, type TestStack } from '../helpers/stack.ts';

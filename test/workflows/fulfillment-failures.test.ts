@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { EmailDriver } from '../../activities/email/driver.ts';
-import { createOutboxDriver } from '../../activities/email/driver.ts';
+import type { EmailDriver } from '../../drivers/email/driver.ts';
+import { createOutboxDriver } from '../../drivers/email/driver.ts';
 import type { Db } from '../../db/database.ts';
 import { upsertProducts } from '../../db/queries/products.ts';
-import { stripeTestId } from '../../scripts/lib/stripe-events.ts';
+import { stripeTestId } from '../../stack/stripe-events.ts';
 import { fulfillmentStatusQuery, fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import { emailKinds, purchaseRows } from '../helpers/purchases.ts';
 import { paymentSucceeded } from '../helpers/stripe.ts';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStripeClient } from '../../activities/stripe-client.ts';
-import { waitFor } from '../../scripts/lib/processes.ts';
+import { createStripeClient } from '../../drivers/stripe.ts';
+import { waitFor } from '../../stack/processes.ts';
 import { fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildChargeRefundedEvent, stripeTestId } from '../../scripts/lib/stripe-events.ts';
+import { buildChargeRefundedEvent, stripeTestId } from '../../stack/stripe-events.ts';
 import { claimedSignal, fulfillmentStatusQuery } from '../../workflows/contracts.ts';
-import { waitFor } from '../../scripts/lib/processes.ts';
+import { waitFor } from '../../stack/processes.ts';
 import { emailKinds, purchaseRows } from '../helpers/purchases.ts';
 import { paymentSucceeded } from '../helpers/stripe.ts';
 import {

@@ -1,0 +1,151 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EmailDriver } from '../drivers/email/driver.ts';
+import { EmailSendError } from '../drivers/email/errors.ts';
+import type { Db } from '../db/database.ts';
+import type { OrderEmailKind } from '../workflows/contracts.ts';
+
+/**
+ * Fulfillment metrics. Counters and histograms observed while working live in the process's
+ * `fulfillmentRegistry` (the worker's /metrics serves it); the job gauges are read from
+ * Postgres on every scrape (`registerJobMetrics`), so api and worker report the same numbers.
+ */
+export const fulfillmentRegistry = new Registry();
+
+/** Every send attempt by driver (the one that answered) and result: sent, failed, rejected. */
+export const emailSends = new Counter({
+  name: 'email_sends_total',
+  help: 'Email send attempts by driver and result (sent, failed = retryable, rejected = permanent)',
+  labelNames: ['driver', 'result'] as const,
+  registers: [fulfillmentRegistry],
+});
+
+/** Payment (orders.paid_at) to receipt sent, observed once per order when the receipt goes out. */
+export const fulfillmentLatency = new Histogram({
+  name: 'fulfillment_latency_seconds',
+  help: 'Seconds from the payment to the receipt email being sent',
+  buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600],
+  registers: [fulfillmentRegistry],
+});
+
+/** The statuses `fulfillment_jobs_active` reports: every job not completed or revoked. */
+const ACTIVE_STATUSES = [
+  'pending_storage',
+  'pending_entitlement',
+  'pending_email',
+  'pending_retry',
+  'needs_attention',
+] as const;
+
+function logScrapeError(metric: string, error: unknown): void {
+  console.warn(
+    JSON.stringify({ level: 'warn', msg: 'metrics scrape failed', metric, error: String(error) }),
+  );
+}
+
+/**
+ * `fulfillment_jobs_active{status}` and `fulfillment_jobs_failed_total` (jobs that ever
+ * reached needs_attention: `fulfillment_job_events` is append-only, so it only grows),
+ * collected from Postgres on scrape. A database that does not answer leaves the last values.
+ */
+export function registerJobMetrics(registry: Registry, db: Db): void {
+  new Gauge({
+    name: 'fulfillment_jobs_active',
+    help: 'Fulfillment jobs not completed or revoked, by status (from fulfillment_jobs)',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      try {
+        const rows = await db
+          .selectFrom('fulfillment_jobs')
+          .select(['status', db.fn.countAll<string>().as('count')])
+          .where('status', 'in', ACTIVE_STATUSES)
+          .groupBy('status')
+          .execute();
+        for (const status of ACTIVE_STATUSES) {
+          const row = rows.find((r) => r.status === status);
+          this.set({ status }, Number(row?.count ?? 0));
+        }
+      } catch (error) {
+        logScrapeError('fulfillment_jobs_active', error);
+      }
+    },
+  });
+  new Counter({
+    name: 'fulfillment_jobs_failed_total',
+    help: 'Fulfillment jobs that failed (reached needs_attention), from fulfillment_job_events',
+    registers: [registry],
+    async collect() {
+      try {
+        const row = await db
+          .selectFrom('fulfillment_job_events')
+          .select((eb) => eb.fn.count<string>('job_id').distinct().as('count'))
+          .where('status', '=', 'needs_attention')
+          .executeTakeFirst();
+        this.reset();
+        this.inc(Number(row?.count ?? 0));
+      } catch (error) {
+        logScrapeError('fulfillment_jobs_failed_total', error);
+      }
+    },
+  });
+}
+
+/** Counts every send by the driver that answered and its result. */
+export function instrumentEmailDriver(driver: EmailDriver): EmailDriver {
+  return {
+    name: driver.name,
+    async send(email) {
+      try {
+        const sent = await driver.send(email);
+        emailSends.inc({ driver: sent.driver, result: 'sent' });
+        return sent;
+      } catch (error) {
+        const rejected = error instanceof EmailSendError && !error.retryable;
+        emailSends.inc({
+          driver: error instanceof EmailSendError ? error.driver : driver.name,
+          result: rejected ? 'rejected' : 'failed',
+        });
+        throw error;
+      }
+    },
+  };
+}
+
+type SendOrderEmail = (input: {
+  orderId: string;
+  kind: OrderEmailKind;
+  sequence?: number;
+}) => Promise<void>;
+
+/**
+ * Wraps the activities to observe `fulfillment_latency_seconds` when an order's receipt
+ * (`delivery`) is sent for the first time: orders.paid_at to email_deliveries.sent_at.
+ */
+export function withFulfillmentMetrics<T extends { sendOrderEmail: SendOrderEmail }>(
+  activities: T,
+  db: Db,
+): T {
+  const send = activities.sendOrderEmail;
+  const receipt = (orderId: string) =>
+    db
+      .selectFrom('email_deliveries')
+      .innerJoin('orders', 'orders.id', 'email_deliveries.order_id')
+      .select(['email_deliveries.status', 'email_deliveries.sent_at', 'orders.paid_at'])
+      .where('email_deliveries.order_id', '=', orderId)
+      .where('email_deliveries.kind', '=', 'delivery')
+      .executeTakeFirst();
+  return {
+    ...activities,
+    async sendOrderEmail(input: Parameters<SendOrderEmail>[0]) {
+      if (input.kind !== 'delivery') return send(input);
+      const before = await receipt(input.orderId);
+      await send(input);
+      if (before?.sent_at) return;
+      const after = await receipt(input.orderId);
+      if (after?.sent_at) {
+        const seconds = (after.sent_at.getTime() - after.paid_at.getTime()) / 1000;
+        fulfillmentLatency.observe(Math.max(0, seconds));
+      }
+    },
+  };
+}
