@@ -2,20 +2,9 @@ import { z } from 'zod';
 import * as schemas from './schemas.ts';
 import { ADMIN_OPERATIONS } from './routes/admin-schemas.ts';
 import { CODEC_OPERATIONS } from './routes/codec.ts';
+import type { Operation } from './operation.ts';
 
 type Json = Record<string, unknown>;
-
-export interface Operation {
-  method: 'get' | 'post' | 'delete';
-  path: string;
-  summary: string;
-  security?: 'endUser' | 'service' | 'stripeSignature' | 'svixSignature' | 'operator';
-  params?: z.ZodObject;
-  query?: z.ZodObject;
-  body?: z.ZodType;
-  /** Status → description and, for JSON answers, the body's schema (null: no JSON body). */
-  responses: Record<number, [string, z.ZodType | null]>;
-}
 
 const bad = ['invalid request, naming each field', schemas.errorResponse] as [string, z.ZodType];
 const unauthorized = ['no valid bearer token', schemas.errorResponse] as [string, z.ZodType];

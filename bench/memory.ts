@@ -23,7 +23,7 @@ import { envSchema } from '../config/env.ts';
 import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
 import { mapLimit, quietLogger, REPO_ROOT, serviceEnv, waitForPoller } from '../chaos/harness.ts';
 import { getFreePort, spawnManaged, type ManagedProcess } from '../stack/processes.ts';
-import { seedDemoAssets } from '../scripts/lib/services.ts';
+import { seedDemoAssets } from '../stack/demo-data.ts';
 import { buildPaymentIntentSucceededEvent, stripeTestId } from '../stack/stripe-events.ts';
 import { startTemporalDevServer } from '../stack/temporal-dev-server.ts';
 import { createThrowawayDatabase } from '../stack/throwaway-database.ts';

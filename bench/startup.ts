@@ -14,7 +14,7 @@ import { workflowsPath } from '../worker/worker.ts';
 import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
 import { quietLogger, REPO_ROOT, serviceEnv, waitForPoller } from '../chaos/harness.ts';
 import { getFreePort, spawnManaged } from '../stack/processes.ts';
-import { seedDemoAssets } from '../scripts/lib/services.ts';
+import { seedDemoAssets } from '../stack/demo-data.ts';
 import { startTemporalDevServer } from '../stack/temporal-dev-server.ts';
 import { createThrowawayDatabase } from '../stack/throwaway-database.ts';
 import {

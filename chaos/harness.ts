@@ -20,7 +20,7 @@ import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
 import { workflowsPath } from '../worker/worker.ts';
 import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
 import { getFreePort, spawnManaged, waitFor, type ManagedProcess } from '../stack/processes.ts';
-import { seedDemoAssets } from '../scripts/lib/services.ts';
+import { seedDemoAssets } from '../stack/demo-data.ts';
 import { signStripePayload } from '../stack/stripe-events.ts';
 import { startTemporalDevServer, type DevServer } from '../stack/temporal-dev-server.ts';
 import { adminDatabaseUrl, createThrowawayDatabase } from '../stack/throwaway-database.ts';

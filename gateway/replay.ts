@@ -1,4 +1,5 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import { describeWorkflowStatus } from '../temporal/workflows.ts';
 import type { Db } from '../db/database.ts';
 import { recordAudit } from '../db/queries/audit.ts';
 import type { WebhookEvent } from '../db/tables/webhook-events.ts';
@@ -17,13 +18,8 @@ export interface ReplayPlan {
 }
 
 async function workflowStatus(temporal: Client, workflowId: string): Promise<string> {
-  try {
-    const description = await temporal.workflow.getHandle(workflowId).describe();
-    return description.status.name;
-  } catch (error) {
-    if (error instanceof WorkflowNotFoundError) return 'none';
-    throw error;
-  }
+  const status = await describeWorkflowStatus(temporal, workflowId);
+  return status === 'NONE' ? 'none' : status;
 }
 
 function plannedChange(action: string, status: string): string {

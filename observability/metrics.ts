@@ -1,6 +1,4 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { EmailDriver } from '../drivers/email/driver.ts';
-import { EmailSendError } from '../drivers/email/errors.ts';
 import type { Db } from '../db/database.ts';
 import type { OrderEmailKind } from '../workflows/contracts.ts';
 
@@ -88,27 +86,6 @@ export function registerJobMetrics(registry: Registry, db: Db): void {
       }
     },
   });
-}
-
-/** Counts every send by the driver that answered and its result. */
-export function instrumentEmailDriver(driver: EmailDriver): EmailDriver {
-  return {
-    name: driver.name,
-    async send(email) {
-      try {
-        const sent = await driver.send(email);
-        emailSends.inc({ driver: sent.driver, result: 'sent' });
-        return sent;
-      } catch (error) {
-        const rejected = error instanceof EmailSendError && !error.retryable;
-        emailSends.inc({
-          driver: error instanceof EmailSendError ? error.driver : driver.name,
-          result: rejected ? 'rejected' : 'failed',
-        });
-        throw error;
-      }
-    },
-  };
 }
 
 type SendOrderEmail = (input: {

@@ -24,7 +24,8 @@ import {
   refundWorkflowId,
 } from '../workflows/contracts.ts';
 import { waitFor } from '../stack/processes.ts';
-import { createActivityDeps, seedDemoAssets } from './lib/services.ts';
+import { createActivityDeps } from './lib/worker-deps.ts';
+import { seedDemoAssets } from '../stack/demo-data.ts';
 import {
   buildChargeRefundedEvent,
   buildDisputeEvent,

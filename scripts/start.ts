@@ -11,13 +11,14 @@ import { generatePayloadKeyEntry } from '../security/payload-codec.ts';
 import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
 import { installTemporalRuntime } from '../worker/runtime.ts';
 import { createFulfillmentWorker } from '../worker/worker.ts';
-import { startWorkerOperations } from '../temporal/schedules.ts';
+import { startWorkerOperations } from '../worker/operations.ts';
 import { temporalMetricsBindAddress } from '../worker/metrics-server.ts';
 import { ensureDevJwks } from './lib/dev-auth.ts';
 import { startLocalstripe } from '../stack/localstripe.ts';
 import { appDepsFromConfig } from './lib/app-options.ts';
 import { databaseTarget, loadConfigOrExit, loadDotEnv, onShutdownSignal } from './lib/runtime.ts';
-import { createActivityDeps, prepareLocalDatabase, seedDemoAssets } from './lib/services.ts';
+import { createActivityDeps } from './lib/worker-deps.ts';
+import { prepareLocalDatabase, seedDemoAssets } from '../stack/demo-data.ts';
 import { startTemporalDevServer, type DevServer } from '../stack/temporal-dev-server.ts';
 
 const DATA_DIR = path.resolve('.data');

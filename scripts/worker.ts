@@ -3,10 +3,10 @@ import { connectDatabase } from '../db/connect.ts';
 import { installTemporalRuntime } from '../worker/runtime.ts';
 import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
 import { createFulfillmentWorker } from '../worker/worker.ts';
-import { startWorkerOperations } from '../temporal/schedules.ts';
+import { startWorkerOperations } from '../worker/operations.ts';
 import { temporalMetricsBindAddress } from '../worker/metrics-server.ts';
 import { databaseTarget, loadConfigOrExit, loadDotEnv, onShutdownSignal } from './lib/runtime.ts';
-import { createActivityDeps } from './lib/services.ts';
+import { createActivityDeps } from './lib/worker-deps.ts';
 
 loadDotEnv();
 const config = loadConfigOrExit();

@@ -1,21 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { createDatabase, dropDatabase } from '../db/admin.ts';
 import { connectDatabase } from '../db/connect.ts';
-import { prepareLocalDatabase } from '../scripts/lib/services.ts';
+import { prepareLocalDatabase } from './demo-data.ts';
 
 /** The machine's PostgreSQL admin database; DATABASE_URL may point at another server's. */
 export const adminDatabaseUrl = (): string =>
   process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-async function runAdminStatement(adminUrl: string, statement: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(statement);
-  } finally {
-    await admin.end();
-  }
-}
 
 export interface ThrowawayDatabase {
   url: string;
@@ -32,8 +22,8 @@ export async function createThrowawayDatabase(
   adminUrl: string = adminDatabaseUrl(),
 ): Promise<ThrowawayDatabase> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
-  await runAdminStatement(adminUrl, `create database ${name}`);
-  const drop = () => runAdminStatement(adminUrl, `drop database if exists ${name} with (force)`);
+  await createDatabase(adminUrl, name);
+  const drop = () => dropDatabase(adminUrl, name);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   try {

@@ -1,16 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { sql } from 'kysely';
 import { recordAudit } from '../db/queries/audit.ts';
 import { lockPurchase, reconcileOrderEntitlements } from '../db/queries/entitlements.ts';
 import { transitionJob } from '../db/queries/fulfillment.ts';
 import { findProductsBySkus } from '../db/queries/products.ts';
 import { REWARD_KINDS, type RewardKind } from '../db/tables/rewards.ts';
-import { startOperatorRevocation, startResend, startRouteWorkflow } from '../gateway/dispatch.ts';
+import {
+  signalRevoked,
+  startFulfillment,
+  startOperatorRevocation,
+  startResend,
+} from '../temporal/workflows.ts';
 import {
   fulfillmentWorkflowId,
   resendWorkflowId,
-  revokedSignal,
   rewardPurchaseKey,
   type EntitlementStatus,
 } from '../workflows/contracts.ts';
@@ -94,10 +97,11 @@ export async function grantEntitlement(
     }
     return Boolean(row);
   });
-  await startRouteWorkflow(deps.temporal, {
-    action: 'fulfill',
-    workflowId,
-    input: { source: 'reward', purchaseKey, paymentIntentId: null, rewardId: grantId },
+  await startFulfillment(deps.temporal, {
+    source: 'reward',
+    purchaseKey,
+    paymentIntentId: null,
+    rewardId: grantId,
   });
   return { grantId, purchaseKey, workflowId, duplicate: !inserted };
 }
@@ -180,16 +184,8 @@ export async function revokeAccess(
     change.status === 'revoked' && notifyBuyer
       ? await startOperatorRevocation(deps.temporal, order.id)
       : null;
-  let remindersStopped = false;
-  try {
-    await deps.temporal.workflow
-      .getHandle(fulfillmentWorkflowId(order.purchase_key))
-      .signal(revokedSignal);
-    remindersStopped = true;
-  } catch (error) {
-    // A closed run has no reminders left; anything else is worth surfacing.
-    if (!(error instanceof WorkflowNotFoundError)) throw error;
-  }
+  // A closed run has no reminders left (false); anything else is worth surfacing.
+  const remindersStopped = await signalRevoked(deps.temporal, order.purchase_key);
   return {
     ...(await accessOf(deps, order.id, order.purchase_key)),
     ...change,

@@ -1,16 +1,20 @@
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { sql } from 'kysely';
 import type { DbExecutor } from '../db/database.ts';
 import { recordAudit } from '../db/queries/audit.ts';
 import type { FulfillmentJob } from '../db/tables/fulfillment-jobs.ts';
 import type { Order } from '../db/tables/orders.ts';
-import { startRouteWorkflow } from '../gateway/dispatch.ts';
 import type { StripeEventEnvelope } from '../gateway/ingest.ts';
 import { routeStripeEvent } from '../gateway/stripe-routing.ts';
 import {
+  describeWorkflowStatus,
+  queryFulfillmentState,
+  startFulfillment,
+  terminateWorkflow,
+} from '../temporal/workflows.ts';
+import {
   FULFILLMENT_STATUSES,
-  fulfillmentStatusQuery,
   fulfillmentWorkflowId,
+  purchaseKeyOfWorkflowId,
   type FulfillmentInput,
   type FulfillmentStatus,
 } from '../workflows/contracts.ts';
@@ -148,7 +152,7 @@ export async function resolvePurchase(
       .executeTakeFirst();
     orderId = hit?.id;
   } else {
-    const key = ref.startsWith('fulfillment-') ? ref.slice('fulfillment-'.length) : ref;
+    const key = purchaseKeyOfWorkflowId(ref) ?? ref;
     const hit = await db
       .selectFrom('orders')
       .select('id')
@@ -372,15 +376,6 @@ export interface RetryOutcome {
   message: string;
 }
 
-async function describeStatus(deps: OperationsDeps, workflowId: string): Promise<string> {
-  try {
-    return (await deps.temporal.workflow.getHandle(workflowId).describe()).status.name;
-  } catch (error) {
-    if (error instanceof WorkflowNotFoundError) return 'NONE';
-    throw error;
-  }
-}
-
 /** The input the gateway (or the rewards route) started this purchase's workflow with. */
 async function fulfillmentInputOf(db: DbExecutor, order: Order): Promise<FulfillmentInput> {
   if (order.source === 'reward') {
@@ -425,14 +420,13 @@ export async function retryJob(
   const { order, job } = await resolvePurchase(deps.db, reference);
   const workflowId = job?.workflow_id ?? fulfillmentWorkflowId(order.purchase_key);
   const input = await fulfillmentInputOf(deps.db, order);
-  const before = await describeStatus(deps, workflowId);
+  const before = await describeWorkflowStatus(deps.temporal, workflowId);
   let action: RetryOutcome['action'] = 'none';
   let message: string;
   if (before === 'COMPLETED') {
     message = 'none: the workflow completed; a completed fulfillment is never repeated';
   } else if (before === 'RUNNING' && !who.restart) {
-    const handle = deps.temporal.workflow.getHandle(workflowId);
-    const state = await handle.query(fulfillmentStatusQuery).catch(() => null);
+    const state = await queryFulfillmentState(deps.temporal, workflowId).catch(() => null);
     message = `none: the workflow is running (${state ? `${state.status}, ${state.phase}` : 'status unknown'}) and retries failing steps itself; add restart to terminate it and start a fresh run`;
   } else if (before === 'RUNNING') {
     action = 'restarted';
@@ -453,12 +447,14 @@ export async function retryJob(
     detail: { workflowId, workflowStatusBefore: before, action, role: who.operator.role },
   });
   if (action === 'restarted') {
-    await deps.temporal.workflow
-      .getHandle(workflowId)
-      .terminate(`restarted by ${who.operator.name}: ${who.reason}`);
+    await terminateWorkflow(
+      deps.temporal,
+      workflowId,
+      `restarted by ${who.operator.name}: ${who.reason}`,
+    );
   }
   if (action !== 'none') {
-    await startRouteWorkflow(deps.temporal, { action: 'fulfill', workflowId, input });
+    await startFulfillment(deps.temporal, input);
   }
   return {
     workflowId,

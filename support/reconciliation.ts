@@ -1,4 +1,4 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { sql } from 'kysely';
 import type Stripe from 'stripe';
 import { raiseAlert, type AlertSinks } from './alerts.ts';
@@ -13,11 +13,11 @@ import {
 import { ingestStripeEvent, type StripeEventEnvelope } from '../gateway/ingest.ts';
 import { routeStripeEvent } from '../gateway/stripe-routing.ts';
 import {
-  FULFILLMENT_TASK_QUEUE,
-  fulfillmentStatusQuery,
-  fulfillmentWorkflowId,
-  searchAttributes,
-} from '../workflows/contracts.ts';
+  describeWorkflowStatus,
+  queryFulfillmentState,
+  restartFulfillment,
+} from '../temporal/workflows.ts';
+import { fulfillmentWorkflowId } from '../workflows/contracts.ts';
 
 /**
  * The classes healed by re-driving the fulfillment workflow (every step is idempotent, so a
@@ -312,37 +312,18 @@ async function redrive(
   }
   const route = routeStripeEvent(event);
   if (route.action !== 'fulfill') return `not healed: event ${event.id} routes to ${route.action}`;
-  const handle = deps.temporal.workflow.getHandle(route.workflowId);
-  let conflict: 'USE_EXISTING' | 'TERMINATE_EXISTING' = 'USE_EXISTING';
-  try {
-    const description = await handle.describe();
-    if (description.status.name === 'RUNNING') {
-      const state = await handle.query(fulfillmentStatusQuery);
-      if (state.phase === 'fulfilling') return `in flight: ${route.workflowId} is ${state.status}`;
-      conflict = 'TERMINATE_EXISTING';
-    }
-  } catch (error) {
-    if (!(error instanceof WorkflowNotFoundError)) throw error;
+  let replaceOpenRun = false;
+  if ((await describeWorkflowStatus(deps.temporal, route.workflowId)) === 'RUNNING') {
+    const state = await queryFulfillmentState(deps.temporal, route.workflowId);
+    if (state.phase === 'fulfilling') return `in flight: ${route.workflowId} is ${state.status}`;
+    replaceOpenRun = true;
   }
-  const started = await deps.temporal.workflow.start('fulfillmentWorkflow', {
-    taskQueue: FULFILLMENT_TASK_QUEUE,
-    workflowId: route.workflowId,
-    args: [route.input],
-    workflowIdConflictPolicy: conflict,
-    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-    typedSearchAttributes: [
-      { key: searchAttributes.fulfillmentStatus, value: 'pending_storage' },
-      { key: searchAttributes.orderSource, value: route.input.source },
-      ...(route.input.paymentIntentId
-        ? [{ key: searchAttributes.paymentIntentId, value: route.input.paymentIntentId }]
-        : []),
-    ],
-  });
+  const runId = await restartFulfillment(deps.temporal, route.input, { replaceOpenRun });
   await recordAudit(deps.db, {
     actor,
     action: 'reconciliation.redriven',
     target: route.workflowId,
-    detail: { eventId: event.id, runId: started.firstExecutionRunId },
+    detail: { eventId: event.id, runId: runId },
   });
   return `healed: re-drove ${route.workflowId}`;
 }

@@ -1,13 +1,10 @@
 import { ScheduleAlreadyRunning, type Client, type ScheduleOptions } from '@temporalio/client';
-import type { Config } from '../config/env.ts';
-import type { Db } from '../db/database.ts';
-import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
-import { connectTemporalClient, type TemporalTarget } from './client.ts';
-import { startWorkerMetricsServer, temporalMetricsBindAddress } from '../worker/metrics-server.ts';
-import type {
-  OperationsScanWorkflowInput,
-  ReconciliationWorkflowInput,
-} from '../workflows/operations.ts';
+import {
+  FULFILLMENT_TASK_QUEUE,
+  WORKFLOW_TYPES,
+  type OperationsScanWorkflowInput,
+  type ReconciliationWorkflowInput,
+} from '../workflows/contracts.ts';
 
 export const STUCK_SCAN_SCHEDULE_ID = 'ops-stuck-scan';
 export const RECONCILE_SCHEDULE_ID = 'ops-reconcile-daily';
@@ -39,7 +36,7 @@ export function operationsSchedules(options: OperationsScheduleOptions): Schedul
       spec: { intervals: [{ every: '1 minute' }] },
       action: {
         type: 'startWorkflow',
-        workflowType: 'opsStuckScanWorkflow',
+        workflowType: WORKFLOW_TYPES.opsStuckScan,
         workflowId: 'ops-stuck-scan',
         taskQueue,
         args: [scanInput],
@@ -57,7 +54,7 @@ export function operationsSchedules(options: OperationsScheduleOptions): Schedul
       spec: { cronExpressions: [options.reconcileCron] },
       action: {
         type: 'startWorkflow',
-        workflowType: 'reconciliationWorkflow',
+        workflowType: WORKFLOW_TYPES.reconciliation,
         workflowId: 'ops-reconcile',
         taskQueue,
         args: [reconcileInput],
@@ -99,44 +96,4 @@ export async function ensureOperationsSchedules(
     ids.push(schedule.scheduleId);
   }
   return ids;
-}
-
-/**
- * What a worker process runs besides the worker: the operations schedules (created or
- * updated once at start) and its /metrics endpoint on `WORKER_METRICS_PORT` (0: none).
- * `close` stops the endpoint.
- */
-export async function startWorkerOperations(
-  config: Pick<
-    Config,
-    | 'WORKER_METRICS_HOST'
-    | 'WORKER_METRICS_PORT'
-    | 'TEMPORAL_METRICS_ADDRESS'
-    | 'STUCK_THRESHOLD_MINUTES'
-    | 'FAILURE_RATE_THRESHOLD'
-    | 'RECONCILE_AUTO_HEAL'
-    | 'RECONCILE_CRON'
-  >,
-  db: Db,
-  target: TemporalTarget,
-): Promise<{ metricsUrl: string | null; close(): Promise<void> }> {
-  const client = await connectTemporalClient(target);
-  try {
-    await ensureOperationsSchedules(client, {
-      stuckThresholdMinutes: config.STUCK_THRESHOLD_MINUTES,
-      failureRateThreshold: config.FAILURE_RATE_THRESHOLD,
-      reconcileAutoHeal: config.RECONCILE_AUTO_HEAL,
-      reconcileCron: config.RECONCILE_CRON,
-    });
-  } finally {
-    await client.connection.close();
-  }
-  if (config.WORKER_METRICS_PORT === 0) return { metricsUrl: null, close: async () => {} };
-  const metrics = await startWorkerMetricsServer({
-    db,
-    host: config.WORKER_METRICS_HOST,
-    port: config.WORKER_METRICS_PORT,
-    temporalMetricsAddress: temporalMetricsBindAddress(config),
-  });
-  return { metricsUrl: metrics.url, close: () => metrics.close() };
 }

@@ -59,11 +59,35 @@ export const SEARCH_ATTRIBUTE_REGISTRATIONS = Object.values(searchAttributes).ma
 }));
 
 /**
+ * The workflow types the worker registers (workflows/index.ts exports each under this name;
+ * a test holds the two together). temporal/workflows.ts starts them by these names only.
+ */
+export const WORKFLOW_TYPES = {
+  fulfillment: 'fulfillmentWorkflow',
+  refund: 'refundWorkflow',
+  dispute: 'disputeWorkflow',
+  rewardRevocation: 'rewardRevocationWorkflow',
+  operatorRevocation: 'operatorRevocationWorkflow',
+  resendLinks: 'resendLinksWorkflow',
+  opsStuckScan: 'opsStuckScanWorkflow',
+  reconciliation: 'reconciliationWorkflow',
+} as const;
+
+const FULFILLMENT_ID_PREFIX = 'fulfillment-';
+
+/**
  * One fulfillment workflow per purchase: `fulfillment-<payment_intent_id>`, or the checkout
  * session id for a purchase without a payment intent (100 %-off coupons).
  */
 export function fulfillmentWorkflowId(purchaseKey: string): string {
-  return `fulfillment-${purchaseKey}`;
+  return `${FULFILLMENT_ID_PREFIX}${purchaseKey}`;
+}
+
+/** The purchase key inside a fulfillment workflow id, or null for any other string. */
+export function purchaseKeyOfWorkflowId(workflowId: string): string | null {
+  return workflowId.startsWith(FULFILLMENT_ID_PREFIX)
+    ? workflowId.slice(FULFILLMENT_ID_PREFIX.length)
+    : null;
 }
 
 /** Refunds arrive days or months later, after the fulfillment closed: their own workflow. */
@@ -263,4 +287,20 @@ export function resendWorkflowId(orderId: string, sequence: number): string {
 export interface ResendInput {
   orderId: string;
   sequence: number;
+}
+
+/** Input of the `ops-stuck-scan` schedule's workflow. */
+export interface OperationsScanWorkflowInput {
+  thresholdMinutes?: number;
+  failureThreshold?: number;
+  /** Scan as of this time (ISO) instead of the workflow's clock: tests drive time with it. */
+  asOf?: string;
+}
+
+/** Input of the `ops-reconcile-daily` schedule's workflow. */
+export interface ReconciliationWorkflowInput {
+  heal?: boolean;
+  /** The UTC day to reconcile (YYYY-MM-DD); default the day before the scheduled time. */
+  date?: string;
+  actor?: string;
 }

@@ -2,6 +2,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import type { OperationsScanSummary, ReconcileSummary } from '../activities/operations.ts';
+import type { OperationsScanWorkflowInput, ReconciliationWorkflowInput } from './contracts.ts';
 
 const scan = proxyActivities<Activities>({
   // A visibility query and a few rows; the next scan is a minute away, so fail fast.
@@ -17,13 +18,6 @@ const reconcile = proxyActivities<Activities>({
   retry: { initialInterval: '30 seconds', backoffCoefficient: 4, maximumAttempts: 3 },
 });
 
-export interface OperationsScanWorkflowInput {
-  thresholdMinutes?: number;
-  failureThreshold?: number;
-  /** Scan as of this time (ISO) instead of the workflow's clock: tests drive time with it. */
-  asOf?: string;
-}
-
 /**
  * Schedule `ops-stuck-scan`, every minute: stuck jobs and the failure rate, alerted once. It
  * watches the fulfillments of the task queue it runs on (the schedule runs it on `fulfillment`).
@@ -37,13 +31,6 @@ export async function opsStuckScanWorkflow(
     failureThreshold: input.failureThreshold ?? 3,
     taskQueue: workflowInfo().taskQueue,
   });
-}
-
-export interface ReconciliationWorkflowInput {
-  heal?: boolean;
-  /** The UTC day to reconcile (YYYY-MM-DD); default the day before the scheduled time. */
-  date?: string;
-  actor?: string;
 }
 
 const scheduledStartTime = defineSearchAttributeKey(

@@ -4,7 +4,7 @@ import { REWARD_KINDS } from '../../db/tables/rewards.ts';
 import { WEBHOOK_RESULTS } from '../../db/tables/webhook-events.ts';
 import { catalogFileSchema } from '../../support/catalog.ts';
 import { ENTITLEMENT_STATUSES, FULFILLMENT_STATUSES } from '../../workflows/contracts.ts';
-import type { Operation } from '../openapi.ts';
+import type { Operation } from '../operation.ts';
 import { errorResponse } from '../schemas.ts';
 
 /*

@@ -2,7 +2,7 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { requireOperator, type OperatorToken } from '../operator-auth.ts';
-import type { Operation } from '../openapi.ts';
+import type { Operation } from '../operation.ts';
 import { badRequest, errorResponse } from '../schemas.ts';
 
 /*

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/database.ts';
-import { startRewardRevocation, startRouteWorkflow } from '../../gateway/dispatch.ts';
+import { startFulfillment, startRewardRevocation } from '../../temporal/workflows.ts';
 import { fulfillmentWorkflowId, rewardPurchaseKey } from '../../workflows/contracts.ts';
 import { badRequest, rewardGrantSchema, rewardRevocationSchema } from '../schemas.ts';
 import { authenticateService, type ServiceToken } from '../service-tokens.ts';
@@ -42,10 +42,11 @@ export const registerRewardRoutes: FastifyPluginAsync<{
     const purchaseKey = rewardPurchaseKey(grant.reward_id);
     const workflowId = fulfillmentWorkflowId(purchaseKey);
     try {
-      await startRouteWorkflow(temporal, {
-        action: 'fulfill',
-        workflowId,
-        input: { source: 'reward', purchaseKey, paymentIntentId: null, rewardId: grant.reward_id },
+      await startFulfillment(temporal, {
+        source: 'reward',
+        purchaseKey,
+        paymentIntentId: null,
+        rewardId: grant.reward_id,
       });
     } catch (error) {
       request.log.warn(

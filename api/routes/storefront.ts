@@ -7,8 +7,7 @@ import type { Db, DbExecutor } from '../../db/database.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import { lockPurchase, reconcileOrderEntitlements } from '../../db/queries/entitlements.ts';
 import { DOWNLOADABLE, findOwnEntitlement, listShelf } from '../../db/queries/shelf.ts';
-import { startResend } from '../../gateway/dispatch.ts';
-import { claimedSignal, fulfillmentWorkflowId } from '../../workflows/contracts.ts';
+import { signalClaimed, startResend } from '../../temporal/workflows.ts';
 import type { EndUser } from '../auth.ts';
 import { badRequest, claimBody, downloadBody, entitlementParams, shelfQuery } from '../schemas.ts';
 import { issueDownload, STORAGE_URL_TTL_SECONDS } from '../issue-download.ts';
@@ -150,10 +149,7 @@ export const registerStorefrontRoutes: FastifyPluginAsync<StorefrontOptions> = a
       return reply.code(404).send({ error: 'this claim link is not valid' });
     for (const purchaseKey of purchaseKeys) {
       // Stops the reminders; a fulfillment that already ended has none to stop.
-      await temporal.workflow
-        .getHandle(fulfillmentWorkflowId(purchaseKey))
-        .signal(claimedSignal)
-        .catch(() => undefined);
+      await signalClaimed(temporal, purchaseKey).catch(() => false);
     }
     return reply.code(200).send({ claimed: purchaseKeys.length });
   });

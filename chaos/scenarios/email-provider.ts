@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { startResendStandIn } from '../../test/helpers/resend-stand-in.ts';
+import { startResendStandIn } from '../../stack/resend-stand-in.ts';
 import { buildPaymentIntentSucceededEvent, stripeTestId } from '../../stack/stripe-events.ts';
 import { waitFor } from '../../stack/processes.ts';
 import {

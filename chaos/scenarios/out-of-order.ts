@@ -1,4 +1,4 @@
-import { startResendStandIn } from '../../test/helpers/resend-stand-in.ts';
+import { startResendStandIn } from '../../stack/resend-stand-in.ts';
 import {
   buildChargeRefundedEvent,
   buildCheckoutSessionCompletedEvent,

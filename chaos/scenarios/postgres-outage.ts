@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
-import { startResendStandIn } from '../../test/helpers/resend-stand-in.ts';
+import { startResendStandIn } from '../../stack/resend-stand-in.ts';
 import { isSuccess, runOpenLoad } from '../../bench/lib.ts';
 import {
   buildPaymentIntentSucceededEvent,

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startResendStandIn } from '../../test/helpers/resend-stand-in.ts';
+import { startResendStandIn } from '../../stack/resend-stand-in.ts';
 import { runOpenLoad, isSuccess } from '../../bench/lib.ts';
 import { waitFor } from '../../stack/processes.ts';
 import {

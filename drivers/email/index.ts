@@ -1,7 +1,7 @@
 import type { Config } from '../../config/env.ts';
-import { instrumentEmailDriver } from '../../observability/metrics.ts';
 import { createOutboxDriver, type EmailDriver } from './driver.ts';
 import { createFailoverDriver } from './failover.ts';
+import { instrumentEmailDriver } from './instrumented.ts';
 import { createResendDriver } from './resend.ts';
 import { createSmtpDriver } from './smtp.ts';
 

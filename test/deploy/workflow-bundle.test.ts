@@ -8,7 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnManaged, waitFor } from '../../stack/processes.ts';
-import { createActivityDeps } from '../../scripts/lib/services.ts';
+import { createActivityDeps } from '../../scripts/lib/worker-deps.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
 import { createFulfillmentWorker } from '../../worker/worker.ts';
 import {

@@ -8,7 +8,7 @@ import { stripeTestId } from '../../stack/stripe-events.ts';
 import { fulfillmentStatusQuery } from '../../workflows/contracts.ts';
 import { waitFor } from '../../stack/processes.ts';
 import { purchaseRows } from '../helpers/purchases.ts';
-import { startResendStandIn, type ResendStandIn } from '../helpers/resend-stand-in.ts';
+import { startResendStandIn, type ResendStandIn } from '../../stack/resend-stand-in.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
 import { testConfig } from '../helpers/stack.ts';
 import { paymentSucceeded } from '../helpers/stripe.ts';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ORDER_EMAIL_KINDS } from '../../workflows/contracts.ts';
-import { startResendStandIn, type ResendStandIn } from '../helpers/resend-stand-in.ts';
+import { startResendStandIn, type ResendStandIn } from '../../stack/resend-stand-in.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
 
 const run = promisify(execFile);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmailSendError } from '../../drivers/email/errors.ts';
 import { createResendDriver } from '../../drivers/email/resend.ts';
-import { startResendStandIn, type ResendStandIn } from '../helpers/resend-stand-in.ts';
+import { startResendStandIn, type ResendStandIn } from '../../stack/resend-stand-in.ts';
 
 let standIn: ResendStandIn;
 beforeAll(async () => {

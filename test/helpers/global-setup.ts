@@ -8,7 +8,7 @@ import { resolveBinary } from '../../stack/binaries.ts';
 import { getFreePort } from '../../stack/processes.ts';
 import { startLocalstripe } from '../../stack/localstripe.ts';
 import { createLocalStorage } from '../../drivers/storage/driver.ts';
-import { seedDemoAssets } from '../../scripts/lib/services.ts';
+import { seedDemoAssets } from '../../stack/demo-data.ts';
 import { adminDatabaseUrl, createThrowawayDatabase } from '../../stack/throwaway-database.ts';
 import { startTemporalDevServer } from '../../stack/temporal-dev-server.ts';
 import { generatePayloadKeyEntry } from '../../security/payload-codec.ts';

@@ -7,7 +7,7 @@ import { loadConfig, type Config } from '../../config/env.ts';
 import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
 import { appDepsFromConfig } from '../../scripts/lib/app-options.ts';
-import { createActivityDeps } from '../../scripts/lib/services.ts';
+import { createActivityDeps } from '../../scripts/lib/worker-deps.ts';
 import { connectTemporalClient, type TemporalTarget } from '../../temporal/client.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
 import { installTemporalRuntime } from '../../worker/runtime.ts';

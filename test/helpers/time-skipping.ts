@@ -5,7 +5,7 @@ import { afterAll, beforeAll, inject } from 'vitest';
 import { connectDatabase } from '../../db/connect.ts';
 import { createActivities, type ActivityDeps } from '../../activities/index.ts';
 import type { Db } from '../../db/database.ts';
-import { createActivityDeps } from '../../scripts/lib/services.ts';
+import { createActivityDeps } from '../../scripts/lib/worker-deps.ts';
 import { startTimeSkippingServer } from '../../stack/time-skipping.ts';
 import { payloadDataConverter } from '../../temporal/data-converter.ts';
 import {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { createActivities } from '../../activities/index.ts';
 import { getFreePort, waitFor } from '../../stack/processes.ts';
-import { createActivityDeps } from '../../scripts/lib/services.ts';
+import { createActivityDeps } from '../../scripts/lib/worker-deps.ts';
 import {
   buildPaymentIntentSucceededEvent,
   recordStripeEvent,

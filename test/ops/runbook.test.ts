@@ -13,7 +13,7 @@ import { createStorage } from '../../scripts/lib/services.ts';
 import { buildChargeRefundedEvent, stripeTestId } from '../../stack/stripe-events.ts';
 import { refundWorkflowId } from '../../workflows/contracts.ts';
 import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
-import { startResendStandIn } from '../helpers/resend-stand-in.ts';
+import { startResendStandIn } from '../../stack/resend-stand-in.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';

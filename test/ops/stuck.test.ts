@@ -9,7 +9,7 @@ import { createActivities } from '../../activities/index.ts';
 import type { EmailDriver } from '../../drivers/email/driver.ts';
 import type { OperationsScanSummary } from '../../activities/operations.ts';
 import { waitFor } from '../../stack/processes.ts';
-import { createActivityDeps } from '../../scripts/lib/services.ts';
+import { createActivityDeps } from '../../scripts/lib/worker-deps.ts';
 import {
   buildPaymentIntentSucceededEvent,
   recordStripeEvent,
@@ -27,7 +27,7 @@ import {
   searchAttributes,
   type FulfillmentInput,
 } from '../../workflows/contracts.ts';
-import type { OperationsScanWorkflowInput } from '../../workflows/operations.ts';
+import type { OperationsScanWorkflowInput } from '../../workflows/contracts.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';
 

@@ -5,7 +5,7 @@ import type { Payload } from '@temporalio/common';
 import protoPackage from '@temporalio/proto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createActivityDeps } from '../../scripts/lib/services.ts';
+import { createActivityDeps } from '../../scripts/lib/worker-deps.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
 import { createFulfillmentWorker } from '../../worker/worker.ts';
 import type { fulfillmentWorkflow } from '../../workflows/fulfillment.ts';

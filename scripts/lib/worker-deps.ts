@@ -1,0 +1,23 @@
+import type { ActivityDeps } from '../../activities/index.ts';
+import type { Config } from '../../config/env.ts';
+import type { Db } from '../../db/database.ts';
+import { createEmailDriver } from '../../drivers/email/index.ts';
+import { createStripeClient } from '../../drivers/stripe.ts';
+import { createStorage, linkSigning } from './services.ts';
+
+/** The activities' dependencies as the configuration describes them (the worker's wiring). */
+export function createActivityDeps(config: Config, db: Db): ActivityDeps {
+  return {
+    links: linkSigning(config),
+    db,
+    stripe: createStripeClient(config.STRIPE_SECRET_KEY, config.STRIPE_API_URL),
+    storage: createStorage(config),
+    email: createEmailDriver(config),
+    emailFrom: config.EMAIL_FROM,
+    searchAttributeHashKey: config.SEARCH_ATTRIBUTE_HASH_KEY,
+    alerts: {
+      slackWebhookUrl: config.ALERT_SLACK_WEBHOOK_URL,
+      webhookUrl: config.ALERT_WEBHOOK_URL,
+    },
+  };
+}

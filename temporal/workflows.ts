@@ -1,0 +1,245 @@
+/**
+ * The one home for every workflow start, signal and query that code outside workflows/ makes:
+ * which workflow type, which id (always from workflows/contracts.ts), which options and which
+ * conflict policies. Callers name the business fact; nothing else spells a workflow type.
+ */
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowStartOptions,
+} from '@temporalio/client';
+import {
+  claimedSignal,
+  disputeEventSignal,
+  FULFILLMENT_TASK_QUEUE,
+  fulfillmentStatusQuery,
+  fulfillmentWorkflowId,
+  operatorRevocationWorkflowId,
+  resendWorkflowId,
+  revokedSignal,
+  rewardRevocationWorkflowId,
+  searchAttributes,
+  WORKFLOW_TYPES,
+  type FulfillmentInput,
+  type FulfillmentState,
+  type PaymentAdjustmentInput,
+  type ResendInput,
+  type RewardRevocationInput,
+} from '../workflows/contracts.ts';
+import { withinTimeout } from './client.ts';
+
+/** How long one call waits for Temporal before the caller leaves the work to a retry. */
+const TEMPORAL_CALL_DEADLINE_MS = 5_000;
+
+/**
+ * What a fulfillment starts with, written once for the gateway, the rewards route, an
+ * operator's retry and reconciliation: the status and keys a platform engineer filters on are
+ * set at start, so the Temporal UI finds the run before its first step.
+ */
+export function fulfillmentStartOptions(
+  input: FulfillmentInput,
+  policies: Pick<WorkflowStartOptions, 'workflowIdConflictPolicy' | 'workflowIdReusePolicy'> = {
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    // A completed fulfillment is never repeated; a failed or terminated one may be.
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+  },
+) {
+  return {
+    taskQueue: FULFILLMENT_TASK_QUEUE,
+    workflowId: fulfillmentWorkflowId(input.purchaseKey),
+    args: [input] as [FulfillmentInput],
+    ...policies,
+    typedSearchAttributes: [
+      { key: searchAttributes.fulfillmentStatus, value: 'pending_storage' },
+      { key: searchAttributes.orderSource, value: input.source },
+      ...(input.paymentIntentId
+        ? [{ key: searchAttributes.paymentIntentId, value: input.paymentIntentId }]
+        : []),
+    ],
+  };
+}
+
+/**
+ * Starts `fulfillment-<purchase key>`: an open run is reused and "already started" for a closed
+ * one is success. Returns the workflow id.
+ */
+export async function startFulfillment(temporal: Client, input: FulfillmentInput): Promise<string> {
+  const options = fulfillmentStartOptions(input);
+  await withinCallDeadline(temporal, () =>
+    temporal.workflow.start(WORKFLOW_TYPES.fulfillment, options),
+  );
+  return options.workflowId;
+}
+
+/**
+ * Starts a fulfillment run even where the id's last run completed (reconciliation's re-drive):
+ * a run open only for its reminders is replaced when `replaceOpenRun` is set. Returns the new
+ * run's id.
+ */
+export async function restartFulfillment(
+  temporal: Client,
+  input: FulfillmentInput,
+  { replaceOpenRun }: { replaceOpenRun: boolean },
+): Promise<string> {
+  const handle = await temporal.workflow.start(
+    WORKFLOW_TYPES.fulfillment,
+    fulfillmentStartOptions(input, {
+      workflowIdConflictPolicy: replaceOpenRun ? 'TERMINATE_EXISTING' : 'USE_EXISTING',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+    }),
+  );
+  return handle.firstExecutionRunId;
+}
+
+/** Starts `refund-<refund id>` for one `charge.refunded` / `refund.*` event. */
+export async function startRefund(
+  temporal: Client,
+  workflowId: string,
+  input: PaymentAdjustmentInput,
+): Promise<void> {
+  await withinCallDeadline(temporal, () =>
+    startOnce(temporal, WORKFLOW_TYPES.refund, workflowId, input),
+  );
+}
+
+/**
+ * Hands a dispute event to `dispute-<dispute id>`: created and closed events of one dispute meet
+ * in one run; a closed run is started again, and applying an event twice changes nothing.
+ */
+export async function signalDisputeEvent(
+  temporal: Client,
+  workflowId: string,
+  input: PaymentAdjustmentInput,
+): Promise<void> {
+  await withinCallDeadline(temporal, () =>
+    temporal.workflow.signalWithStart(WORKFLOW_TYPES.dispute, {
+      taskQueue: FULFILLMENT_TASK_QUEUE,
+      workflowId,
+      args: [],
+      signal: disputeEventSignal,
+      signalArgs: [input],
+    }),
+  );
+}
+
+/** Starts `revoke-reward-<reward_id>` (idempotent like every start here). */
+export async function startRewardRevocation(
+  temporal: Client,
+  input: RewardRevocationInput,
+): Promise<string> {
+  const workflowId = rewardRevocationWorkflowId(input.rewardId);
+  await withinCallDeadline(temporal, () =>
+    startOnce(temporal, WORKFLOW_TYPES.rewardRevocation, workflowId, input),
+  );
+  return workflowId;
+}
+
+/** Starts `resend-<order>-<n>` (the same n twice is one email). */
+export async function startResend(temporal: Client, input: ResendInput): Promise<string> {
+  const workflowId = resendWorkflowId(input.orderId, input.sequence);
+  await withinCallDeadline(temporal, () =>
+    startOnce(temporal, WORKFLOW_TYPES.resendLinks, workflowId, input),
+  );
+  return workflowId;
+}
+
+/** Starts the cancellation email of an order an operator revoked (once per order). */
+export async function startOperatorRevocation(temporal: Client, orderId: string): Promise<string> {
+  const workflowId = operatorRevocationWorkflowId(orderId);
+  await withinCallDeadline(temporal, () =>
+    startOnce(temporal, WORKFLOW_TYPES.operatorRevocation, workflowId, { orderId }),
+  );
+  return workflowId;
+}
+
+/**
+ * Tells a purchase's fulfillment that the buyer claimed their account, so its reminders stop.
+ * Returns false when no run is open (a closed run has no reminders left).
+ */
+export function signalClaimed(temporal: Client, purchaseKey: string): Promise<boolean> {
+  return signalIfOpen(temporal, fulfillmentWorkflowId(purchaseKey), claimedSignal);
+}
+
+/**
+ * Tells a purchase's fulfillment that it was taken back, so every reminder stops. Returns false
+ * when no run is open.
+ */
+export function signalRevoked(temporal: Client, purchaseKey: string): Promise<boolean> {
+  return signalIfOpen(temporal, fulfillmentWorkflowId(purchaseKey), revokedSignal);
+}
+
+/** The fulfillment's own status, phase and steps (its `status` query). */
+export async function queryFulfillmentState(
+  temporal: Client,
+  workflowId: string,
+): Promise<FulfillmentState> {
+  return temporal.workflow.getHandle(workflowId).query(fulfillmentStatusQuery);
+}
+
+/** The latest run's status name (`RUNNING`, `COMPLETED`, …), or `NONE` when Temporal has none. */
+export async function describeWorkflowStatus(
+  temporal: Client,
+  workflowId: string,
+): Promise<string> {
+  try {
+    return (await temporal.workflow.getHandle(workflowId).describe()).status.name;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return 'NONE';
+    throw error;
+  }
+}
+
+/** Ends a running workflow for an operator, with who and why in Temporal's history. */
+export async function terminateWorkflow(
+  temporal: Client,
+  workflowId: string,
+  reason: string,
+): Promise<void> {
+  await temporal.workflow.getHandle(workflowId).terminate(reason);
+}
+
+async function signalIfOpen(
+  temporal: Client,
+  workflowId: string,
+  signal: typeof claimedSignal | typeof revokedSignal,
+): Promise<boolean> {
+  try {
+    await temporal.workflow.getHandle(workflowId).signal(signal);
+    return true;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return false;
+    throw error;
+  }
+}
+
+/**
+ * Starts a one-shot workflow by business id: an open run is reused, a completed one is not
+ * repeated, and a failed or terminated one may be started again.
+ */
+function startOnce(temporal: Client, workflowType: string, workflowId: string, input: unknown) {
+  return temporal.workflow.start(workflowType, {
+    taskQueue: FULFILLMENT_TASK_QUEUE,
+    workflowId,
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+  });
+}
+
+/**
+ * Runs a call within the deadline; "already started" for a closed run is success. A gRPC
+ * deadline does not bound a lazy client's first connection attempt, so the call is also raced
+ * against a timer (a start that lands later is harmless: starts are idempotent).
+ */
+async function withinCallDeadline(temporal: Client, call: () => Promise<unknown>): Promise<void> {
+  const deadline = new Date(Date.now() + TEMPORAL_CALL_DEADLINE_MS);
+  const attempt = temporal.connection.withDeadline(deadline, async () => {
+    try {
+      await call();
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    }
+  });
+  await withinTimeout(attempt, TEMPORAL_CALL_DEADLINE_MS, 'Temporal');
+}
