@@ -16,6 +16,19 @@ const workflowBannedModules = [
   'fastify',
 ];
 
+/** A Kysely query builder or raw SQL: allowed in db/ and migrations/ only (rule all-sql-in-db). */
+export const queryBuilderSelectors = [
+  'CallExpression[callee.property.name=/^(selectFrom|selectNoFrom|insertInto|replaceInto|updateTable|deleteFrom|mergeInto)$/]',
+  "CallExpression[callee.property.name='transaction'][arguments.length=0]",
+  "CallExpression[callee.property.name='with'][arguments.0.type='Literal']",
+  "TaggedTemplateExpression[tag.name='sql']",
+  "TaggedTemplateExpression[tag.object.name='sql']",
+].map((selector) => ({
+  selector,
+  message:
+    'all-sql-in-db: Kysely query builders and raw SQL live in db/ (a verb-first query function or a named transaction).',
+}));
+
 export default tseslint.config(
   { ignores: ['node_modules/', '.data/', '.tools/', 'coverage/'] },
   js.configs.recommended,
@@ -55,6 +68,14 @@ export default tseslint.config(
           ],
         },
       ],
+    },
+  },
+  {
+    // All SQL lives in db/ (README "Layout"): elsewhere, call a verb-first query function.
+    files: ['**/*.ts'],
+    ignores: ['db/**', 'migrations/**', 'test/**'],
+    rules: {
+      'no-restricted-syntax': ['warn', ...queryBuilderSelectors],
     },
   },
   {
