@@ -9,7 +9,9 @@ import type { EmailDeliveriesTable } from './tables/email-deliveries.ts';
 import type { EntitlementsTable } from './tables/entitlements.ts';
 import type { FulfillmentJobEventsTable, FulfillmentJobsTable } from './tables/fulfillment-jobs.ts';
 import type { OrdersTable } from './tables/orders.ts';
+import type { OutboxMessagesTable } from './tables/outbox-messages.ts';
 import type { PaymentAdjustmentsTable } from './tables/payment-adjustments.ts';
+import type { PeriodicJobsTable } from './tables/periodic-jobs.ts';
 import type { ProductsTable } from './tables/products.ts';
 import type { ReconciliationRunsTable } from './tables/reconciliation-runs.ts';
 import type { RewardsTable } from './tables/rewards.ts';
@@ -33,6 +35,8 @@ export interface Database {
   download_events: DownloadEventsTable;
   claim_tokens: ClaimTokensTable;
   reconciliation_runs: ReconciliationRunsTable;
+  periodic_jobs: PeriodicJobsTable;
+  outbox_messages: OutboxMessagesTable;
 }
 
 export type Db = Kysely<Database>;
