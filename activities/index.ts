@@ -1,14 +1,14 @@
 import { createAdjustmentActivities } from './adjustments.ts';
 import { createFulfillmentActivities, type FulfillmentDeps } from './fulfillment.ts';
+import { withFulfillmentMetrics } from './latency-metric.ts';
 import { createOperationsActivities } from './operations.ts';
 import { createOrderEmailActivities } from './order-email.ts';
-import { withFulfillmentMetrics } from '../observability/metrics.ts';
 
 export type ActivityDeps = FulfillmentDeps;
 
 /** Every activity the worker registers, built from its dependencies (tests pass their own). */
 export function createActivities(deps: ActivityDeps) {
-  // fulfillment_latency_seconds is observed when a receipt goes out (observability/metrics.ts).
+  // fulfillment_latency_seconds is observed when a receipt goes out (latency-metric.ts).
   return withFulfillmentMetrics(
     {
       ...createFulfillmentActivities(deps),

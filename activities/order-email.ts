@@ -1,8 +1,18 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { CLAIM_TOKEN_TTL_DAYS, newClaimToken } from '../security/claim-tokens.ts';
 import { createDownloadToken, DOWNLOAD_LINK_TTL_SECONDS } from '../security/download-links.ts';
-import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import {
+  countOrderEmailAttempt,
+  findOrderEmail,
+  findOrderForEmail,
+  findReminderState,
+  insertClaimToken,
+  insertOrderEmailOnce,
+  listOrderEmailItems,
+  markOrderEmailSent,
+  recordOrderEmailError,
+} from '../db/queries/order-emails.ts';
 import {
   EMAIL_REJECTED,
   type OrderEmailKind,
@@ -58,16 +68,11 @@ async function issueClaimUrl(
   const claimKinds: OrderEmailKind[] = ['delivery', 'claim_reminder_24h', 'claim_reminder_7d'];
   if (!links || order.auth_user_id !== null || !claimKinds.includes(kind)) return undefined;
   const { token, hash } = newClaimToken();
-  await db
-    .insertInto('claim_tokens')
-    .values({
-      token_hash: hash,
-      customer_id: order.customer_id,
-      expires_at: new Date(Date.now() + CLAIM_TOKEN_TTL_DAYS * 86_400_000),
-      used_at: null,
-      used_by: null,
-    })
-    .execute();
+  await insertClaimToken(db, {
+    token_hash: hash,
+    customer_id: order.customer_id,
+    expires_at: new Date(Date.now() + CLAIM_TOKEN_TTL_DAYS * 86_400_000),
+  });
   return `${links.publicBaseUrl}/claim/${token}`;
 }
 
@@ -96,27 +101,8 @@ async function renderRecordedOrder(
   kind: OrderEmailKind,
   links: DownloadLinkSigning | undefined,
 ) {
-  const order = await db
-    .selectFrom('orders')
-    .innerJoin('customers', 'customers.id', 'orders.customer_id')
-    .select([
-      'orders.purchase_key',
-      'orders.amount_total',
-      'orders.currency',
-      'orders.paid_at',
-      'orders.customer_id',
-      'customers.email',
-      'customers.auth_user_id',
-    ])
-    .where('orders.id', '=', orderId)
-    .executeTakeFirstOrThrow();
-  const entitlements = await db
-    .selectFrom('entitlements')
-    .innerJoin('products', 'products.id', 'entitlements.product_id')
-    .select(['entitlements.id', 'products.title', 'products.formats'])
-    .where('entitlements.order_id', '=', orderId)
-    .orderBy('products.title')
-    .execute();
+  const order = await findOrderForEmail(db, orderId);
+  const entitlements = await listOrderEmailItems(db, orderId);
   const expiresAt = new Date(Date.now() + DOWNLOAD_LINK_TTL_SECONDS * 1000);
   const items = entitlements.map(({ id, title, formats }) => ({
     title,
@@ -166,42 +152,19 @@ export function createOrderEmailActivities({
       sequence?: number;
     }): Promise<void> {
       const idempotencyKey = orderEmailKey(kind, orderId, sequence);
-      let message = await db
-        .selectFrom('email_deliveries')
-        .select(['status', 'recipient', 'subject', 'html', 'text'])
-        .where('idempotency_key', '=', idempotencyKey)
-        .executeTakeFirst();
+      let message = await findOrderEmail(db, idempotencyKey);
       if (message && message.status !== 'queued' && message.status !== 'failed') return;
       if (!message) {
         const { recipient, rendered } = await renderRecordedOrder(db, orderId, kind, links);
-        await db
-          .insertInto('email_deliveries')
-          .values({
-            idempotency_key: idempotencyKey,
-            kind,
-            recipient,
-            order_id: orderId,
-            ...rendered,
-            driver: null,
-            provider_message_id: null,
-            last_error: null,
-            sent_at: null,
-          })
-          .onConflict((oc) => oc.column('idempotency_key').doNothing())
-          .execute();
-        // Whoever inserted first wins: every attempt sends exactly the recorded message, so a
-        // provider's idempotency check sees the same payload on a retry.
-        message = await db
-          .selectFrom('email_deliveries')
-          .select(['status', 'recipient', 'subject', 'html', 'text'])
-          .where('idempotency_key', '=', idempotencyKey)
-          .executeTakeFirstOrThrow();
+        message = await insertOrderEmailOnce(db, {
+          idempotency_key: idempotencyKey,
+          kind,
+          recipient,
+          order_id: orderId,
+          ...rendered,
+        });
       }
-      await db
-        .updateTable('email_deliveries')
-        .set((eb) => ({ attempts: eb('attempts', '+', 1), updated_at: sql<Date>`now()` }))
-        .where('idempotency_key', '=', idempotencyKey)
-        .execute();
+      await countOrderEmailAttempt(db, idempotencyKey);
       const { recipient, subject, html, text } = message;
       try {
         const sent = await email.send({
@@ -212,29 +175,13 @@ export function createOrderEmailActivities({
           html,
           text,
         });
-        await db
-          .updateTable('email_deliveries')
-          .set({
-            status: 'sent',
-            driver: sent.driver,
-            provider_message_id: sent.providerMessageId,
-            sent_at: sql<Date>`now()`,
-            updated_at: sql<Date>`now()`,
-            last_error: null,
-          })
-          .where('idempotency_key', '=', idempotencyKey)
-          .execute();
+        await markOrderEmailSent(db, idempotencyKey, sent);
       } catch (error) {
         const rejected = error instanceof EmailSendError && !error.retryable;
-        await db
-          .updateTable('email_deliveries')
-          .set({
-            last_error: error instanceof Error ? error.message : String(error),
-            ...(rejected ? { status: 'failed' as const } : {}),
-            updated_at: sql<Date>`now()`,
-          })
-          .where('idempotency_key', '=', idempotencyKey)
-          .execute();
+        await recordOrderEmailError(db, idempotencyKey, {
+          error: error instanceof Error ? error.message : String(error),
+          rejected,
+        });
         throw toActivityFailure(error);
       }
     },
@@ -251,21 +198,7 @@ export function createOrderEmailActivities({
       orderId: string;
       milestone: ReminderMilestone;
     }): Promise<OrderEmailKind[]> {
-      const state = await db
-        .selectFrom('orders')
-        .innerJoin('customers', 'customers.id', 'orders.customer_id')
-        .innerJoin('entitlements', 'entitlements.order_id', 'orders.id')
-        .select((eb) => [
-          'customers.auth_user_id',
-          eb.fn.max('entitlements.last_download_at').as('lastDownloadAt'),
-          eb.fn
-            .countAll<string>()
-            .filterWhere('entitlements.status', 'in', ['pending_claim', 'active'])
-            .as('usable'),
-        ])
-        .where('orders.id', '=', orderId)
-        .groupBy('customers.auth_user_id')
-        .executeTakeFirst();
+      const state = await findReminderState(db, orderId);
       if (!state || Number(state.usable) === 0) return [];
       const due: OrderEmailKind[] = [];
       if (milestone === '24h' && state.lastDownloadAt === null) due.push('download_reminder');

@@ -1,5 +1,6 @@
 import type Stripe from 'stripe';
 import type { Db } from '../db/database.ts';
+import { findReward } from '../db/queries/purchases.ts';
 import { rewardPurchaseKey } from '../workflows/contracts.ts';
 import { z } from 'zod';
 
@@ -175,11 +176,7 @@ async function readCheckoutSession(stripe: Stripe, object: unknown): Promise<Pur
 
 /** A mission or coupon unlock recorded by POST /v1/rewards, read as a purchase without amounts. */
 export async function readRewardPurchase(db: Db, rewardId: string): Promise<Purchase> {
-  const reward = await db
-    .selectFrom('rewards')
-    .selectAll()
-    .where('reward_id', '=', rewardId)
-    .executeTakeFirst();
+  const reward = await findReward(db, rewardId);
   if (!reward) throw new InvalidPurchaseError(`reward ${rewardId} is not recorded`);
   return {
     purchaseKey: rewardPurchaseKey(rewardId),

@@ -1,6 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db/database.ts';
-import type { OrderEmailKind } from '../workflows/contracts.ts';
 
 /**
  * Fulfillment metrics. Counters and histograms observed while working live in the process's
@@ -86,43 +85,4 @@ export function registerJobMetrics(registry: Registry, db: Db): void {
       }
     },
   });
-}
-
-type SendOrderEmail = (input: {
-  orderId: string;
-  kind: OrderEmailKind;
-  sequence?: number;
-}) => Promise<void>;
-
-/**
- * Wraps the activities to observe `fulfillment_latency_seconds` when an order's receipt
- * (`delivery`) is sent for the first time: orders.paid_at to email_deliveries.sent_at.
- */
-export function withFulfillmentMetrics<T extends { sendOrderEmail: SendOrderEmail }>(
-  activities: T,
-  db: Db,
-): T {
-  const send = activities.sendOrderEmail;
-  const receipt = (orderId: string) =>
-    db
-      .selectFrom('email_deliveries')
-      .innerJoin('orders', 'orders.id', 'email_deliveries.order_id')
-      .select(['email_deliveries.status', 'email_deliveries.sent_at', 'orders.paid_at'])
-      .where('email_deliveries.order_id', '=', orderId)
-      .where('email_deliveries.kind', '=', 'delivery')
-      .executeTakeFirst();
-  return {
-    ...activities,
-    async sendOrderEmail(input: Parameters<SendOrderEmail>[0]) {
-      if (input.kind !== 'delivery') return send(input);
-      const before = await receipt(input.orderId);
-      await send(input);
-      if (before?.sent_at) return;
-      const after = await receipt(input.orderId);
-      if (after?.sent_at) {
-        const seconds = (after.sent_at.getTime() - after.paid_at.getTime()) / 1000;
-        fulfillmentLatency.observe(Math.max(0, seconds));
-      }
-    },
-  };
 }

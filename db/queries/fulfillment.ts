@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
-import type { FulfillmentStatus } from '../../workflows/contracts.ts';
-import type { DbExecutor } from '../database.ts';
+import type { ActivatedEntitlements, FulfillmentStatus } from '../../workflows/contracts.ts';
+import type { Db, DbExecutor } from '../database.ts';
 import type { FulfillmentJob } from '../tables/fulfillment-jobs.ts';
+import { lockPurchase, reconcileOrderEntitlements } from './entitlements.ts';
 
 /**
  * States only move forward: a completed job can still be revoked, a revoked one moves only by
@@ -48,4 +49,93 @@ export async function transitionJob(
     .values({ job_id: jobId, status, detail: detail ? JSON.stringify(detail) : null })
     .execute();
   return updated;
+}
+
+/** `transitionJob` in a transaction of its own. */
+export async function transitionJobInTransaction(
+  db: Db,
+  jobId: string,
+  status: FulfillmentStatus,
+  detail: Record<string, unknown> | null = null,
+): Promise<FulfillmentJob> {
+  return db.transaction().execute(async (trx) => transitionJob(trx, jobId, status, detail));
+}
+
+/**
+ * Moves a job to `status` and records `lastError` as its last error, in one transaction (the
+ * step keeps failing, or needs attention).
+ */
+export async function transitionJobWithError(
+  db: Db,
+  jobId: string,
+  status: FulfillmentStatus,
+  detail: Record<string, unknown>,
+  lastError: string,
+): Promise<FulfillmentJob> {
+  return db.transaction().execute(async (trx) => {
+    const job = await transitionJob(trx, jobId, status, detail);
+    await trx
+      .updateTable('fulfillment_jobs')
+      .set({ last_error: lastError })
+      .where('id', '=', jobId)
+      .execute();
+    return job;
+  });
+}
+
+/** The products an order delivers: where their files live (see `productStoragePath`). */
+export async function listOrderProducts(db: DbExecutor, orderId: string) {
+  return db
+    .selectFrom('entitlements')
+    .innerJoin('products', 'products.id', 'entitlements.product_id')
+    .select(['products.sku', 'products.slug', 'products.version', 'products.formats'])
+    .where('entitlements.order_id', '=', orderId)
+    .execute();
+}
+
+/**
+ * Activates the order's entitlements under the purchase's lock and moves the job on, in one
+ * transaction: `pending_email`, or `revoked` when a refund or dispute revoked them.
+ */
+export async function activateOrderEntitlements(
+  db: Db,
+  jobId: string,
+  orderId: string,
+): Promise<ActivatedEntitlements> {
+  return db.transaction().execute(async (trx) => {
+    const { purchase_key } = await trx
+      .selectFrom('orders')
+      .select('purchase_key')
+      .where('id', '=', orderId)
+      .executeTakeFirstOrThrow();
+    await lockPurchase(trx, purchase_key);
+    const { status: entitlementStatus } = await reconcileOrderEntitlements(trx, orderId, {
+      activate: true,
+    });
+    const next: FulfillmentStatus = entitlementStatus === 'revoked' ? 'revoked' : 'pending_email';
+    const job = await transitionJob(trx, jobId, next, {
+      step: 'activate_entitlements',
+      entitlementStatus,
+    });
+    return { status: job.status, entitlementStatus };
+  });
+}
+
+/** What the analytics of a fulfilled order say about it. */
+export async function findOrderForAnalytics(db: DbExecutor, orderId: string) {
+  return db
+    .selectFrom('orders')
+    .select(['id', 'customer_id', 'source', 'amount_total', 'currency'])
+    .where('id', '=', orderId)
+    .executeTakeFirstOrThrow();
+}
+
+/** The order's entitlements with their SKUs. */
+export async function listOrderEntitlementSkus(db: DbExecutor, orderId: string) {
+  return db
+    .selectFrom('entitlements')
+    .innerJoin('products', 'products.id', 'entitlements.product_id')
+    .select(['entitlements.id', 'products.sku', 'entitlements.status'])
+    .where('entitlements.order_id', '=', orderId)
+    .execute();
 }

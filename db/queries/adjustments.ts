@@ -1,0 +1,143 @@
+import { sql } from 'kysely';
+import {
+  rewardPurchaseKey,
+  type AppliedAdjustment,
+  type RewardRevocationInput,
+} from '../../workflows/contracts.ts';
+import type { Db, DbExecutor } from '../database.ts';
+import type { NewPaymentAdjustment } from '../tables/payment-adjustments.ts';
+import { recordAudit } from './audit.ts';
+import { lockPurchase, reconcileOrderEntitlements } from './entitlements.ts';
+import { transitionJob } from './fulfillment.ts';
+
+/** The type of a recorded Stripe event (`charge.refunded`, …), or undefined when not recorded. */
+export async function findStripeEventType(
+  db: DbExecutor,
+  stripeEventId: string,
+): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('webhook_events')
+    .select('type')
+    .where('provider', '=', 'stripe')
+    .where('event_id', '=', stripeEventId)
+    .executeTakeFirst();
+  return row?.type;
+}
+
+/**
+ * Records a refund or dispute as a fact of its purchase and re-derives the order's
+ * entitlements, in one transaction under the purchase's lock. A fact recorded before only
+ * moves forward: an open dispute takes its outcome (a closed one never reopens), the amount
+ * and `full` only grow.
+ */
+export async function recordPaymentAdjustment(
+  db: Db,
+  adjustment: NewPaymentAdjustment,
+): Promise<AppliedAdjustment> {
+  return db.transaction().execute(async (trx) => {
+    await lockPurchase(trx, adjustment.purchase_key);
+    await trx
+      .insertInto('payment_adjustments')
+      .values(adjustment)
+      .onConflict((oc) =>
+        oc.column('external_id').doUpdateSet({
+          status: sql<string>`case when payment_adjustments.status = 'open' then excluded.status else payment_adjustments.status end`,
+          amount: sql<number>`greatest(payment_adjustments.amount, excluded.amount)`,
+          full: sql<boolean>`payment_adjustments.full or excluded.full`,
+          updated_at: sql<Date>`now()`,
+        }),
+      )
+      .execute();
+    return reconcilePurchase(trx, adjustment);
+  });
+}
+
+/**
+ * Takes a reward back in one transaction: marks the reward revoked, records the revocation
+ * fact, writes the mission audit entry (`mission.reward_revoked`) once however often it is
+ * retried, and re-derives the entitlements. Undefined (nothing written) when the reward is not
+ * recorded.
+ */
+export async function revokeRewardRows(
+  db: Db,
+  { rewardId, reason, actor }: RewardRevocationInput,
+): Promise<AppliedAdjustment | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const purchaseKey = rewardPurchaseKey(rewardId);
+    await lockPurchase(trx, purchaseKey);
+    const reward = await trx
+      .updateTable('rewards')
+      .set({
+        revoked_at: sql<Date>`coalesce(revoked_at, now())`,
+        revoke_reason: sql<string>`coalesce(revoke_reason, ${reason})`,
+      })
+      .where('reward_id', '=', rewardId)
+      .returning(['mission_id', 'kind'])
+      .executeTakeFirst();
+    if (!reward) return undefined;
+    const adjustment: NewPaymentAdjustment = {
+      kind: 'revocation',
+      external_id: `reward-revocation:${rewardId}`,
+      purchase_key: purchaseKey,
+      amount: 0,
+      currency: null,
+      full: true,
+      status: 'revoked',
+      stripe_event_id: null,
+    };
+    const recorded = await trx
+      .insertInto('payment_adjustments')
+      .values(adjustment)
+      .onConflict((oc) => oc.column('external_id').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (recorded) {
+      await recordAudit(trx, {
+        actor,
+        action: 'mission.reward_revoked',
+        target: rewardId,
+        reason,
+        detail: { missionId: reward.mission_id, kind: reward.kind },
+      });
+    }
+    return reconcilePurchase(trx, adjustment);
+  });
+}
+
+/** Re-derives the purchase's entitlements after a new fact, and moves its job to match. */
+async function reconcilePurchase(
+  trx: DbExecutor,
+  adjustment: Pick<NewPaymentAdjustment, 'kind' | 'external_id' | 'purchase_key'>,
+): Promise<AppliedAdjustment> {
+  const order = await trx
+    .selectFrom('orders')
+    .innerJoin('fulfillment_jobs', 'fulfillment_jobs.order_id', 'orders.id')
+    .select(['orders.id', 'fulfillment_jobs.id as jobId', 'fulfillment_jobs.completed_at'])
+    .where('orders.purchase_key', '=', adjustment.purchase_key)
+    .executeTakeFirst();
+  if (!order) {
+    return {
+      purchaseKey: adjustment.purchase_key,
+      orderId: null,
+      entitlementStatus: null,
+      revoked: false,
+    };
+  }
+  const { previous, status } = await reconcileOrderEntitlements(trx, order.id);
+  const revoked = status === 'revoked' && previous.some((s) => s !== 'revoked');
+  const detail = {
+    step: adjustment.kind,
+    externalId: adjustment.external_id,
+    entitlementStatus: status,
+  };
+  if (status === 'revoked') await transitionJob(trx, order.jobId, 'revoked', detail);
+  else if (previous.includes('revoked') && order.completed_at) {
+    await transitionJob(trx, order.jobId, 'completed', detail, { restore: true });
+  }
+  return {
+    purchaseKey: adjustment.purchase_key,
+    orderId: order.id,
+    entitlementStatus: status,
+    revoked,
+  };
+}
