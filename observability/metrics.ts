@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db/database.ts';
+import { countFailedJobs, countJobsByStatus } from '../db/queries/job-metrics.ts';
 
 /**
  * Fulfillment metrics. Counters and histograms observed while working live in the process's
@@ -52,12 +53,7 @@ export function registerJobMetrics(registry: Registry, db: Db): void {
     registers: [registry],
     async collect() {
       try {
-        const rows = await db
-          .selectFrom('fulfillment_jobs')
-          .select(['status', db.fn.countAll<string>().as('count')])
-          .where('status', 'in', ACTIVE_STATUSES)
-          .groupBy('status')
-          .execute();
+        const rows = await countJobsByStatus(db, ACTIVE_STATUSES);
         for (const status of ACTIVE_STATUSES) {
           const row = rows.find((r) => r.status === status);
           this.set({ status }, Number(row?.count ?? 0));
@@ -73,13 +69,9 @@ export function registerJobMetrics(registry: Registry, db: Db): void {
     registers: [registry],
     async collect() {
       try {
-        const row = await db
-          .selectFrom('fulfillment_job_events')
-          .select((eb) => eb.fn.count<string>('job_id').distinct().as('count'))
-          .where('status', '=', 'needs_attention')
-          .executeTakeFirst();
+        const failed = await countFailedJobs(db);
         this.reset();
-        this.inc(Number(row?.count ?? 0));
+        this.inc(failed);
       } catch (error) {
         logScrapeError('fulfillment_jobs_failed_total', error);
       }

@@ -1,4 +1,5 @@
 import type { Db } from '../db/database.ts';
+import { insertAlertOnce } from '../db/queries/alerts.ts';
 import { redactEmails } from '../security/redaction.ts';
 
 export interface AlertSinks {
@@ -34,19 +35,14 @@ async function post(url: string, body: unknown): Promise<void> {
  * posted to the configured sinks. A sink that fails is logged, never retried into duplicates.
  */
 export async function raiseAlert(db: Db, sinks: AlertSinks, alert: AlertInput): Promise<boolean> {
-  const inserted = await db
-    .insertInto('alerts')
-    .values({
-      alert_key: alert.key,
-      kind: alert.kind,
-      severity: alert.severity,
-      summary: alert.summary,
-      job_id: alert.jobId ?? null,
-      detail: alert.detail ? JSON.stringify(alert.detail) : null,
-    })
-    .onConflict((oc) => oc.column('alert_key').doNothing())
-    .returning('id')
-    .executeTakeFirst();
+  const inserted = await insertAlertOnce(db, {
+    alert_key: alert.key,
+    kind: alert.kind,
+    severity: alert.severity,
+    summary: alert.summary,
+    job_id: alert.jobId ?? null,
+    detail: alert.detail ? JSON.stringify(alert.detail) : null,
+  });
   if (!inserted) return false;
   // The row keeps the whole alert for operators; the log line carries no buyer address.
   console.warn(redactEmails(JSON.stringify({ level: 'warn', msg: 'alert', alert })));

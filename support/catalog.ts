@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { recordAudit } from '../db/queries/audit.ts';
-import { productStoragePath, upsertProducts } from '../db/queries/products.ts';
+import { importProducts, productStoragePath } from '../db/queries/products.ts';
 import { PRODUCT_FORMATS, type NewProduct } from '../db/tables/products.ts';
 import { OperationError, requireReason, type Authorship, type OperationsDeps } from './context.ts';
 
@@ -105,61 +104,17 @@ export async function importCatalog(
     formats: p.formats,
     stripe_price_id: p.stripe_price_id ?? null,
   }));
-  return deps.db.transaction().execute(async (trx) => {
-    const existing = await trx
-      .selectFrom('products')
-      .selectAll()
-      .where(
-        'sku',
-        'in',
-        rows.map((r) => r.sku),
-      )
-      .execute();
-    const bySku = new Map(existing.map((p) => [p.sku, p]));
-    const report: CatalogImportReport['products'] = rows.map((row) => {
-      const before = bySku.get(row.sku);
-      const same =
-        before &&
-        before.slug === row.slug &&
-        before.title === row.title &&
-        before.version === row.version &&
-        before.formats.join(',') === row.formats.join(',') &&
-        before.stripe_price_id === row.stripe_price_id;
-      return {
-        sku: row.sku,
-        version: row.version,
-        formats: row.formats.join(','),
-        stripe_price_id: row.stripe_price_id ?? null,
-        change: !before ? 'created' : same ? 'unchanged' : 'updated',
-      };
-    });
-    if (who.dryRun) return { dryRun: true, products: report };
-    // A price id moving from one SKU to another would collide on the unique index mid-upsert.
-    if (prices.size > 0) {
-      await trx
-        .updateTable('products')
-        .set({ stripe_price_id: null })
-        .where('stripe_price_id', 'in', [...prices.keys()])
-        .where(
-          'sku',
-          'not in',
-          rows.map((r) => r.sku),
-        )
-        .execute();
-    }
-    await upsertProducts(trx, rows);
-    await recordAudit(trx, {
-      actor: who.operator.name,
-      action: 'catalog.imported',
-      target: 'products',
-      reason: who.reason,
-      detail: {
-        role: who.operator.role,
-        created: report.filter((r) => r.change === 'created').map((r) => r.sku),
-        updated: report.filter((r) => r.change === 'updated').map((r) => r.sku),
-        unchanged: report.filter((r) => r.change === 'unchanged').length,
-      },
-    });
-    return { dryRun: false, products: report };
+  const changes = await importProducts(deps.db, rows, {
+    dryRun: Boolean(who.dryRun),
+    priceIds: [...prices.keys()],
+    audit: { actor: who.operator.name, role: who.operator.role, reason: who.reason },
   });
+  const report: CatalogImportReport['products'] = rows.map((row, i) => ({
+    sku: row.sku,
+    version: row.version,
+    formats: row.formats.join(','),
+    stripe_price_id: row.stripe_price_id ?? null,
+    change: changes[i]!,
+  }));
+  return { dryRun: Boolean(who.dryRun), products: report };
 }

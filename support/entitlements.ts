@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
-import { recordAudit } from '../db/queries/audit.ts';
-import { lockPurchase, reconcileOrderEntitlements } from '../db/queries/entitlements.ts';
-import { transitionJob } from '../db/queries/fulfillment.ts';
+import {
+  listOrderEntitlementIds,
+  recordOperatorGrant,
+  recordOperatorResend,
+  restoreOrderAccess,
+  revokeOrderAccess,
+} from '../db/queries/entitlements.ts';
 import { findProductsBySkus } from '../db/queries/products.ts';
 import { REWARD_KINDS, type RewardKind } from '../db/tables/rewards.ts';
 import {
@@ -13,7 +16,6 @@ import {
 } from '../temporal/workflows.ts';
 import {
   fulfillmentWorkflowId,
-  resendWorkflowId,
   rewardPurchaseKey,
   type EntitlementStatus,
 } from '../workflows/contracts.ts';
@@ -69,34 +71,27 @@ export async function grantEntitlement(
 
   const purchaseKey = rewardPurchaseKey(grantId);
   const workflowId = fulfillmentWorkflowId(purchaseKey);
-  const inserted = await deps.db.transaction().execute(async (trx) => {
-    const row = await trx
-      .insertInto('rewards')
-      .values({
-        reward_id: grantId,
-        kind,
-        mission_id: request.missionId ?? null,
-        email,
-        user_id: request.userId ?? null,
-        skus,
-        granted_by: `operator:${who.operator.name}`,
-        revoked_at: null,
-        revoke_reason: null,
-      })
-      .onConflict((oc) => oc.column('reward_id').doNothing())
-      .returning('reward_id')
-      .executeTakeFirst();
-    if (row) {
-      await recordAudit(trx, {
-        actor: who.operator.name,
-        action: 'entitlement.granted',
-        target: purchaseKey,
-        reason: who.reason,
-        detail: { skus, kind, missionId: request.missionId ?? null, role: who.operator.role },
-      });
-    }
-    return Boolean(row);
-  });
+  const inserted = await recordOperatorGrant(
+    deps.db,
+    {
+      reward_id: grantId,
+      kind,
+      mission_id: request.missionId ?? null,
+      email,
+      user_id: request.userId ?? null,
+      skus,
+      granted_by: `operator:${who.operator.name}`,
+      revoked_at: null,
+      revoke_reason: null,
+    },
+    {
+      actor: who.operator.name,
+      action: 'entitlement.granted',
+      target: purchaseKey,
+      reason: who.reason,
+      detail: { skus, kind, missionId: request.missionId ?? null, role: who.operator.role },
+    },
+  );
   await startFulfillment(deps.temporal, {
     source: 'reward',
     purchaseKey,
@@ -133,50 +128,11 @@ export async function revokeAccess(
 ): Promise<AccessChange> {
   requireReason(who);
   const { order } = await resolvePurchase(deps.db, reference);
-  const change = await deps.db.transaction().execute(async (trx) => {
-    await lockPurchase(trx, order.purchase_key);
-    await trx
-      .insertInto('payment_adjustments')
-      .values({
-        kind: 'revocation',
-        external_id: `operator-revocation:${order.id}`,
-        purchase_key: order.purchase_key,
-        amount: 0,
-        currency: null,
-        full: true,
-        status: 'revoked',
-        stripe_event_id: null,
-      })
-      .onConflict((oc) =>
-        oc.column('external_id').doUpdateSet({ status: 'revoked', updated_at: sql<Date>`now()` }),
-      )
-      .execute();
-    const { previous, status } = await reconcileOrderEntitlements(trx, order.id);
-    const job = await trx
-      .selectFrom('fulfillment_jobs')
-      .select('id')
-      .where('order_id', '=', order.id)
-      .executeTakeFirst();
-    if (job)
-      await transitionJob(trx, job.id, 'revoked', {
-        step: 'operator_revocation',
-        operator: who.operator.name,
-      });
-    await recordAudit(trx, {
-      actor: who.operator.name,
-      action: 'entitlement.revoked',
-      target: order.id,
-      reason: who.reason,
-      detail: {
-        purchaseKey: order.purchase_key,
-        previous,
-        status,
-        role: who.operator.role,
-        notifyBuyer,
-      },
-    });
-    return { previous, status };
-  });
+  const change = await revokeOrderAccess(
+    deps.db,
+    { id: order.id, purchaseKey: order.purchase_key },
+    { operator: who.operator.name, role: who.operator.role, reason: who.reason, notifyBuyer },
+  );
   // The buyer is told once per order (the run and the ledger key are per order), so a revoke
   // repeated after a failure here starts what the first one could not; an order a refund
   // revoked was told already and its cancellation key is spent.
@@ -206,55 +162,24 @@ export async function restoreAccess(
 ): Promise<AccessChange> {
   requireReason(who);
   const { order } = await resolvePurchase(deps.db, reference);
-  const change = await deps.db.transaction().execute(async (trx) => {
-    await lockPurchase(trx, order.purchase_key);
-    await trx
-      .updateTable('payment_adjustments')
-      .set({ status: 'restored', updated_at: sql<Date>`now()` })
-      .where('purchase_key', '=', order.purchase_key)
-      .where('kind', '=', 'revocation')
-      .where('status', '<>', 'restored')
-      .execute();
-    const { previous, status } = await reconcileOrderEntitlements(trx, order.id);
-    if (status === 'revoked' || status === 'suspended') {
-      throw new OperationError(
-        'conflict',
-        `access stays ${status}: a full refund or a dispute is recorded for ${order.purchase_key}`,
-      );
-    }
-    const job = await trx
-      .selectFrom('fulfillment_jobs')
-      .select(['id', 'completed_at'])
-      .where('order_id', '=', order.id)
-      .executeTakeFirst();
-    if (job?.completed_at && previous.includes('revoked')) {
-      await transitionJob(
-        trx,
-        job.id,
-        'completed',
-        { step: 'operator_restore', operator: who.operator.name },
-        { restore: true },
-      );
-    }
-    await recordAudit(trx, {
-      actor: who.operator.name,
-      action: 'entitlement.restored',
-      target: order.id,
-      reason: who.reason,
-      detail: { purchaseKey: order.purchase_key, previous, status, role: who.operator.role },
-    });
-    return { previous, status };
-  });
+  const restored = await restoreOrderAccess(
+    deps.db,
+    { id: order.id, purchaseKey: order.purchase_key },
+    { operator: who.operator.name, role: who.operator.role, reason: who.reason },
+  );
+  if (restored.refused) {
+    throw new OperationError(
+      'conflict',
+      `access stays ${restored.status}: a full refund or a dispute is recorded for ${order.purchase_key}`,
+    );
+  }
+  const change = { previous: restored.previous, status: restored.status };
   return { ...(await accessOf(deps, order.id, order.purchase_key)), ...change };
 }
 
 async function accessOf(deps: OperationsDeps, orderId: string, purchaseKey: string) {
-  const rows = await deps.db
-    .selectFrom('entitlements')
-    .select('id')
-    .where('order_id', '=', orderId)
-    .execute();
-  return { orderId, purchaseKey, entitlementIds: rows.map((r) => r.id) };
+  const entitlementIds = await listOrderEntitlementIds(deps.db, orderId);
+  return { orderId, purchaseKey, entitlementIds };
 }
 
 export interface ResendOutcome {
@@ -285,33 +210,11 @@ export async function resendLinks(
       `nothing to resend: access is ${[...new Set(entitlements.map((e) => e.status))].join(', ') || 'not granted yet'}`,
     );
   }
-  return deps.db.transaction().execute(async (trx) => {
-    // Serialises operator resends of one order, so two at once get different numbers.
-    await lockPurchase(trx, order.purchase_key);
-    const counts = await trx
-      .selectFrom('email_deliveries')
-      .select((eb) => eb.fn.countAll<string>().as('sent'))
-      .where('order_id', '=', order.id)
-      .where('kind', '=', 'resend')
-      .executeTakeFirstOrThrow();
-    const audited = await trx
-      .selectFrom('audit_log')
-      .select((eb) => eb.fn.countAll<string>().as('resends'))
-      .where('target', '=', order.id)
-      .where('action', '=', 'links.resent')
-      .executeTakeFirstOrThrow();
-    const sequence = Math.max(Number(counts.sent), Number(audited.resends)) + 1;
-    const workflowId = resendWorkflowId(order.id, sequence);
-    await recordAudit(trx, {
-      actor: who.operator.name,
-      action: 'links.resent',
-      target: order.id,
-      reason: who.reason,
-      detail: { workflowId, sequence, recipient: email, role: who.operator.role },
-    });
-    // Last: the email goes out only once its audit row is written (a failed start rolls the
-    // row back, and a retry reuses the same sequence, so one resend per request).
-    await startResend(deps.temporal, { orderId: order.id, sequence });
-    return { orderId: order.id, recipient: email, workflowId, sequence };
-  });
+  const { sequence, workflowId } = await recordOperatorResend(
+    deps.db,
+    { id: order.id, purchaseKey: order.purchase_key },
+    { operator: who.operator.name, role: who.operator.role, reason: who.reason, recipient: email },
+    (sequence) => startResend(deps.temporal, { orderId: order.id, sequence }),
+  );
+  return { orderId: order.id, recipient: email, workflowId, sequence };
 }

@@ -1,6 +1,20 @@
-import { sql } from 'kysely';
 import type { DbExecutor } from '../db/database.ts';
 import { recordAudit } from '../db/queries/audit.ts';
+import {
+  findCustomerStatus,
+  findOrderIdByPaymentKey,
+  findOrderIdByRecordId,
+  findPurchaseByOrderId,
+  listAuditEntriesForTargets,
+  listClaimTokensOfCustomer,
+  listDownloadEventsOfEntitlements,
+  listEmailDeliveriesOfOrder,
+  listJobEvents,
+  listJobsForSearch,
+  listPaymentAdjustmentsOfPurchase,
+  listStripePayloadsForWorkflow,
+  listWebhookEventsForPurchase,
+} from '../db/queries/jobs.ts';
 import type { FulfillmentJob } from '../db/tables/fulfillment-jobs.ts';
 import type { Order } from '../db/tables/orders.ts';
 import type { StripeEventEnvelope } from '../gateway/ingest.ts';
@@ -67,45 +81,16 @@ export async function searchJobs(
   if (search.status && !(FULFILLMENT_STATUSES as readonly string[]).includes(search.status)) {
     throw new OperationError('invalid', `status: one of ${FULFILLMENT_STATUSES.join(', ')}`);
   }
-  let query = db
-    .selectFrom('fulfillment_jobs')
-    .innerJoin('orders', 'orders.id', 'fulfillment_jobs.order_id')
-    .innerJoin('customers', 'customers.id', 'orders.customer_id')
-    .select([
-      'fulfillment_jobs.id as jobId',
-      'fulfillment_jobs.workflow_id as workflowId',
-      'fulfillment_jobs.status as status',
-      'orders.id as orderId',
-      'orders.purchase_key as purchaseKey',
-      'orders.payment_intent_id as paymentIntentId',
-      'orders.source as source',
-      'customers.email as email',
-      'orders.amount_total as amountTotal',
-      'orders.currency as currency',
-      'fulfillment_jobs.last_error as lastError',
-      'fulfillment_jobs.created_at as createdAt',
-      'fulfillment_jobs.updated_at as updatedAt',
-    ]);
-  if (search.email) query = query.where('customers.email', '=', search.email.trim().toLowerCase());
-  if (search.paymentIntent)
-    query = query.where('orders.payment_intent_id', '=', search.paymentIntent);
-  if (search.status)
-    query = query.where('fulfillment_jobs.status', '=', search.status as FulfillmentStatus);
-  if (search.order) {
-    const order = search.order;
-    query = query.where((eb) =>
-      eb.or([
-        eb('orders.purchase_key', '=', order),
-        ...(UUID.test(order) ? [eb('orders.id', '=', order)] : []),
-      ]),
-    );
-  }
-  const rows = await query
-    .orderBy('fulfillment_jobs.created_at', 'desc')
-    .orderBy('fulfillment_jobs.id')
-    .limit(limit + 1)
-    .offset(offset)
-    .execute();
+  const order = search.order;
+  // One more than a page: whether there is another page.
+  const rows = await listJobsForSearch(db, {
+    email: search.email ? search.email.trim().toLowerCase() : undefined,
+    paymentIntentId: search.paymentIntent || undefined,
+    status: search.status ? (search.status as FulfillmentStatus) : undefined,
+    order: order ? { purchaseKey: order, orderId: UUID.test(order) ? order : null } : undefined,
+    limit: limit + 1,
+    offset,
+  });
   return { items: rows.slice(0, limit), hasMore: rows.length > limit, limit, offset };
 }
 
@@ -127,71 +112,14 @@ export async function resolvePurchase(
   const ref = reference.trim();
   let orderId: string | undefined;
   if (UUID.test(ref)) {
-    const hit = await db
-      .selectFrom('orders')
-      .select('orders.id')
-      .where((eb) =>
-        eb.or([
-          eb('orders.id', '=', ref),
-          eb.exists(
-            eb
-              .selectFrom('fulfillment_jobs')
-              .select('fulfillment_jobs.id')
-              .whereRef('fulfillment_jobs.order_id', '=', 'orders.id')
-              .where('fulfillment_jobs.id', '=', ref),
-          ),
-          eb.exists(
-            eb
-              .selectFrom('entitlements')
-              .select('entitlements.id')
-              .whereRef('entitlements.order_id', '=', 'orders.id')
-              .where('entitlements.id', '=', ref),
-          ),
-        ]),
-      )
-      .executeTakeFirst();
-    orderId = hit?.id;
+    orderId = await findOrderIdByRecordId(db, ref);
   } else {
     const key = purchaseKeyOfWorkflowId(ref) ?? ref;
-    const hit = await db
-      .selectFrom('orders')
-      .select('id')
-      .where((eb) =>
-        eb.or([
-          eb('purchase_key', '=', key),
-          eb('payment_intent_id', '=', key),
-          eb('checkout_session_id', '=', key),
-        ]),
-      )
-      .executeTakeFirst();
-    orderId = hit?.id;
+    orderId = await findOrderIdByPaymentKey(db, key);
   }
   if (!orderId)
     throw new OperationError('not_found', `no order, job or entitlement matches ${ref}`);
-  const order = await db
-    .selectFrom('orders')
-    .selectAll()
-    .where('id', '=', orderId)
-    .executeTakeFirstOrThrow();
-  const job =
-    (await db
-      .selectFrom('fulfillment_jobs')
-      .selectAll()
-      .where('order_id', '=', orderId)
-      .executeTakeFirst()) ?? null;
-  const customer = await db
-    .selectFrom('customers')
-    .select('email')
-    .where('id', '=', order.customer_id)
-    .executeTakeFirstOrThrow();
-  const entitlements = await db
-    .selectFrom('entitlements')
-    .innerJoin('products', 'products.id', 'entitlements.product_id')
-    .select(['entitlements.id', 'products.sku', 'products.title', 'entitlements.status'])
-    .where('entitlements.order_id', '=', orderId)
-    .orderBy('products.sku')
-    .execute();
-  return { order, job, email: customer.email, entitlements };
+  return findPurchaseByOrderId(db, orderId);
 }
 
 export interface TimelineEntry {
@@ -233,67 +161,18 @@ export async function showJob(deps: OperationsDeps, reference: string): Promise<
   const entitlementIds = entitlements.map((e) => e.id);
   const key = order.purchase_key;
 
-  const webhooks = await db
-    .selectFrom('webhook_events')
-    .select(['event_id', 'type', 'received_at', 'result', 'error', 'workflow_id'])
-    .where((eb) =>
-      eb.or([
-        eb('workflow_id', '=', workflowId),
-        eb(sql`payload->'data'->'object'->>'id'`, '=', key),
-        eb(sql`payload->'data'->'object'->>'payment_intent'`, '=', key),
-      ]),
-    )
-    .execute();
-  const jobEvents = job
-    ? await db
-        .selectFrom('fulfillment_job_events')
-        .select(['status', 'detail', 'created_at'])
-        .where('job_id', '=', job.id)
-        .execute()
-    : [];
-  const emails = await db
-    .selectFrom('email_deliveries')
-    .select([
-      'kind',
-      'recipient',
-      'status',
-      'driver',
-      'attempts',
-      'last_error',
-      'created_at',
-      'sent_at',
-    ])
-    .where('order_id', '=', order.id)
-    .execute();
+  const webhooks = await listWebhookEventsForPurchase(db, workflowId, key);
+  const jobEvents = job ? await listJobEvents(db, job.id) : [];
+  const emails = await listEmailDeliveriesOfOrder(db, order.id);
   const downloads = entitlementIds.length
-    ? await db
-        .selectFrom('download_events')
-        .select(['entitlement_id', 'format', 'source', 'outcome', 'ip', 'created_at'])
-        .where('entitlement_id', 'in', entitlementIds)
-        .execute()
+    ? await listDownloadEventsOfEntitlements(db, entitlementIds)
     : [];
-  const adjustments = await db
-    .selectFrom('payment_adjustments')
-    .select(['kind', 'external_id', 'amount', 'full', 'status', 'created_at', 'updated_at'])
-    .where('purchase_key', '=', key)
-    .execute();
-  const claims = await db
-    .selectFrom('claim_tokens')
-    .select(['created_at', 'expires_at', 'used_at'])
-    .where('customer_id', '=', order.customer_id)
-    .execute();
-  const customer = await db
-    .selectFrom('customers')
-    .select('status')
-    .where('id', '=', order.customer_id)
-    .executeTakeFirstOrThrow();
+  const adjustments = await listPaymentAdjustmentsOfPurchase(db, key);
+  const claims = await listClaimTokensOfCustomer(db, order.customer_id);
+  const customerStatus = await findCustomerStatus(db, order.customer_id);
   const targets = [order.id, key, workflowId, ...entitlementIds, ...(job ? [job.id] : [])];
   const eventIds = webhooks.map((w) => w.event_id);
-  const audits = await db
-    .selectFrom('audit_log')
-    .select(['actor', 'action', 'target', 'reason', 'detail', 'created_at'])
-    .where('target', 'in', [...targets, ...eventIds])
-    .execute();
+  const audits = await listAuditEntriesForTargets(db, [...targets, ...eventIds]);
 
   const timeline: TimelineEntry[] = [
     ...webhooks.map((w) => ({
@@ -355,7 +234,7 @@ export async function showJob(deps: OperationsDeps, reference: string): Promise<
     purchaseKey: key,
     paymentIntentId: order.payment_intent_id,
     email,
-    customerStatus: customer.status,
+    customerStatus,
     jobId: job?.id ?? null,
     workflowId,
     status: job?.status ?? null,
@@ -387,15 +266,8 @@ async function fulfillmentInputOf(db: DbExecutor, order: Order): Promise<Fulfill
     };
   }
   const workflowId = fulfillmentWorkflowId(order.purchase_key);
-  const events = await db
-    .selectFrom('webhook_events')
-    .select(['payload'])
-    .where('provider', '=', 'stripe')
-    .where('workflow_id', '=', workflowId)
-    .orderBy('received_at')
-    .execute();
-  for (const event of events) {
-    const route = routeStripeEvent(event.payload as StripeEventEnvelope);
+  for (const payload of await listStripePayloadsForWorkflow(db, workflowId)) {
+    const route = routeStripeEvent(payload as StripeEventEnvelope);
     if (route.action === 'fulfill' && route.workflowId === workflowId) return route.input;
   }
   throw new OperationError(

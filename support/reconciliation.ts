@@ -1,9 +1,15 @@
 import type { Client } from '@temporalio/client';
-import { sql } from 'kysely';
 import type Stripe from 'stripe';
 import { raiseAlert, type AlertSinks } from './alerts.ts';
 import type { Db } from '../db/database.ts';
 import { recordAudit } from '../db/queries/audit.ts';
+import {
+  findFirstStripeEventForPurchase,
+  insertReconciliationRun,
+  listEntitlementStatusesOfOrders,
+  listReceiptStatusesOfOrders,
+  listStripeOrdersForReconciliation,
+} from '../db/queries/reconciliation.ts';
 import {
   RECONCILIATION_CLASSES,
   type ReconciliationClass,
@@ -132,30 +138,11 @@ async function orderFacts(
   paymentIntentIds: string[],
   window: ReconciliationWindow,
 ): Promise<OrderFacts[]> {
-  const orders = await db
-    .selectFrom('orders')
-    .select(['id', 'purchase_key', 'payment_intent_id'])
-    .where('source', '=', 'stripe')
-    .where((eb) =>
-      eb.or([
-        ...(paymentIntentIds.length > 0 ? [eb('payment_intent_id', 'in', paymentIntentIds)] : []),
-        eb.and([eb('paid_at', '>=', window.start), eb('paid_at', '<', window.end)]),
-      ]),
-    )
-    .execute();
+  const orders = await listStripeOrdersForReconciliation(db, paymentIntentIds, window);
   if (orders.length === 0) return [];
   const ids = orders.map((order) => order.id);
-  const entitlements = await db
-    .selectFrom('entitlements')
-    .select(['order_id', 'status'])
-    .where('order_id', 'in', ids)
-    .execute();
-  const receipts = await db
-    .selectFrom('email_deliveries')
-    .select(['order_id', 'status'])
-    .where('order_id', 'in', ids)
-    .where('kind', '=', 'delivery')
-    .execute();
+  const entitlements = await listEntitlementStatusesOfOrders(db, ids);
+  const receipts = await listReceiptStatusesOfOrders(db, ids);
   return orders.map((order) => {
     const own = entitlements.filter((e) => e.order_id === order.id);
     return {
@@ -254,20 +241,11 @@ async function fulfillingEvent(
   actor: string,
   payment: Payment | undefined,
 ): Promise<{ event: StripeEventEnvelope; ingested: string | null } | null> {
-  const recorded = await deps.db
-    .selectFrom('webhook_events')
-    .select(['payload'])
-    .where('provider', '=', 'stripe')
-    .where('type', 'in', FULFILLING_EVENT_TYPES)
-    .where((eb) =>
-      eb.or([
-        eb('workflow_id', '=', fulfillmentWorkflowId(purchaseKey)),
-        eb(sql<string>`payload->'data'->'object'->>'id'`, '=', purchaseKey),
-        eb(sql<string>`payload->'data'->'object'->>'payment_intent'`, '=', purchaseKey),
-      ]),
-    )
-    .orderBy('received_at')
-    .executeTakeFirst();
+  const recorded = await findFirstStripeEventForPurchase(deps.db, {
+    purchaseKey,
+    workflowId: fulfillmentWorkflowId(purchaseKey),
+    types: FULFILLING_EVENT_TYPES,
+  });
   if (recorded) return { event: recorded.payload as StripeEventEnvelope, ingested: null };
   if (!payment) return null;
   // Stripe keeps events 30 days; the payment's own success event is created with the charge.
@@ -359,22 +337,18 @@ export async function runReconciliation(
     RECONCILIATION_CLASSES.map((name) => [name, findings.filter((f) => f.class === name).length]),
   ) as Record<ReconciliationClass, number>;
   const healed = findings.filter((f) => f.action.startsWith('healed')).length;
-  const run = await deps.db
-    .insertInto('reconciliation_runs')
-    .values({
-      window_start: window.start,
-      window_end: window.end,
-      actor,
-      heal,
-      payments_checked: payments.size,
-      orders_checked: orders.length,
-      counts: JSON.stringify(counts),
-      findings: JSON.stringify(findings),
-      healed,
-      started_at: startedAt,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const run = await insertReconciliationRun(deps.db, {
+    window_start: window.start,
+    window_end: window.end,
+    actor,
+    heal,
+    payments_checked: payments.size,
+    orders_checked: orders.length,
+    counts: JSON.stringify(counts),
+    findings: JSON.stringify(findings),
+    healed,
+    started_at: startedAt,
+  });
   const summary = RECONCILIATION_CLASSES.filter((name) => counts[name] > 0)
     .map((name) => `${counts[name]} ${name}`)
     .join(', ');

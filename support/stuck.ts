@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
-import { sql } from 'kysely';
 import { raiseAlert, type AlertSinks } from './alerts.ts';
 import type { Db } from '../db/database.ts';
+import { listJobIdsFailedBetween, listJobsWithLastEventAt } from '../db/queries/stuck.ts';
 import {
   FULFILLMENT_STATUSES,
   searchAttributes,
@@ -81,22 +81,10 @@ export async function findStuckJobs({
     });
   }
   if (running.length === 0) return [];
-  const jobs = await db
-    .selectFrom('fulfillment_jobs')
-    .leftJoin('fulfillment_job_events', 'fulfillment_job_events.job_id', 'fulfillment_jobs.id')
-    .select([
-      'fulfillment_jobs.id',
-      'fulfillment_jobs.workflow_id',
-      'fulfillment_jobs.order_id',
-      sql<Date | null>`max(fulfillment_job_events.created_at)`.as('last_event_at'),
-    ])
-    .where(
-      'fulfillment_jobs.workflow_id',
-      'in',
-      running.map((run) => run.workflowId),
-    )
-    .groupBy(['fulfillment_jobs.id', 'fulfillment_jobs.workflow_id', 'fulfillment_jobs.order_id'])
-    .execute();
+  const jobs = await listJobsWithLastEventAt(
+    db,
+    running.map((run) => run.workflowId),
+  );
   const byWorkflow = new Map(jobs.map((job) => [job.workflow_id, job]));
   const stuck: StuckJob[] = [];
   for (const run of running) {
@@ -122,15 +110,7 @@ export async function findStuckJobs({
 
 /** Jobs that failed (`needs_attention`) in the hour before `now`. */
 export async function countRecentFailures(db: Db, now: Date): Promise<string[]> {
-  const rows = await db
-    .selectFrom('fulfillment_job_events')
-    .select('job_id')
-    .distinct()
-    .where('status', '=', 'needs_attention')
-    .where('created_at', '>', new Date(now.getTime() - 3_600_000))
-    .where('created_at', '<=', now)
-    .execute();
-  return rows.map((row) => row.job_id);
+  return listJobIdsFailedBetween(db, new Date(now.getTime() - 3_600_000), now);
 }
 
 export interface OperationsScanResult {
