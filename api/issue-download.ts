@@ -1,7 +1,11 @@
 import type { FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
 import type { StorageDriver } from '../drivers/storage/driver.ts';
 import type { Db } from '../db/database.ts';
+import {
+  insertDownloadAnalyticsEvent,
+  insertDownloadEvent,
+  markEntitlementDownloaded,
+} from '../db/queries/downloads.ts';
 import { productStoragePath } from '../db/queries/products.ts';
 import { DOWNLOADABLE } from '../db/queries/shelf.ts';
 import type { EntitlementStatus } from '../workflows/contracts.ts';
@@ -31,33 +35,22 @@ export async function issueDownload(
   source: 'email_link' | 'api',
 ): Promise<IssuedDownload> {
   const usable = DOWNLOADABLE.includes(target.status);
-  await db
-    .insertInto('download_events')
-    .values({
-      entitlement_id: target.id,
-      format,
-      source,
-      outcome: usable ? 'issued' : target.status,
-      ip: request.ip,
-      user_agent: request.headers['user-agent'] ?? null,
-    })
-    .execute();
+  await insertDownloadEvent(db, {
+    entitlement_id: target.id,
+    format,
+    source,
+    outcome: usable ? 'issued' : target.status,
+    ip: request.ip,
+    user_agent: request.headers['user-agent'] ?? null,
+  });
   if (!usable) return { ok: false, status: target.status };
-  await db
-    .updateTable('entitlements')
-    .set({ last_download_at: sql<Date>`now()` })
-    .where('id', '=', target.id)
-    .execute();
-  await db
-    .insertInto('analytics_events')
-    .values({
-      event_key: `entitlement.download:${target.id}:${request.id}:${Date.now()}`,
-      name: 'entitlement.download',
-      order_id: null,
-      customer_id: null,
-      properties: JSON.stringify({ entitlementId: target.id, format, source }),
-    })
-    .execute();
+  await markEntitlementDownloaded(db, target.id);
+  await insertDownloadAnalyticsEvent(db, {
+    entitlementId: target.id,
+    format,
+    source,
+    requestId: request.id,
+  });
   const url = await storage.signedUrl(productStoragePath(target, format), {
     expiresInSeconds: STORAGE_URL_TTL_SECONDS,
     downloadName: `${target.slug}-${target.version}.${format}`,

@@ -1,7 +1,9 @@
 import type { Client } from '@temporalio/client';
-import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
-import { recordAudit } from '../db/queries/audit.ts';
+import {
+  recordFailedDispatchAttempt,
+  settleWebhookDispatch,
+} from '../db/queries/webhook-events.ts';
 import type { WebhookEvent, WebhookResult } from '../db/tables/webhook-events.ts';
 import { signalDisputeEvent, startFulfillment, startRefund } from '../temporal/workflows.ts';
 import type { StripeRoute } from './stripe-routing.ts';
@@ -56,45 +58,13 @@ export async function dispatchRecordedEvent(
     await startRouteWorkflow(temporal, route);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    await db
-      .updateTable('webhook_events')
-      .set((eb) => ({ dispatch_attempts: eb('dispatch_attempts', '+', 1), error: message }))
-      .where('id', '=', row.id)
-      .execute();
+    await recordFailedDispatchAttempt(db, row.id, message);
     return { result: null, workflowId: route.workflowId, error: message };
   }
-  return db.transaction().execute(async (trx) => {
-    const other = await trx
-      .selectFrom('webhook_events')
-      .select('id')
-      .where('workflow_id', '=', route.workflowId)
-      .where('event_id', '<>', row.event_id)
-      .where('dispatched_at', 'is not', null)
-      .executeTakeFirst();
-    const result: WebhookResult = route.action === 'fulfill' && other ? 'duplicate' : 'processed';
-    const updated = await trx
-      .updateTable('webhook_events')
-      .set((eb) => ({
-        dispatched_at: sql<Date>`now()`,
-        processed_at: sql<Date>`now()`,
-        result,
-        workflow_id: route.workflowId,
-        error: null,
-        dispatch_attempts: eb('dispatch_attempts', '+', 1),
-      }))
-      .where('id', '=', row.id)
-      .where('result', 'is', null)
-      .returning('id')
-      .executeTakeFirst();
-    // Only the dispatch that settled the row audits it (concurrent duplicates race here).
-    if (updated) {
-      await recordAudit(trx, {
-        actor,
-        action: result === 'duplicate' ? 'webhook.duplicate' : 'webhook.processed',
-        target: row.event_id,
-        detail: { workflowId: route.workflowId },
-      });
-    }
-    return { result, workflowId: route.workflowId, error: null };
+  const result = await settleWebhookDispatch(db, row, {
+    workflowId: route.workflowId,
+    mayBeDuplicate: route.action === 'fulfill',
+    actor,
   });
+  return { result, workflowId: route.workflowId, error: null };
 }

@@ -1,5 +1,6 @@
 import type Stripe from 'stripe';
 import { recordAudit } from '../db/queries/audit.ts';
+import { findWebhookEvent } from '../db/queries/webhook-events.ts';
 import { ingestStripeEvent, type IngestDeps } from './ingest.ts';
 import { HANDLED_STRIPE_EVENT_TYPES } from './stripe-routing.ts';
 
@@ -26,12 +27,7 @@ export async function checkStripeEventGaps(
   for await (const event of events) {
     if (!handled.has(event.type)) continue;
     result.checked += 1;
-    const known = await deps.db
-      .selectFrom('webhook_events')
-      .select('id')
-      .where('provider', '=', 'stripe')
-      .where('event_id', '=', event.id)
-      .executeTakeFirst();
+    const known = await findWebhookEvent(deps.db, 'stripe', event.id);
     if (known) continue;
     const outcome = await ingestStripeEvent(deps, event, JSON.stringify(event), {
       actor: 'gap-check',

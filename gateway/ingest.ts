@@ -1,7 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/database.ts';
-import { recordAudit } from '../db/queries/audit.ts';
-import { recordWebhookEvent } from '../db/queries/webhook-events.ts';
+import { receiveWebhookEvent } from '../db/queries/webhook-events.ts';
 import type { WebhookResult } from '../db/tables/webhook-events.ts';
 import { dispatchRecordedEvent, isDispatchable } from './dispatch.ts';
 import type { GatewayMetrics } from '../observability/webhook-metrics.ts';
@@ -58,8 +57,10 @@ export async function ingestStripeEvent(
 ): Promise<IngestOutcome> {
   const route = routeStripeEvent(event);
   const preset = presetResult(route);
-  const { event: row, inserted } = await db.transaction().execute(async (trx) => {
-    const recorded = await recordWebhookEvent(trx, {
+  // Recorded and audited in one transaction (webhook.received, .failed or .duplicate).
+  const { event: row, inserted } = await receiveWebhookEvent(
+    db,
+    {
       provider: 'stripe',
       event_id: event.id,
       type: event.type,
@@ -72,26 +73,9 @@ export async function ingestStripeEvent(
       result: preset.result,
       error: preset.error,
       workflow_id: null,
-    });
-    const audit = { actor: context.actor, target: event.id, requestId: context.requestId ?? null };
-    if (!recorded.inserted) {
-      await recordAudit(trx, {
-        ...audit,
-        action: 'webhook.duplicate',
-        detail: { type: event.type },
-      });
-    } else {
-      await recordAudit(trx, {
-        ...audit,
-        action: 'webhook.received',
-        detail: { type: event.type },
-      });
-      if (preset.result === 'failed') {
-        await recordAudit(trx, { ...audit, action: 'webhook.failed', reason: preset.error });
-      }
-    }
-    return recorded;
-  });
+    },
+    { actor: context.actor, requestId: context.requestId ?? null },
+  );
 
   let outcome: IngestOutcome = {
     inserted,

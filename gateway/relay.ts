@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
-import { sql } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/database.ts';
+import { listUndispatchedWebhookEvents } from '../db/queries/webhook-events.ts';
 import { dispatchRecordedEvent, isDispatchable } from './dispatch.ts';
 import type { StripeEventEnvelope } from './ingest.ts';
 import { routeStripeEvent } from './stripe-routing.ts';
@@ -21,14 +21,7 @@ export async function relayUndispatchedEvents(
   // Younger rows are still being dispatched by the request that recorded them.
   { limit = 100, minAgeSeconds = 2 }: { limit?: number; minAgeSeconds?: number } = {},
 ): Promise<RelayResult> {
-  const rows = await db
-    .selectFrom('webhook_events')
-    .select(['id', 'event_id', 'payload'])
-    .where('result', 'is', null)
-    .where('received_at', '<', sql<Date>`now() - make_interval(secs => ${minAgeSeconds})`)
-    .orderBy('id')
-    .limit(limit)
-    .execute();
+  const rows = await listUndispatchedWebhookEvents(db, { limit, minAgeSeconds });
   let dispatched = 0;
   for (const row of rows) {
     const route = routeStripeEvent(row.payload as StripeEventEnvelope);

@@ -242,6 +242,21 @@ const operatorOnly = (operation: Omit<Operation, 'security'>): Operation => ({
   security: 'operator',
 });
 
+/**
+ * An operator's POST: besides its own `responses` (its answer, and 404/409 where it has them),
+ * every one answers 400 for an invalid request and 401 without a token, and an admin-only one
+ * 403 for a support token. `responses` may replace the shared 400.
+ */
+const operatorPost = (
+  role: 'admin' | 'support',
+  operation: Pick<Operation, 'path' | 'summary' | 'params' | 'body'>,
+  responses: Operation['responses'],
+): Operation => {
+  const refusals: Operation['responses'] = { 400: bad, 401: unauthorized };
+  if (role === 'admin') refusals[403] = forbidden;
+  return operatorOnly({ method: 'post', ...operation, responses: { ...refusals, ...responses } });
+};
+
 /** The admin routes for /docs (see api/openapi.ts). */
 export const ADMIN_OPERATIONS: Operation[] = [
   operatorOnly({
@@ -258,101 +273,77 @@ export const ADMIN_OPERATIONS: Operation[] = [
     params: adminReference,
     responses: { 200: ['the timeline', adminTimelineResponse], 401: unauthorized, 404: notFound },
   }),
-  operatorOnly({
-    method: 'post',
-    path: '/admin/jobs/{ref}/retry',
-    summary: 'Re-drive a failed or stuck job through its workflow (admin)',
-    params: adminReference,
-    body: adminRetryBody,
-    responses: {
-      200: ['what was found and done', adminRetryResponse],
-      400: bad,
-      401: unauthorized,
-      403: forbidden,
-      404: notFound,
-      409: conflict,
+  operatorPost(
+    'admin',
+    {
+      path: '/admin/jobs/{ref}/retry',
+      summary: 'Re-drive a failed or stuck job through its workflow (admin)',
+      params: adminReference,
+      body: adminRetryBody,
     },
-  }),
-  operatorOnly({
-    method: 'post',
-    path: '/admin/entitlements',
-    summary: 'Grant products without a payment: a comp or a mission-unlock fix (admin)',
-    body: adminGrantBody,
-    responses: {
-      202: ['recorded; fulfillment started', adminGrantResponse],
-      400: bad,
-      401: unauthorized,
-      403: forbidden,
+    { 200: ['what was found and done', adminRetryResponse], 404: notFound, 409: conflict },
+  ),
+  operatorPost(
+    'admin',
+    {
+      path: '/admin/entitlements',
+      summary: 'Grant products without a payment: a comp or a mission-unlock fix (admin)',
+      body: adminGrantBody,
     },
-  }),
-  operatorOnly({
-    method: 'post',
-    path: '/admin/entitlements/{ref}/resend',
-    summary: 'Email fresh download links, without the buyer’s hourly limit (support)',
-    params: adminReference,
-    body: adminReasonBody,
-    responses: {
-      202: ['resend started', adminResendResponse],
-      400: bad,
-      401: unauthorized,
-      404: notFound,
-      409: conflict,
+    { 202: ['recorded; fulfillment started', adminGrantResponse] },
+  ),
+  operatorPost(
+    'support',
+    {
+      path: '/admin/entitlements/{ref}/resend',
+      summary: 'Email fresh download links, without the buyer’s hourly limit (support)',
+      params: adminReference,
+      body: adminReasonBody,
     },
-  }),
-  operatorOnly({
-    method: 'post',
-    path: '/admin/entitlements/{ref}/revoke',
-    summary:
-      'Revoke the purchase’s access: links die, reminders stop, one cancellation email unless notifyBuyer is false (admin)',
-    params: adminReference,
-    body: adminRevokeBody,
-    responses: {
-      200: ['revoked', adminAccessResponse],
-      400: bad,
-      401: unauthorized,
-      403: forbidden,
-      404: notFound,
+    { 202: ['resend started', adminResendResponse], 404: notFound, 409: conflict },
+  ),
+  operatorPost(
+    'admin',
+    {
+      path: '/admin/entitlements/{ref}/revoke',
+      summary:
+        'Revoke the purchase’s access: links die, reminders stop, one cancellation email unless notifyBuyer is false (admin)',
+      params: adminReference,
+      body: adminRevokeBody,
     },
-  }),
-  operatorOnly({
-    method: 'post',
-    path: '/admin/entitlements/{ref}/restore',
-    summary: 'Undo a revocation (refused while a full refund or dispute stands) (admin)',
-    params: adminReference,
-    body: adminReasonBody,
-    responses: {
-      200: ['restored', adminAccessResponse],
-      400: bad,
-      401: unauthorized,
-      403: forbidden,
-      404: notFound,
-      409: conflict,
+    { 200: ['revoked', adminAccessResponse], 404: notFound },
+  ),
+  operatorPost(
+    'admin',
+    {
+      path: '/admin/entitlements/{ref}/restore',
+      summary: 'Undo a revocation (refused while a full refund or dispute stands) (admin)',
+      params: adminReference,
+      body: adminReasonBody,
     },
-  }),
-  operatorOnly({
-    method: 'post',
-    path: '/admin/dsar/delete',
-    summary: 'Erase a person’s data; keeps anonymised orders for finance (admin)',
-    body: adminDsarBody,
-    responses: {
-      200: ['the completion report, per table', adminDsarResponse],
-      400: bad,
-      401: unauthorized,
-      403: forbidden,
+    { 200: ['restored', adminAccessResponse], 404: notFound, 409: conflict },
+  ),
+  operatorPost(
+    'admin',
+    {
+      path: '/admin/dsar/delete',
+      summary: 'Erase a person’s data; keeps anonymised orders for finance (admin)',
+      body: adminDsarBody,
     },
-  }),
-  operatorOnly({
-    method: 'post',
-    path: '/admin/catalog/import',
-    summary: 'Validate and upsert the catalog in one transaction (admin)',
-    body: adminCatalogBody,
-    responses: {
+    { 200: ['the completion report, per table', adminDsarResponse] },
+  ),
+  operatorPost(
+    'admin',
+    {
+      path: '/admin/catalog/import',
+      summary: 'Validate and upsert the catalog in one transaction (admin)',
+      body: adminCatalogBody,
+    },
+    {
       200: ['imported (or, with dry_run, what would change)', adminCatalogResponse],
       400: ['every problem found, nothing imported', adminProblemsResponse],
-      401: unauthorized,
-      403: forbidden,
     },
-  }),
+  ),
   operatorOnly({
     method: 'get',
     path: '/admin/webhook-events',
@@ -360,20 +351,19 @@ export const ADMIN_OPERATIONS: Operation[] = [
     query: adminEventsQuery,
     responses: { 200: ['events', adminEventsResponse], 400: bad, 401: unauthorized },
   }),
-  operatorOnly({
-    method: 'post',
-    path: '/admin/webhook-events/{eventId}/replay',
-    summary: 'Replay one recorded Stripe event through its idempotent path (admin)',
-    params: adminEventParams,
-    body: adminReplayBody,
-    responses: {
+  operatorPost(
+    'admin',
+    {
+      path: '/admin/webhook-events/{eventId}/replay',
+      summary: 'Replay one recorded Stripe event through its idempotent path (admin)',
+      params: adminEventParams,
+      body: adminReplayBody,
+    },
+    {
       200: ['what the replay did', adminReplayResponse],
-      400: bad,
-      401: unauthorized,
-      403: forbidden,
       404: ['no such recorded event', errorResponse],
     },
-  }),
+  ),
   operatorOnly({
     method: 'get',
     path: '/admin/reconciliation-runs',
@@ -385,16 +375,13 @@ export const ADMIN_OPERATIONS: Operation[] = [
       401: unauthorized,
     },
   }),
-  operatorOnly({
-    method: 'post',
-    path: '/admin/reconciliation-runs',
-    summary: 'Reconcile a UTC day against Stripe now, optionally healing (admin)',
-    body: adminReconciliationBody,
-    responses: {
-      201: ['the stored run', adminReconciliationRun],
-      400: bad,
-      401: unauthorized,
-      403: forbidden,
+  operatorPost(
+    'admin',
+    {
+      path: '/admin/reconciliation-runs',
+      summary: 'Reconcile a UTC day against Stripe now, optionally healing (admin)',
+      body: adminReconciliationBody,
     },
-  }),
+    { 201: ['the stored run', adminReconciliationRun] },
+  ),
 ];

@@ -3,6 +3,7 @@ import type Stripe from 'stripe';
 import type { AlertSinks } from '../../support/alerts.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import type { z } from 'zod';
+import { listReconciliationRuns } from '../../db/queries/reconciliation-runs.ts';
 import { findWebhookEvent, listWebhookEvents } from '../../db/queries/webhook-events.ts';
 import { replayEvents } from '../../gateway/replay.ts';
 import { importCatalog } from '../../support/catalog.ts';
@@ -219,12 +220,7 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
     '/admin/reconciliation-runs',
     support,
     handle(adminReconciliationQuery, async (q) => ({
-      items: await operations.db
-        .selectFrom('reconciliation_runs')
-        .selectAll()
-        .orderBy('started_at', 'desc')
-        .limit(q.limit)
-        .execute(),
+      items: await listReconciliationRuns(operations.db, q.limit),
     })),
   );
   app.post(

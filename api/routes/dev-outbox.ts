@@ -1,16 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/database.ts';
+import { findOutboxMessageHtml, listOutboxMessages } from '../../db/queries/dev-outbox.ts';
 import { escapeHtml } from '../../drivers/email/templates.ts';
 
 /** A development page listing what the outbox email driver recorded, newest first. */
 export const registerDevOutboxRoutes: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
   app.get('/dev/outbox', async (_request, reply) => {
-    const messages = await db
-      .selectFrom('email_deliveries')
-      .select(['id', 'kind', 'recipient', 'subject', 'status', 'created_at'])
-      .orderBy('created_at', 'desc')
-      .limit(200)
-      .execute();
+    const messages = await listOutboxMessages(db);
     const rows = messages
       .map(
         (m) =>
@@ -27,12 +23,8 @@ export const registerDevOutboxRoutes: FastifyPluginAsync<{ db: Db }> = async (ap
   app.get<{ Params: { id: string } }>('/dev/outbox/:id', async (request, reply) => {
     if (!/^[0-9a-f-]{36}$/.test(request.params.id))
       return reply.code(404).send({ error: 'not found' });
-    const message = await db
-      .selectFrom('email_deliveries')
-      .select(['html'])
-      .where('id', '=', request.params.id)
-      .executeTakeFirst();
-    if (!message) return reply.code(404).send({ error: 'not found' });
-    return reply.type('text/html; charset=utf-8').send(message.html);
+    const html = await findOutboxMessageHtml(db, request.params.id);
+    if (html === undefined) return reply.code(404).send({ error: 'not found' });
+    return reply.type('text/html; charset=utf-8').send(html);
   });
 };

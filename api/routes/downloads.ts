@@ -13,6 +13,8 @@ import type { Db } from '../../db/database.ts';
 import { issueDownload } from '../issue-download.ts';
 import { hashClaimToken } from '../../security/claim-tokens.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
+import { findClaimTokenCustomer, insertClaimInitiatedEvent } from '../../db/queries/claims.ts';
+import { findLinkedEntitlement } from '../../db/queries/downloads.ts';
 
 export interface DownloadRoutesOptions {
   db: Db;
@@ -70,18 +72,7 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
         storefrontUrl,
       );
     }
-    const entitlement = await db
-      .selectFrom('entitlements')
-      .innerJoin('products', 'products.id', 'entitlements.product_id')
-      .select([
-        'entitlements.id',
-        'entitlements.status',
-        'products.slug',
-        'products.version',
-        'products.formats',
-      ])
-      .where('entitlements.id', '=', token.link.entitlementId)
-      .executeTakeFirst();
+    const entitlement = await findLinkedEntitlement(db, token.link.entitlementId);
     if (!entitlement || !entitlement.formats.includes(token.link.format)) {
       return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
     }
@@ -111,31 +102,18 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
   /** `GET /claim/:token` — the link in the email: noted, then on to the storefront's claim page. */
   app.get<{ Params: { token: string } }>('/claim/:token', async (request, reply) => {
     const token = request.params.token;
-    const known = /^[A-Za-z0-9_-]{43}$/.test(token)
-      ? await db
-          .selectFrom('claim_tokens')
-          .select('customer_id')
-          .where('token_hash', '=', hashClaimToken(token))
-          .executeTakeFirst()
+    const customerId = /^[A-Za-z0-9_-]{43}$/.test(token)
+      ? await findClaimTokenCustomer(db, hashClaimToken(token))
       : undefined;
-    if (known) {
+    if (customerId) {
       await recordAudit(db, {
         actor: 'buyer',
         action: 'entitlement.claim_initiated',
-        target: known.customer_id,
+        target: customerId,
         requestId: request.id,
         detail: { ip: request.ip },
       });
-      await db
-        .insertInto('analytics_events')
-        .values({
-          event_key: `entitlement.claim_initiated:${known.customer_id}:${request.id}:${Date.now()}`,
-          name: 'entitlement.claim_initiated',
-          order_id: null,
-          customer_id: known.customer_id,
-          properties: null,
-        })
-        .execute();
+      await insertClaimInitiatedEvent(db, { customerId, requestId: request.id });
     }
     // Every token gets the same redirect: the answer never reveals whether it is valid.
     return reply.redirect(`${storefrontUrl}/claim?token=${encodeURIComponent(token)}`, 302);

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsync } from 'fastify';
-import { sql } from 'kysely';
 import type { Db } from '../../db/database.ts';
+import { pingDatabase } from '../../db/queries/health.ts';
 import type { Drain } from '../drain.ts';
 import { withinTimeout } from '../../temporal/client.ts';
 
@@ -18,7 +18,7 @@ export const registerHealthRoutes: FastifyPluginAsync<{
   app.get('/readyz', async (_request, reply) => {
     // A probe must answer quickly even when a dependency hangs: two seconds each.
     const [database, temporalServer] = await Promise.allSettled([
-      withinTimeout(sql`select 1`.execute(db), 2_000, 'Postgres'),
+      withinTimeout(pingDatabase(db), 2_000, 'Postgres'),
       withinTimeout(temporal.workflowService.getSystemInfo({}), 2_000, 'Temporal'),
     ]);
     const checks = {

@@ -1,10 +1,13 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
 import { Resend } from 'resend';
 import { z } from 'zod';
 import { raiseAlert, type AlertSinks } from '../../support/alerts.ts';
 import type { Db } from '../../db/database.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
+import {
+  advanceEmailDeliveryStatus,
+  flagReceiptBounceOnJob,
+} from '../../db/queries/email-events.ts';
 import { recordWebhookEvent } from '../../db/queries/webhook-events.ts';
 import type { EmailDeliveryStatus } from '../../db/tables/email-deliveries.ts';
 
@@ -90,18 +93,7 @@ export const registerResendWebhookRoute: FastifyPluginAsync<{
       });
       if (!inserted || !status) return reply.code(200).send({ received: true });
 
-      const delivery = await db
-        .updateTable('email_deliveries')
-        .set({ status, updated_at: sql<Date>`now()` })
-        .where('provider_message_id', '=', event.data.email_id)
-        // Forward only: a late "delivered" never hides a bounce or a complaint.
-        .where(
-          'status',
-          'in',
-          status === 'delivered' ? ['queued', 'sent'] : ['queued', 'sent', 'delivered'],
-        )
-        .returning(['id', 'kind', 'order_id', 'recipient'])
-        .executeTakeFirst();
+      const delivery = await advanceEmailDeliveryStatus(db, event.data.email_id, status);
       if (delivery && status === 'bounced' && delivery.kind === 'delivery' && delivery.order_id) {
         await flagBouncedReceipt(db, alerts, delivery.order_id, event.data.email_id);
       }
@@ -116,34 +108,13 @@ async function flagBouncedReceipt(
   orderId: string,
   emailId: string,
 ): Promise<void> {
-  const job = await db
-    .selectFrom('fulfillment_jobs')
-    .select(['id', 'status'])
-    .where('order_id', '=', orderId)
-    .executeTakeFirst();
-  if (job) {
-    await db.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('fulfillment_jobs')
-        .set({ last_error: `receipt bounced (${emailId})`, updated_at: sql<Date>`now()` })
-        .where('id', '=', job.id)
-        .execute();
-      await trx
-        .insertInto('fulfillment_job_events')
-        .values({
-          job_id: job.id,
-          status: job.status,
-          detail: JSON.stringify({ event: 'email.bounced', emailId }),
-        })
-        .execute();
-    });
-  }
+  const jobId = await flagReceiptBounceOnJob(db, orderId, emailId);
   await raiseAlert(db, alerts, {
     key: `email_bounced:${emailId}`,
     kind: 'email.bounced',
     severity: 'warning',
     summary: `the receipt for order ${orderId} bounced: the buyer has no download links`,
-    jobId: job?.id ?? null,
+    jobId,
     detail: { orderId, emailId },
   });
 }

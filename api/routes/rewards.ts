@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/database.ts';
+import { findReward, insertReward } from '../../db/queries/rewards.ts';
 import { startFulfillment, startRewardRevocation } from '../../temporal/workflows.ts';
 import { fulfillmentWorkflowId, rewardPurchaseKey } from '../../workflows/contracts.ts';
 import { badRequest, rewardGrantSchema, rewardRevocationSchema } from '../schemas.ts';
@@ -23,22 +24,17 @@ export const registerRewardRoutes: FastifyPluginAsync<{
     if (!parsed.success) return badRequest(reply, parsed.error);
     const grant = parsed.data;
 
-    const inserted = await db
-      .insertInto('rewards')
-      .values({
-        reward_id: grant.reward_id,
-        kind: grant.kind,
-        mission_id: grant.mission_id ?? null,
-        email: grant.email.toLowerCase(),
-        user_id: grant.user_id ?? null,
-        skus: grant.skus,
-        granted_by: caller,
-        revoked_at: null,
-        revoke_reason: null,
-      })
-      .onConflict((oc) => oc.column('reward_id').doNothing())
-      .returning('reward_id')
-      .executeTakeFirst();
+    const inserted = await insertReward(db, {
+      reward_id: grant.reward_id,
+      kind: grant.kind,
+      mission_id: grant.mission_id ?? null,
+      email: grant.email.toLowerCase(),
+      user_id: grant.user_id ?? null,
+      skus: grant.skus,
+      granted_by: caller,
+      revoked_at: null,
+      revoke_reason: null,
+    });
     const purchaseKey = rewardPurchaseKey(grant.reward_id);
     const workflowId = fulfillmentWorkflowId(purchaseKey);
     try {
@@ -65,11 +61,7 @@ export const registerRewardRoutes: FastifyPluginAsync<{
     if (!caller) return reply.code(401).send({ error: 'a valid service token is required' });
     const parsed = rewardRevocationSchema.safeParse(request.body ?? {});
     if (!parsed.success) return badRequest(reply, parsed.error);
-    const reward = await db
-      .selectFrom('rewards')
-      .select('reward_id')
-      .where('reward_id', '=', request.params.rewardId)
-      .executeTakeFirst();
+    const reward = await findReward(db, request.params.rewardId);
     if (!reward) return reply.code(404).send({ error: 'no such reward' });
     const workflowId = await startRewardRevocation(temporal, {
       rewardId: reward.reward_id,

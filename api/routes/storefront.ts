@@ -1,12 +1,16 @@
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
 import { hashClaimToken } from '../../security/claim-tokens.ts';
 import type { StorageDriver } from '../../drivers/storage/driver.ts';
-import type { Db, DbExecutor } from '../../db/database.ts';
-import { recordAudit } from '../../db/queries/audit.ts';
-import { lockPurchase, reconcileOrderEntitlements } from '../../db/queries/entitlements.ts';
-import { DOWNLOADABLE, findOwnEntitlement, listShelf } from '../../db/queries/shelf.ts';
+import type { Db } from '../../db/database.ts';
+import { claimGuestPurchases } from '../../db/queries/claims.ts';
+import {
+  countOrderResends,
+  DOWNLOADABLE,
+  findOwnEntitlement,
+  listShelf,
+  setEntitlementArchived,
+} from '../../db/queries/shelf.ts';
 import { signalClaimed, startResend } from '../../temporal/workflows.ts';
 import type { EndUser } from '../auth.ts';
 import { badRequest, claimBody, downloadBody, entitlementParams, shelfQuery } from '../schemas.ts';
@@ -59,11 +63,7 @@ export const registerStorefrontRoutes: FastifyPluginAsync<StorefrontOptions> = a
       if (!params.success) return notFound(reply);
       const own = await findOwnEntitlement(db, user(request).userId, params.data.id);
       if (!own) return notFound(reply);
-      await db
-        .updateTable('entitlements')
-        .set({ archived, updated_at: sql<Date>`now()` })
-        .where('id', '=', own.id)
-        .execute();
+      await setEntitlementArchived(db, own.id, archived);
       return reply.code(200).send({ id: own.id, archived });
     };
   app.post('/v1/entitlements/:id/archive', setArchived(true));
@@ -96,19 +96,8 @@ export const registerStorefrontRoutes: FastifyPluginAsync<StorefrontOptions> = a
     if (!own) return notFound(reply);
     if (!DOWNLOADABLE.includes(own.status))
       return reply.code(403).send({ error: `access is ${own.status}` });
-    const resends = await db
-      .selectFrom('email_deliveries')
-      .select((eb) => [
-        eb.fn.countAll<string>().as('total'),
-        eb.fn
-          .countAll<string>()
-          .filterWhere('created_at', '>', sql<Date>`now() - interval '1 hour'`)
-          .as('lastHour'),
-      ])
-      .where('order_id', '=', own.order_id)
-      .where('kind', '=', 'resend')
-      .executeTakeFirstOrThrow();
-    if (Number(resends.lastHour) >= RESENDS_PER_HOUR) {
+    const resends = await countOrderResends(db, own.order_id);
+    if (resends.lastHour >= RESENDS_PER_HOUR) {
       return reply
         .code(429)
         .header('retry-after', '3600')
@@ -116,7 +105,7 @@ export const registerStorefrontRoutes: FastifyPluginAsync<StorefrontOptions> = a
     }
     const workflowId = await startResend(temporal, {
       orderId: own.order_id,
-      sequence: Number(resends.total) + 1,
+      sequence: resends.total + 1,
     });
     return reply.code(202).send({ workflowId });
   });
@@ -137,14 +126,11 @@ export const registerStorefrontRoutes: FastifyPluginAsync<StorefrontOptions> = a
         .code(403)
         .send({ error: 'a claim link or a verified email is required to claim purchases' });
     }
-    const purchaseKeys = await db.transaction().execute(async (trx) => {
-      const guestId = token
-        ? await useClaimToken(trx, token, userId)
-        : await guestByEmail(trx, email!);
-      return guestId === null
-        ? null
-        : linkGuestToUser(trx, guestId, userId, token ? 'claim_link' : 'verified_email');
-    });
+    const purchaseKeys = await claimGuestPurchases(
+      db,
+      userId,
+      token ? { tokenHash: hashClaimToken(token) } : { email: email! },
+    );
     if (purchaseKeys === null)
       return reply.code(404).send({ error: 'this claim link is not valid' });
     for (const purchaseKey of purchaseKeys) {
@@ -154,101 +140,3 @@ export const registerStorefrontRoutes: FastifyPluginAsync<StorefrontOptions> = a
     return reply.code(200).send({ claimed: purchaseKeys.length });
   });
 };
-
-/** The guest profile of an email, when it is still unclaimed. */
-async function guestByEmail(trx: DbExecutor, email: string): Promise<string | null> {
-  const guest = await trx
-    .selectFrom('customers')
-    .select(['id', 'auth_user_id'])
-    .where('email', '=', email)
-    .forUpdate()
-    .executeTakeFirst();
-  return guest && guest.auth_user_id === null ? guest.id : null;
-}
-
-/** Spends a claim token (single use, unexpired) and returns its guest profile, else null. */
-async function useClaimToken(
-  trx: DbExecutor,
-  token: string,
-  userId: string,
-): Promise<string | null> {
-  const used = await trx
-    .updateTable('claim_tokens')
-    .set({ used_at: sql<Date>`now()`, used_by: userId })
-    .where('token_hash', '=', hashClaimToken(token))
-    .where('used_at', 'is', null)
-    .where('expires_at', '>', sql<Date>`now()`)
-    .returning('customer_id')
-    .executeTakeFirst();
-  if (!used) return null;
-  const guest = await trx
-    .selectFrom('customers')
-    .select('auth_user_id')
-    .where('id', '=', used.customer_id)
-    .forUpdate()
-    .executeTakeFirstOrThrow();
-  return guest.auth_user_id === null || guest.auth_user_id === userId ? used.customer_id : null;
-}
-
-/**
- * Links a guest profile to an auth user: the profile itself, or — when the user already has a
- * profile under another email — its orders and entitlements move there. Re-derives every
- * order's entitlements (pending_claim → active) and audits the claim.
- */
-async function linkGuestToUser(
-  trx: DbExecutor,
-  guestId: string,
-  userId: string,
-  via: string,
-): Promise<string[]> {
-  const account = await trx
-    .selectFrom('customers')
-    .select('id')
-    .where('auth_user_id', '=', userId)
-    .executeTakeFirst();
-  if (account && account.id !== guestId) {
-    await trx
-      .updateTable('orders')
-      .set({ customer_id: account.id })
-      .where('customer_id', '=', guestId)
-      .execute();
-    await trx
-      .updateTable('entitlements')
-      .set({ customer_id: account.id })
-      .where('customer_id', '=', guestId)
-      .execute();
-  } else {
-    await trx
-      .updateTable('customers')
-      .set({ auth_user_id: userId, status: 'active', updated_at: sql<Date>`now()` })
-      .where('id', '=', guestId)
-      .execute();
-  }
-  const orders = await trx
-    .selectFrom('orders')
-    .select(['id', 'purchase_key'])
-    .where('customer_id', '=', account?.id ?? guestId)
-    .execute();
-  for (const order of orders) {
-    await lockPurchase(trx, order.purchase_key);
-    await reconcileOrderEntitlements(trx, order.id);
-  }
-  await recordAudit(trx, {
-    actor: userId,
-    action: 'entitlement.claim_success',
-    target: guestId,
-    detail: { orders: orders.length, via },
-  });
-  await trx
-    .insertInto('analytics_events')
-    .values({
-      event_key: `entitlement.claim_success:${guestId}:${userId}`,
-      name: 'entitlement.claim_success',
-      order_id: null,
-      customer_id: account?.id ?? guestId,
-      properties: JSON.stringify({ orders: orders.length, via }),
-    })
-    .onConflict((oc) => oc.column('event_key').doNothing())
-    .execute();
-  return orders.map((order) => order.purchase_key);
-}

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { EntitlementStatus } from '../../workflows/contracts.ts';
 import type { DbExecutor } from '../database.ts';
 
@@ -87,4 +88,37 @@ export async function findOwnEntitlement(db: DbExecutor, userId: string, entitle
     ])
     .where('entitlements.id', '=', entitlementId)
     .executeTakeFirst();
+}
+
+/** Puts an entitlement away on the shelf (`archived`), or back. */
+export async function setEntitlementArchived(
+  db: DbExecutor,
+  entitlementId: string,
+  archived: boolean,
+): Promise<void> {
+  await db
+    .updateTable('entitlements')
+    .set({ archived, updated_at: sql<Date>`now()` })
+    .where('id', '=', entitlementId)
+    .execute();
+}
+
+/** How many link resends an order has had: in all, and in the last hour (the buyer's limit). */
+export async function countOrderResends(
+  db: DbExecutor,
+  orderId: string,
+): Promise<{ total: number; lastHour: number }> {
+  const resends = await db
+    .selectFrom('email_deliveries')
+    .select((eb) => [
+      eb.fn.countAll<string>().as('total'),
+      eb.fn
+        .countAll<string>()
+        .filterWhere('created_at', '>', sql<Date>`now() - interval '1 hour'`)
+        .as('lastHour'),
+    ])
+    .where('order_id', '=', orderId)
+    .where('kind', '=', 'resend')
+    .executeTakeFirstOrThrow();
+  return { total: Number(resends.total), lastHour: Number(resends.lastHour) };
 }

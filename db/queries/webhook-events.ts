@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import type { DbExecutor } from '../database.ts';
+import type { Db, DbExecutor } from '../database.ts';
+import { recordAudit } from './audit.ts';
 import type { NewWebhookEvent, WebhookEvent, WebhookResult } from '../tables/webhook-events.ts';
 
 export interface RecordedWebhookEvent {
@@ -29,6 +30,39 @@ export async function recordWebhookEvent(
   return { event: existing, inserted: false };
 }
 
+/**
+ * Records a provider's event in the inbox and audits its arrival, in one transaction:
+ * `webhook.received` (and `webhook.failed` when it is recorded as failed), or `webhook.duplicate`
+ * for a redelivery. Returns the row, new or already there.
+ */
+export async function receiveWebhookEvent(
+  db: Db,
+  values: NewWebhookEvent,
+  context: { actor: string; requestId: string | null },
+): Promise<RecordedWebhookEvent> {
+  return db.transaction().execute(async (trx) => {
+    const recorded = await recordWebhookEvent(trx, values);
+    const audit = { actor: context.actor, target: values.event_id, requestId: context.requestId };
+    if (!recorded.inserted) {
+      await recordAudit(trx, {
+        ...audit,
+        action: 'webhook.duplicate',
+        detail: { type: values.type },
+      });
+    } else {
+      await recordAudit(trx, {
+        ...audit,
+        action: 'webhook.received',
+        detail: { type: values.type },
+      });
+      if (values.result === 'failed') {
+        await recordAudit(trx, { ...audit, action: 'webhook.failed', reason: values.error });
+      }
+    }
+    return recorded;
+  });
+}
+
 export async function findWebhookEvent(
   db: DbExecutor,
   provider: string,
@@ -40,6 +74,109 @@ export async function findWebhookEvent(
     .where('provider', '=', provider)
     .where('event_id', '=', eventId)
     .executeTakeFirst();
+}
+
+/**
+ * Recorded events never dispatched (result null) and older than `minAgeSeconds`, oldest first:
+ * the relay's work.
+ */
+export async function listUndispatchedWebhookEvents(
+  db: DbExecutor,
+  { limit, minAgeSeconds }: { limit: number; minAgeSeconds: number },
+): Promise<Pick<WebhookEvent, 'id' | 'event_id' | 'payload'>[]> {
+  return db
+    .selectFrom('webhook_events')
+    .select(['id', 'event_id', 'payload'])
+    .where('result', 'is', null)
+    .where('received_at', '<', sql<Date>`now() - make_interval(secs => ${minAgeSeconds})`)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
+
+/** Counts a dispatch Temporal did not answer; the row stays undispatched for the relay. */
+export async function recordFailedDispatchAttempt(
+  db: DbExecutor,
+  id: string,
+  error: string,
+): Promise<void> {
+  await db
+    .updateTable('webhook_events')
+    .set((eb) => ({ dispatch_attempts: eb('dispatch_attempts', '+', 1), error }))
+    .where('id', '=', id)
+    .execute();
+}
+
+/** Another event, already dispatched, that started the same workflow. */
+export async function findOtherDispatchOfWorkflow(
+  db: DbExecutor,
+  workflowId: string,
+  eventId: string,
+): Promise<{ id: string } | undefined> {
+  return db
+    .selectFrom('webhook_events')
+    .select('id')
+    .where('workflow_id', '=', workflowId)
+    .where('event_id', '<>', eventId)
+    .where('dispatched_at', 'is not', null)
+    .executeTakeFirst();
+}
+
+/**
+ * Settles an undispatched row as dispatched with `result`; false when it was settled already
+ * (another dispatch of the same event got there first).
+ */
+export async function markWebhookDispatched(
+  db: DbExecutor,
+  id: string,
+  { result, workflowId }: { result: WebhookResult; workflowId: string },
+): Promise<boolean> {
+  const updated = await db
+    .updateTable('webhook_events')
+    .set((eb) => ({
+      dispatched_at: sql<Date>`now()`,
+      processed_at: sql<Date>`now()`,
+      result,
+      workflow_id: workflowId,
+      error: null,
+      dispatch_attempts: eb('dispatch_attempts', '+', 1),
+    }))
+    .where('id', '=', id)
+    .where('result', 'is', null)
+    .returning('id')
+    .executeTakeFirst();
+  return updated !== undefined;
+}
+
+/**
+ * Records, once Temporal has confirmed the start or signal, that the event was dispatched, in
+ * one transaction with its audit entry: `processed`, or `duplicate` when it `mayBeDuplicate` and
+ * another event already dispatched the same workflow.
+ */
+export async function settleWebhookDispatch(
+  db: Db,
+  row: Pick<WebhookEvent, 'id' | 'event_id'>,
+  {
+    workflowId,
+    mayBeDuplicate,
+    actor,
+  }: { workflowId: string; mayBeDuplicate: boolean; actor: string },
+): Promise<WebhookResult> {
+  return db.transaction().execute(async (trx) => {
+    const other = await findOtherDispatchOfWorkflow(trx, workflowId, row.event_id);
+    const result: WebhookResult = mayBeDuplicate && other ? 'duplicate' : 'processed';
+    const updated = await markWebhookDispatched(trx, row.id, { result, workflowId });
+    // Only the dispatch that settled the row audits it (concurrent duplicates race here).
+    if (updated) {
+      await recordAudit(trx, {
+        actor,
+        action: result === 'duplicate' ? 'webhook.duplicate' : 'webhook.processed',
+        target: row.event_id,
+        detail: { workflowId },
+      });
+    }
+    return result;
+  });
 }
 
 export interface WebhookEventFilter {
