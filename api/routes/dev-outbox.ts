@@ -1,12 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/database.ts';
-import { findOutboxMessageHtml, listOutboxMessages } from '../../db/queries/dev-outbox.ts';
+import { findRecordedEmailHtml, listRecordedEmails } from '../../db/queries/dev-outbox.ts';
 import { escapeHtml } from '../../drivers/email/templates.ts';
 
 /** A development page listing what the outbox email driver recorded, newest first. */
 export const registerDevOutboxRoutes: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
   app.get('/dev/outbox', async (_request, reply) => {
-    const messages = await listOutboxMessages(db);
+    const messages = await listRecordedEmails(db);
     const rows = messages
       .map(
         (m) =>
@@ -23,7 +23,7 @@ export const registerDevOutboxRoutes: FastifyPluginAsync<{ db: Db }> = async (ap
   app.get<{ Params: { id: string } }>('/dev/outbox/:id', async (request, reply) => {
     if (!/^[0-9a-f-]{36}$/.test(request.params.id))
       return reply.code(404).send({ error: 'not found' });
-    const html = await findOutboxMessageHtml(db, request.params.id);
+    const html = await findRecordedEmailHtml(db, request.params.id);
     if (html === undefined) return reply.code(404).send({ error: 'not found' });
     return reply.type('text/html; charset=utf-8').send(html);
   });

@@ -1,13 +1,13 @@
 import type { DbExecutor } from '../database.ts';
 import type { EmailDelivery } from '../tables/email-deliveries.ts';
 
-export type OutboxMessage = Pick<
+export type RecordedEmail = Pick<
   EmailDelivery,
   'id' | 'kind' | 'recipient' | 'subject' | 'status' | 'created_at'
 >;
 
 /** The latest 200 recorded emails, newest first (the dev outbox page). */
-export async function listOutboxMessages(db: DbExecutor): Promise<OutboxMessage[]> {
+export async function listRecordedEmails(db: DbExecutor): Promise<RecordedEmail[]> {
   return db
     .selectFrom('email_deliveries')
     .select(['id', 'kind', 'recipient', 'subject', 'status', 'created_at'])
@@ -17,7 +17,7 @@ export async function listOutboxMessages(db: DbExecutor): Promise<OutboxMessage[
 }
 
 /** One recorded email's HTML body, or undefined. */
-export async function findOutboxMessageHtml(
+export async function findRecordedEmailHtml(
   db: DbExecutor,
   id: string,
 ): Promise<string | undefined> {
