@@ -5,7 +5,7 @@ import {
   recordOperatorResend,
   restoreOrderAccess,
   revokeOrderAccess,
-} from '../db/queries/entitlements.ts';
+} from '../db/queries/operator-access.ts';
 import { findProductsBySkus } from '../db/queries/products.ts';
 import { REWARD_KINDS, type RewardKind } from '../db/tables/rewards.ts';
 import {
