@@ -1,42 +1,36 @@
 // Billable Temporal actions per purchase, counted from real histories. `npm run bench --
 // actions` reports them against a bare workflow's floor; the fulfillment benchmark reuses the
 // same count.
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
-import { createLocalStorage } from '../drivers/storage/driver.ts';
 import type { Config } from '../config/env.ts';
 import { connectDatabase } from '../db/connect.ts';
 import type { Db } from '../db/database.ts';
 import { ingestStripeEvent } from '../gateway/ingest.ts';
+import { generatePayloadKeyEntry } from '../security/payload-codec.ts';
 import { payloadDataConverter } from '../temporal/data-converter.ts';
 import { workflowsPath } from '../worker/worker.ts';
 import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
 import { createActivityDeps } from '../scripts/lib/worker-deps.ts';
-import { seedDemoAssets } from '../stack/demo-data.ts';
+import { Cleanups } from '../stack/cleanups.ts';
+import { DEMO_SKU } from '../stack/demo-catalog.ts';
+import { createDemoStorageDir } from '../stack/demo-data.ts';
+import { describeMachine, formatMarkdownTable } from '../stack/measurement-docs.ts';
 import { buildPaymentIntentSucceededEvent } from '../stack/stripe-events.ts';
 import { createThrowawayDatabase } from '../stack/throwaway-database.ts';
 import { startTimeSkippingServer } from '../stack/time-skipping.ts';
 import type { BareActivities, bareWorkflow } from './bare-workflow.ts';
 import {
   benchConfig,
-  createCleanups,
-  describeMachine,
-  formatMarkdownTable,
   formatTextTable,
   progress,
   UsageError,
-  writeMarkdownSection,
-  type Cleanups,
+  writeBenchmarkSection,
 } from './lib.ts';
 
-const SKU = 'ebook-durable-execution';
-const DOC_FILE = fileURLToPath(new URL('../docs/BENCHMARKS.md', import.meta.url));
 const BARE_WORKFLOWS_PATH = fileURLToPath(new URL('./bare-workflow.ts', import.meta.url));
 const BARE_TASK_QUEUE = 'bench-bare-actions';
 
@@ -100,7 +94,7 @@ const GUEST_BUYER: Buyer = { email: 'bench-actions-guest@example.com' };
 
 /** A purchase through the real gateway path (inbox, audit, start), run to its end. */
 async function fulfillToTheEnd(temporal: Client, db: Db, buyer: Buyer): Promise<ActionCount> {
-  const event = buildPaymentIntentSucceededEvent({ skus: [SKU], ...buyer });
+  const event = buildPaymentIntentSucceededEvent({ skus: [DEMO_SKU], ...buyer });
   const outcome = await ingestStripeEvent({ db, temporal }, event, JSON.stringify(event), {
     actor: 'bench',
   });
@@ -227,16 +221,18 @@ function parseActionArgs(args: string[]): void {
 export async function runActionsBenchmark(args: string[], signal: AbortSignal): Promise<void> {
   parseActionArgs(args);
   const measuredAt = new Date().toISOString();
-  const cleanups = createCleanups();
+  const cleanups = new Cleanups('bench');
   try {
     progress('creating a throwaway database');
     const database = await createThrowawayDatabase('fulfillment_bench');
     cleanups.add('throwaway database', () => database.drop());
-    const storageDir = await mkdtemp(path.join(os.tmpdir(), 'fulfillment-bench-storage-'));
-    cleanups.add('storage folder', () => rm(storageDir, { recursive: true, force: true }));
-    await seedDemoAssets(createLocalStorage(storageDir));
     // The time-skipping server has its own address; the config's Temporal is never dialled.
-    const config = benchConfig(database.url, '127.0.0.1:1', storageDir);
+    const config = benchConfig({
+      databaseUrl: database.url,
+      temporalAddress: '127.0.0.1:1',
+      storageDir: await createDemoStorageDir(cleanups, 'fulfillment-bench-storage-'),
+      payloadKeys: generatePayloadKeyEntry('bench'),
+    });
     const db = await connectDatabase({ kind: 'postgres', url: database.url });
     cleanups.add('database pool', () => db.destroy());
     const figures = await countActionsPerFulfillment(cleanups, config, db, signal, {
@@ -300,8 +296,7 @@ ${formatMarkdownTable(['target', 'measured', 'result'], targets)}
 
 Histories counted: ${figures.knownAccount.workflowId} (known account), ${figures.guest.workflowId} (guest), ${bare.workflowId} (bare).
 `;
-    await writeMarkdownSection(DOC_FILE, 'actions', section, '# Benchmarks');
-    progress(`wrote the actions section of ${DOC_FILE}`);
+    await writeBenchmarkSection('actions', section);
   } finally {
     progress('stopping');
     await cleanups.runAll();

@@ -5,16 +5,27 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
-import { sql } from 'kysely';
 import type { Config } from '../config/env.ts';
 import type { Db } from '../db/database.ts';
+import {
+  countDeliveredPurchases,
+  listDeliveryEmailSentTimes,
+  listJobCompletions,
+  listStripeEventProcessedTimes,
+} from '../db/queries/outcomes.ts';
 import { payloadDataConverter } from '../temporal/data-converter.ts';
 import { fulfillmentWorkflowId } from '../workflows/contracts.ts';
+import { Cleanups } from '../stack/cleanups.ts';
+import { DEMO_SKU } from '../stack/demo-catalog.ts';
 import {
-  buildPaymentIntentSucceededEvent,
-  signStripePayload,
-  stripeTestId,
-} from '../stack/stripe-events.ts';
+  isSuccess,
+  runOpenLoad,
+  signedWebhookRequest,
+  STRIPE_WEBHOOK_PATH,
+  type LoadSample,
+} from '../stack/load.ts';
+import { describeMachine, formatMarkdownTable } from '../stack/measurement-docs.ts';
+import { buildPaymentIntentSucceededEvent, stripeTestId } from '../stack/stripe-events.ts';
 import {
   actionTables,
   countActionsPerFulfillment,
@@ -25,29 +36,18 @@ import {
 import type { BareActivities, bareWorkflow } from './bare-workflow.ts';
 import {
   bootBenchStack,
-  createCleanups,
-  describeMachine,
-  formatMarkdownTable,
   formatMs,
   formatTextTable,
-  isSuccess,
   percentile,
   positiveNumber,
   progress,
-  runOpenLoad,
   summarizeSamples,
   UsageError,
-  writeMarkdownSection,
+  writeBenchmarkSection,
   type BenchStack,
-  type Cleanups,
   type LatencySummary,
-  type LoadRequest,
-  type LoadSample,
 } from './lib.ts';
 
-const SKU = 'ebook-durable-execution';
-const WEBHOOK_PATH = '/webhooks/stripe';
-const DOC_FILE = fileURLToPath(new URL('../docs/BENCHMARKS.md', import.meta.url));
 const BARE_WORKFLOWS_PATH = fileURLToPath(new URL('./bare-workflow.ts', import.meta.url));
 const BARE_TASK_QUEUE = 'bench-bare';
 
@@ -124,50 +124,10 @@ function newPurchase(scenario: string, index: number): Purchase {
   const paymentIntentId = stripeTestId('pi');
   const event = buildPaymentIntentSucceededEvent({
     paymentIntentId,
-    skus: [SKU],
+    skus: [DEMO_SKU],
     email: `bench-${scenario}-${index}@example.com`,
   });
   return { paymentIntentId, eventId: event.id, payload: JSON.stringify(event) };
-}
-
-function signedRequest(payload: string, secret: string): LoadRequest {
-  return {
-    body: payload,
-    headers: {
-      'content-type': 'application/json',
-      'stripe-signature': signStripePayload(payload, secret),
-    },
-  };
-}
-
-/** A timestamp column as epoch milliseconds with its microseconds (a Date keeps whole ms). */
-const epochMs = (column: string) =>
-  sql<number | null>`(extract(epoch from ${sql.ref(column)}) * 1000)::float8`;
-
-/** `column = any($1)`: one array parameter however many keys (an IN list stops at 65 535). */
-const isAnyOf = (column: string, values: readonly string[]) =>
-  sql<boolean>`${sql.ref(column)} = any(${values}::text[])`;
-
-/** Orders of these purchases whose delivery email (`delivery:<orderId>:1`) was recorded sent. */
-function deliveredOrders(db: Db, paymentIntentIds: readonly string[]) {
-  return db
-    .selectFrom('orders')
-    .innerJoin('email_deliveries', (join) =>
-      join.on(
-        'email_deliveries.idempotency_key',
-        '=',
-        sql<string>`'delivery:' || ${sql.ref('orders.id')} || ':1'`,
-      ),
-    )
-    .where(isAnyOf('orders.purchase_key', paymentIntentIds))
-    .where('email_deliveries.sent_at', 'is not', null);
-}
-
-async function countDelivered(db: Db, paymentIntentIds: readonly string[]): Promise<number> {
-  const row = await deliveredOrders(db, paymentIntentIds)
-    .select((eb) => eb.fn.countAll<string>().as('delivered'))
-    .executeTakeFirstOrThrow();
-  return Number(row.delivered);
 }
 
 interface DeliveryWait {
@@ -183,7 +143,7 @@ async function waitForDeliveries(
   const startedAt = performance.now();
   let reportedAt = startedAt;
   for (;;) {
-    const delivered = await countDelivered(db, paymentIntentIds);
+    const delivered = await countDeliveredPurchases(db, paymentIntentIds);
     const now = performance.now();
     const seconds = (now - startedAt) / 1000;
     if (delivered === paymentIntentIds.length || now - startedAt > DELIVERY_TIMEOUT_MS)
@@ -211,16 +171,16 @@ async function sendPurchasesOpenLoop(
   const purchases: Purchase[] = [];
   const samples = await runOpenLoad({
     label,
-    url: `${stack.apiUrl}${WEBHOOK_PATH}`,
+    url: `${stack.apiUrl}${STRIPE_WEBHOOK_PATH}`,
     ratePerSecond,
     durationSeconds,
     buildRequest: (index) => {
       const purchase = newPurchase(label, index);
       purchases[index] = purchase;
-      return signedRequest(purchase.payload, stack.webhookSecret);
+      return signedWebhookRequest(purchase.payload, stack.webhookSecret);
     },
     signal,
-    reportEverySeconds: REPORT_EVERY_SECONDS,
+    report: { everySeconds: REPORT_EVERY_SECONDS, log: progress },
   });
   signal.throwIfAborted();
   return samples.map((sample) => ({ ...purchases[sample.index]!, sample }));
@@ -262,28 +222,19 @@ async function readDeliveryTimes(
   db: Db,
   purchases: readonly Purchase[],
 ): Promise<{ sentAt: Map<string, number>; acceptedAt: Map<string, number> }> {
-  const sent = await deliveredOrders(
+  const sent = await listDeliveryEmailSentTimes(
     db,
     purchases.map((purchase) => purchase.paymentIntentId),
-  )
-    .select(['orders.purchase_key', epochMs('email_deliveries.sent_at').as('sentAt')])
-    .execute();
-  const accepted = await db
-    .selectFrom('webhook_events')
-    .select(['event_id', epochMs('processed_at').as('acceptedAt')])
-    .where('provider', '=', 'stripe')
-    .where(
-      isAnyOf(
-        'event_id',
-        purchases.map((purchase) => purchase.eventId),
-      ),
-    )
-    .execute();
+  );
+  const accepted = await listStripeEventProcessedTimes(
+    db,
+    purchases.map((purchase) => purchase.eventId),
+  );
   const sentAt = new Map<string, number>();
-  for (const row of sent) if (row.sentAt !== null) sentAt.set(row.purchase_key, row.sentAt);
+  for (const row of sent) if (row.sentAtMs !== null) sentAt.set(row.purchaseKey, row.sentAtMs);
   const acceptedAt = new Map<string, number>();
   for (const row of accepted)
-    if (row.acceptedAt !== null) acceptedAt.set(row.event_id, row.acceptedAt);
+    if (row.processedAtMs !== null) acceptedAt.set(row.eventId, row.processedAtMs);
   return { sentAt, acceptedAt };
 }
 
@@ -321,7 +272,7 @@ async function postPurchase(
     // waits on, and the api answers within its Temporal dispatch deadline anyway.
     const response = await fetch(url, {
       method: 'POST',
-      ...signedRequest(purchase.payload, secret),
+      ...signedWebhookRequest(purchase.payload, secret),
     });
     await response.text();
     return response.ok ? Date.now() : null;
@@ -341,7 +292,7 @@ async function measureUnqueued(
   for (let index = 0; index < UNQUEUED_PURCHASES; index += 1) {
     const purchase = newPurchase('one-at-a-time', index);
     const answeredAt = await postPurchase(
-      `${stack.apiUrl}${WEBHOOK_PATH}`,
+      `${stack.apiUrl}${STRIPE_WEBHOOK_PATH}`,
       stack.webhookSecret,
       purchase,
     );
@@ -545,15 +496,9 @@ function watchJobCompletions(db: Db, signal: AbortSignal): JobCompletionWatcher 
   let failure: Error | null = null;
 
   const settleFinished = async (): Promise<void> => {
-    const rows = await db
-      .selectFrom('fulfillment_jobs')
-      .select(['workflow_id', epochMs('completed_at').as('completedAt')])
-      .where(isAnyOf('workflow_id', [...waiting.keys()]))
-      .where('completed_at', 'is not', null)
-      .execute();
-    for (const row of rows) {
-      waiting.get(row.workflow_id)?.settle(row.completedAt);
-      waiting.delete(row.workflow_id);
+    for (const row of await listJobCompletions(db, [...waiting.keys()])) {
+      waiting.get(row.workflowId)?.settle(row.completedAtMs);
+      waiting.delete(row.workflowId);
     }
     const now = performance.now();
     for (const [workflowId, waiter] of waiting) {
@@ -678,7 +623,7 @@ async function measureThroughput(
   signal: AbortSignal,
 ): Promise<{ fulfillment: ClosedLoopResult; bare: ClosedLoopResult }> {
   const roundSeconds = options.sustainDurationSeconds / THROUGHPUT_ROUNDS;
-  const webhookUrl = `${stack.apiUrl}${WEBHOOK_PATH}`;
+  const webhookUrl = `${stack.apiUrl}${STRIPE_WEBHOOK_PATH}`;
   const fulfillmentRounds: ClosedLoopResult[] = [];
   const bareRounds: ClosedLoopResult[] = [];
   const watcher = watchJobCompletions(db, signal);
@@ -855,24 +800,6 @@ function printReport(report: FulfillmentReport): void {
   console.log(lines.join('\n'));
 }
 
-const DOC_INTRO = `
-# Benchmarks
-
-Figures from \`npm run bench -- <benchmark>\`, measured on the local stack with real
-components — PostgreSQL, a Temporal dev server, a fulfillment worker and the api over real
-HTTP — never mocks. Each run rewrites its own section below and keeps the others.
-Benchmarks print figures; they are not tests and never fail a build.
-
-| benchmark     | what it measures                                                                                         | reproduce                      |
-| ------------- | -------------------------------------------------------------------------------------------------------- | ------------------------------ |
-| \`webhooks\` | acknowledgement latency of \`POST /webhooks/stripe\` under open-loop load, against a bare verify-and-insert route, and for redeliveries | \`npm run bench -- webhooks\` |
-| \`fulfillment\` | webhook-to-delivery-email latency under open-loop load, sustained fulfillments/s against a bare workflow with as many no-op activities, and Temporal Cloud actions per fulfillment | \`npm run bench -- fulfillment\` |
-
-Requirements are those of \`npm test\`: PostgreSQL on \`127.0.0.1:5432\` with trust auth (or
-\`DATABASE_URL\` pointing at an admin database) and the Temporal CLI (found or installed by
-\`npm run tools\`). Each run creates \`fulfillment_bench_<random>\` and drops it at the end.
-`;
-
 function fulfillmentSection(report: FulfillmentReport): string {
   const { options } = report;
   const targets = checkTargets(report);
@@ -884,7 +811,7 @@ ${report.loadAverage}.
 ${report.commandLine}
 \`\`\`
 
-Every purchase is a signed \`payment_intent.succeeded\` for \`${SKU}\` from a guest with its own
+Every purchase is a signed \`payment_intent.succeeded\` for \`${DEMO_SKU}\` from a guest with its own
 buyer email, posted to the api as deployed (\`buildApp\`) over keep-alive HTTP on 127.0.0.1. The
 load generator, the api and both workers share one Node process; PostgreSQL and the Temporal
 dev server run on the same machine. Percentiles are nearest-rank.
@@ -948,10 +875,10 @@ export async function runFulfillmentBenchmark(args: string[], signal: AbortSigna
   const options = parseFulfillmentArgs(args);
   const commandLine = ['npm run bench -- fulfillment', ...args].join(' ');
   const measuredAt = new Date().toISOString();
-  const cleanups = createCleanups();
+  const cleanups = new Cleanups('bench');
   try {
     const stack = await bootBenchStack(cleanups, signal);
-    const db = await stack.openDatabase('bench');
+    const { db } = stack;
     progress('bundling the bare workflow and starting its worker');
     await startBareWorker(cleanups, stack.config);
     signal.throwIfAborted();
@@ -986,8 +913,7 @@ export async function runFulfillmentBenchmark(args: string[], signal: AbortSigna
       actions,
     };
     printReport(report);
-    await writeMarkdownSection(DOC_FILE, 'fulfillment', fulfillmentSection(report), DOC_INTRO);
-    progress(`wrote the fulfillment section of ${DOC_FILE}`);
+    await writeBenchmarkSection('fulfillment', fulfillmentSection(report));
   } finally {
     progress('stopping the stack');
     await cleanups.runAll();

@@ -2,49 +2,42 @@
 // fulfillments waiting on their reminder timer, against a bare worker holding as many
 // workflows that only sleep on a timer.
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { sql } from 'kysely';
-import { createLocalStorage } from '../drivers/storage/driver.ts';
-import { connectDatabase } from '../db/connect.ts';
-import type { Db } from '../db/database.ts';
+import type { Client } from '@temporalio/client';
+import { countJobsCompletedSince } from '../db/queries/outcomes.ts';
 import { ingestStripeEvent } from '../gateway/ingest.ts';
-import { connectTemporalClient } from '../temporal/client.ts';
-import { generatePayloadKeyEntry, parsePayloadKeys } from '../security/payload-codec.ts';
-import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
-import { workflowsPath } from '../worker/worker.ts';
 import { envSchema } from '../config/env.ts';
 import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
-import { mapLimit, quietLogger, REPO_ROOT, serviceEnv, waitForPoller } from '../chaos/harness.ts';
-import { getFreePort, spawnManaged, type ManagedProcess } from '../stack/processes.ts';
-import { seedDemoAssets } from '../stack/demo-data.ts';
+import { Cleanups } from '../stack/cleanups.ts';
+import { DEMO_SKU } from '../stack/demo-catalog.ts';
+import {
+  deployedProcessEnv,
+  spawnRepoScript,
+  startLocalComponents,
+  waitForPoller,
+} from '../stack/deployed-stack.ts';
+import { mapLimit } from '../stack/load.ts';
+import { formatMarkdownTable } from '../stack/measurement-docs.ts';
+import { getFreePort, type ManagedProcess } from '../stack/processes.ts';
 import { buildPaymentIntentSucceededEvent, stripeTestId } from '../stack/stripe-events.ts';
-import { startTemporalDevServer } from '../stack/temporal-dev-server.ts';
-import { createThrowawayDatabase } from '../stack/throwaway-database.ts';
+import { writeWorkflowBundle } from '../stack/workflow-bundle.ts';
 import type { bareTimerWorkflow } from './bare-workflow.ts';
 import {
-  createCleanups,
   measurementPreamble,
-  formatMarkdownTable,
   formatTextTable,
   positiveNumber,
   progress,
   UsageError,
-  writeMarkdownSection,
-  type Cleanups,
+  writeBenchmarkSection,
 } from './lib.ts';
 
-const DOC_FILE = fileURLToPath(new URL('../docs/BENCHMARKS.md', import.meta.url));
 const BARE_WORKFLOWS_PATH = fileURLToPath(new URL('./bare-workflow.ts', import.meta.url));
-const BARE_WORKER = fileURLToPath(new URL('./bare-worker.ts', import.meta.url));
+const BARE_WORKER = 'bench/bare-worker.ts';
 const BARE_TASK_QUEUE = 'bench-bare-timers';
-const SKU = 'ebook-durable-execution';
 const TARGET_BYTES = 1024 ** 3;
 // Workflow tasks finished, then this long with no new one: every workflow waits on its timer.
 const QUIET_SECONDS = 5;
@@ -117,14 +110,14 @@ interface WorkerFigures {
 
 async function spawnWorker(
   cleanups: Cleanups,
-  temporal: Awaited<ReturnType<typeof connectTemporalClient>>,
-  script: string[],
+  temporal: Client,
+  [script, ...args]: [string, ...string[]],
   env: NodeJS.ProcessEnv,
   taskQueue: string,
   cwd: string,
 ): Promise<{ worker: ManagedProcess; metricsUrl: string }> {
   const metricsPort = await getFreePort();
-  const worker = spawnManaged(process.execPath, script, {
+  const worker = spawnRepoScript(script, args, {
     cwd,
     env: {
       ...env,
@@ -135,12 +128,7 @@ async function spawnWorker(
     },
   });
   cleanups.add(`worker ${worker.child.pid}`, () => worker.stop());
-  await waitForPoller(temporal, taskQueue, worker.child.pid!, {
-    abort: () =>
-      worker.child.exitCode !== null
-        ? `exited with code ${worker.child.exitCode}:\n${worker.recentOutput()}`
-        : null,
-  });
+  await waitForPoller(temporal, taskQueue, worker.child.pid!, { abort: () => worker.exitReason() });
   return { worker, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }
 
@@ -182,16 +170,6 @@ const formatMiB = (bytes: number): string => `${(bytes / 1024 ** 2).toFixed(0)} 
 const maxCachedWorkflows = (): number =>
   envSchema.shape.WORKER_MAX_CACHED_WORKFLOWS.parse(process.env['WORKER_MAX_CACHED_WORKFLOWS']);
 
-async function completedJobs(db: Db, runStartedAt: Date): Promise<number> {
-  const row = await db
-    .selectFrom('fulfillment_jobs')
-    .select((eb) => eb.fn.countAll<string>().as('count'))
-    .where('status', '=', 'completed')
-    .where(sql<boolean>`created_at >= ${runStartedAt}`)
-    .executeTakeFirstOrThrow();
-  return Number(row.count);
-}
-
 /**
  * Starts the bare baseline, then `--count` real fulfillments through the gateway path, each
  * with its own worker process; prints the table and rewrites the `## memory` section.
@@ -216,46 +194,35 @@ export async function runMemoryBenchmark(args: string[], signal: AbortSignal): P
   if (!Number.isInteger(count) || !Number.isInteger(concurrency))
     throw new UsageError('--count and --concurrency must be whole numbers');
   const measuredAt = new Date().toISOString();
-  const cleanups = createCleanups();
+  const cleanups = new Cleanups('bench');
   try {
     progress('creating a throwaway database and a Temporal dev server');
-    const database = await createThrowawayDatabase('fulfillment_bench');
-    cleanups.add('throwaway database', () => database.drop());
-    const db = await connectDatabase({ kind: 'postgres', url: database.url });
-    cleanups.add('database pool', () => db.destroy());
-    const devServer = await startTemporalDevServer({ port: await getFreePort(), uiPort: null });
-    cleanups.add('temporal dev server', () => devServer.stop());
-    const payloadKeys = generatePayloadKeyEntry('bench');
-    const temporal = await connectTemporalClient(
-      temporalTargetFromConfig({
-        TEMPORAL_ADDRESS: devServer.address,
-        TEMPORAL_NAMESPACE: 'default',
-        PAYLOAD_ENCRYPTION_KEYS: parsePayloadKeys(payloadKeys),
-      }),
-    );
-    cleanups.add('temporal client', () => temporal.connection.close());
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'fulfillment-bench-memory-'));
-    cleanups.add('scratch folder', () => rm(dir, { recursive: true, force: true }));
-    const storageDir = path.join(dir, 'storage');
-    await seedDemoAssets(createLocalStorage(storageDir));
+    const { db, temporal, dir, ...components } = await startLocalComponents(cleanups, {
+      name: 'bench',
+    });
     progress('building the workflow bundles');
-    const bundlePath = path.join(dir, 'workflow-bundle.js');
-    await writeFile(
-      bundlePath,
-      (await bundleWorkflowCode({ workflowsPath, logger: quietLogger })).code,
-    );
-    const bareBundlePath = path.join(dir, 'bare-bundle.js');
-    await writeFile(
-      bareBundlePath,
-      (await bundleWorkflowCode({ workflowsPath: BARE_WORKFLOWS_PATH, logger: quietLogger })).code,
-    );
-    const env = serviceEnv({
-      databaseUrl: database.url,
-      temporalAddress: devServer.address,
-      payloadKeys,
-      storageDir,
+    const bundlePath = await writeWorkflowBundle(path.join(dir, 'workflow-bundle.js'));
+    const bareBundlePath = await writeWorkflowBundle(path.join(dir, 'bare-bundle.js'), {
+      workflowsPath: BARE_WORKFLOWS_PATH,
+    });
+    const env = deployedProcessEnv({
+      databaseUrl: components.databaseUrl,
+      temporalAddress: components.devServer.address,
+      payloadKeys: components.payloadKeys,
+      storageDir: components.storageDir,
       workflowBundlePath: bundlePath,
     });
+    /** Runs `start` for workflow 0 … count − 1, `--concurrency` at a time. */
+    const startEach = async (start: (index: number) => Promise<void>): Promise<void> => {
+      await mapLimit(
+        Array.from({ length: count }, (_, index) => index),
+        concurrency,
+        async (index) => {
+          signal.throwIfAborted();
+          await start(index);
+        },
+      );
+    };
     signal.throwIfAborted();
 
     // The floor: workflows that only wait on a timer, on a worker with the same defaults.
@@ -264,7 +231,7 @@ export async function runMemoryBenchmark(args: string[], signal: AbortSignal): P
       temporal,
       [
         BARE_WORKER,
-        devServer.address,
+        components.devServer.address,
         BARE_TASK_QUEUE,
         bareBundlePath,
         String(maxCachedWorkflows()),
@@ -279,26 +246,20 @@ export async function runMemoryBenchmark(args: string[], signal: AbortSignal): P
       'bare timer workflows',
       count,
       bareWorker,
-      async () => {
-        await mapLimit(
-          Array.from({ length: count }, (_, index) => index),
-          concurrency,
-          async (index) => {
-            signal.throwIfAborted();
-            await temporal.workflow.start<typeof bareTimerWorkflow>('bareTimerWorkflow', {
-              taskQueue: BARE_TASK_QUEUE,
-              workflowId: `bench-bare-timer-${runId}-${index}`,
-            });
-          },
-        );
-      },
+      () =>
+        startEach(async (index) => {
+          await temporal.workflow.start<typeof bareTimerWorkflow>('bareTimerWorkflow', {
+            taskQueue: BARE_TASK_QUEUE,
+            workflowId: `bench-bare-timer-${runId}-${index}`,
+          });
+        }),
       async () => {},
     );
 
     const fulfillmentWorker = await spawnWorker(
       cleanups,
       temporal,
-      [path.join(REPO_ROOT, 'scripts', 'worker.ts')],
+      ['scripts/worker.ts'],
       env,
       FULFILLMENT_TASK_QUEUE,
       dir,
@@ -309,36 +270,25 @@ export async function runMemoryBenchmark(args: string[], signal: AbortSignal): P
       'fulfillments',
       count,
       fulfillmentWorker,
-      async () => {
-        await mapLimit(
-          Array.from({ length: count }, (_, index) => index),
-          concurrency,
-          async (index) => {
-            signal.throwIfAborted();
-            // The gateway path without HTTP: inbox row, audit, workflow start.
-            const event = buildPaymentIntentSucceededEvent({
-              paymentIntentId: stripeTestId('pi'),
-              skus: [SKU],
-              email: `bench-memory-${index}@example.com`,
-            });
-            const outcome = await ingestStripeEvent(
-              { db, temporal },
-              event,
-              JSON.stringify(event),
-              {
-                actor: 'bench',
-              },
-            );
-            if (outcome.result !== 'processed')
-              throw new Error(`the gateway did not start a fulfillment: ${outcome.error}`);
-          },
-        );
-      },
+      () =>
+        startEach(async (index) => {
+          // The gateway path without HTTP: inbox row, audit, workflow start.
+          const event = buildPaymentIntentSucceededEvent({
+            paymentIntentId: stripeTestId('pi'),
+            skus: [DEMO_SKU],
+            email: `bench-memory-${index}@example.com`,
+          });
+          const outcome = await ingestStripeEvent({ db, temporal }, event, JSON.stringify(event), {
+            actor: 'bench',
+          });
+          if (outcome.result !== 'processed')
+            throw new Error(`the gateway did not start a fulfillment: ${outcome.error}`);
+        }),
       async () => {
         let reportedAt = performance.now();
         for (;;) {
           signal.throwIfAborted();
-          const done = await completedJobs(db, runStartedAt);
+          const done = await countJobsCompletedSince(db, runStartedAt);
           if (done >= count) return;
           if (performance.now() - reportedAt > REPORT_EVERY_MS) {
             progress(`fulfillments: ${done} of ${count} completed and waiting on their timer`);
@@ -421,8 +371,7 @@ fulfillment RSS ÷ bare RSS (all open): **${ratio.toFixed(2)}**
 
 ${formatMarkdownTable(['target', 'measured', 'result'], targets)}
 `;
-    await writeMarkdownSection(DOC_FILE, 'memory', section, '# Benchmarks');
-    progress(`wrote the memory section of ${DOC_FILE}`);
+    await writeBenchmarkSection('memory', section);
   } finally {
     progress('stopping');
     await cleanups.runAll();

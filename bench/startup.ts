@@ -1,35 +1,30 @@
 // `npm run bench -- startup`: how long `npm run worker` takes from process start to its first
 // poll, with a prebuilt workflow bundle (production) against bundling workflows/ at start.
-import { writeFile, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { createLocalStorage } from '../drivers/storage/driver.ts';
-import { connectTemporalClient } from '../temporal/client.ts';
-import { generatePayloadKeyEntry } from '../security/payload-codec.ts';
-import { workflowsPath } from '../worker/worker.ts';
+import type { Client } from '@temporalio/client';
 import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
-import { quietLogger, REPO_ROOT, serviceEnv, waitForPoller } from '../chaos/harness.ts';
-import { getFreePort, spawnManaged } from '../stack/processes.ts';
-import { seedDemoAssets } from '../stack/demo-data.ts';
-import { startTemporalDevServer } from '../stack/temporal-dev-server.ts';
-import { createThrowawayDatabase } from '../stack/throwaway-database.ts';
+import { Cleanups } from '../stack/cleanups.ts';
 import {
-  createCleanups,
+  deployedProcessEnv,
+  spawnRepoScript,
+  startLocalComponents,
+  waitForPoller,
+} from '../stack/deployed-stack.ts';
+import { getFreePort } from '../stack/processes.ts';
+import { formatMarkdownTable } from '../stack/measurement-docs.ts';
+import { writeWorkflowBundle } from '../stack/workflow-bundle.ts';
+import {
   measurementPreamble,
-  formatMarkdownTable,
   formatTextTable,
   percentile,
   positiveNumber,
   progress,
   UsageError,
-  writeMarkdownSection,
+  writeBenchmarkSection,
 } from './lib.ts';
 
-const DOC_FILE = fileURLToPath(new URL('../docs/BENCHMARKS.md', import.meta.url));
 const TARGET_SECONDS = 3;
 
 interface Sample {
@@ -40,11 +35,11 @@ interface Sample {
 /** Starts `scripts/worker.ts`, times it to its first poll, stops it. */
 async function timeWorkerStart(
   env: NodeJS.ProcessEnv,
-  temporal: Awaited<ReturnType<typeof connectTemporalClient>>,
+  temporal: Client,
   cwd: string,
 ): Promise<number> {
   const startedAt = performance.now();
-  const worker = spawnManaged(process.execPath, [path.join(REPO_ROOT, 'scripts', 'worker.ts')], {
+  const worker = spawnRepoScript('scripts/worker.ts', [], {
     cwd,
     env: { ...env, TEMPORAL_METRICS_ADDRESS: `127.0.0.1:${await getFreePort()}` },
   });
@@ -53,10 +48,7 @@ async function timeWorkerStart(
     await waitForPoller(temporal, FULFILLMENT_TASK_QUEUE, worker.child.pid!, {
       intervalMs: 25,
       timeoutMs: 120_000,
-      abort: () =>
-        worker.child.exitCode !== null
-          ? `exited with code ${worker.child.exitCode}:\n${worker.recentOutput()}`
-          : null,
+      abort: () => worker.exitReason(),
     });
     return (performance.now() - startedAt) / 1000;
   } finally {
@@ -79,46 +71,32 @@ export async function runStartupBenchmark(args: string[], signal: AbortSignal): 
   }
   if (!Number.isInteger(runs)) throw new UsageError(`--runs must be a whole number`);
   const measuredAt = new Date().toISOString();
-  const cleanups = createCleanups();
+  const cleanups = new Cleanups('bench');
   try {
     progress('creating a throwaway database and a Temporal dev server');
-    const database = await createThrowawayDatabase('fulfillment_bench');
-    cleanups.add('throwaway database', () => database.drop());
-    const devServer = await startTemporalDevServer({ port: await getFreePort(), uiPort: null });
-    cleanups.add('temporal dev server', () => devServer.stop());
-    const temporal = await connectTemporalClient({
-      address: devServer.address,
-      namespace: 'default',
-    });
-    cleanups.add('temporal client', () => temporal.connection.close());
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'fulfillment-bench-startup-'));
-    cleanups.add('scratch folder', () => rm(dir, { recursive: true, force: true }));
-    const storageDir = path.join(dir, 'storage');
-    await seedDemoAssets(createLocalStorage(storageDir));
+    const components = await startLocalComponents(cleanups, { name: 'bench' });
 
     progress('building the workflow bundle once, as a deploy would');
     const bundleStartedAt = performance.now();
-    const bundle = await bundleWorkflowCode({ workflowsPath, logger: quietLogger });
+    const bundlePath = await writeWorkflowBundle(path.join(components.dir, 'workflow-bundle.js'));
     const bundleSeconds = (performance.now() - bundleStartedAt) / 1000;
-    const bundlePath = path.join(dir, 'workflow-bundle.js');
-    await writeFile(bundlePath, bundle.code);
 
     const base = {
-      databaseUrl: database.url,
-      temporalAddress: devServer.address,
-      payloadKeys: generatePayloadKeyEntry('bench'),
-      storageDir,
+      databaseUrl: components.databaseUrl,
+      temporalAddress: components.devServer.address,
+      payloadKeys: components.payloadKeys,
+      storageDir: components.storageDir,
     };
-    const prebuiltEnv = serviceEnv({ ...base, workflowBundlePath: bundlePath });
-    const fromSourceEnv = serviceEnv(base);
+    const prebuiltEnv = deployedProcessEnv({ ...base, workflowBundlePath: bundlePath });
+    const fromSourceEnv = deployedProcessEnv(base);
     const samples: Sample[] = [];
     for (let run = 0; run < runs; run += 1) {
       for (const prebuilt of [true, false]) {
         signal.throwIfAborted();
         const seconds = await timeWorkerStart(
           prebuilt ? prebuiltEnv : fromSourceEnv,
-          temporal,
-          dir,
+          components.temporal,
+          components.dir,
         );
         progress(`${prebuilt ? 'prebuilt bundle' : 'from source'}: ${seconds.toFixed(2)} s`);
         samples.push({ prebuilt, seconds });
@@ -188,8 +166,7 @@ prebuilt ÷ from source (medians): **${ratio.toFixed(2)}**
 
 ${formatMarkdownTable(['target', 'measured', 'result'], targets)}
 `;
-    await writeMarkdownSection(DOC_FILE, 'startup', section, '# Benchmarks');
-    progress(`wrote the startup section of ${DOC_FILE}`);
+    await writeBenchmarkSection('startup', section);
   } finally {
     progress('stopping');
     await cleanups.runAll();

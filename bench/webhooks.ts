@@ -1,36 +1,35 @@
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Db } from '../db/database.ts';
+import { countJobsByStatus } from '../db/queries/outcomes.ts';
 import { recordWebhookEvent } from '../db/queries/webhook-events.ts';
 import { verifyStripeSignature } from '../gateway/signature.ts';
-import { buildPaymentIntentSucceededEvent, signStripePayload } from '../stack/stripe-events.ts';
+import { Cleanups } from '../stack/cleanups.ts';
+import { DEMO_SKU } from '../stack/demo-catalog.ts';
 import {
-  bootBenchStack,
-  createCleanups,
-  describeMachine,
-  formatMarkdownTable,
-  formatMs,
-  formatTextTable,
   isSuccess,
-  positiveNumber,
-  progress,
   runOpenLoad,
-  summarizeSamples,
-  UsageError,
-  writeMarkdownSection,
-  type Cleanups,
-  type LatencySummary,
+  signedWebhookRequest,
+  STRIPE_WEBHOOK_PATH,
   type LoadRequest,
   type LoadSample,
+} from '../stack/load.ts';
+import { describeMachine, formatMarkdownTable } from '../stack/measurement-docs.ts';
+import { buildPaymentIntentSucceededEvent } from '../stack/stripe-events.ts';
+import {
+  bootBenchStack,
+  formatMs,
+  formatTextTable,
+  positiveNumber,
+  progress,
+  summarizeSamples,
+  UsageError,
+  writeBenchmarkSection,
+  type LatencySummary,
 } from './lib.ts';
-
-const SKU = 'ebook-durable-execution';
-const WEBHOOK_PATH = '/webhooks/stripe';
-const DOC_FILE = fileURLToPath(new URL('../docs/BENCHMARKS.md', import.meta.url));
 
 // Enough requests for JIT compilation and pool connections to settle before anything counts.
 const WARMUP_SECONDS = 3;
@@ -84,21 +83,11 @@ function parseWebhookArgs(args: string[]): WebhookBenchOptions {
   };
 }
 
-function signedRequest(payload: string, secret: string): LoadRequest {
-  return {
-    body: payload,
-    headers: {
-      'content-type': 'application/json',
-      'stripe-signature': signStripePayload(payload, secret),
-    },
-  };
-}
-
 /** A new purchase: its own event, payment intent and buyer email. */
 function freshPurchasePayload(scenario: string, index: number): string {
   return JSON.stringify(
     buildPaymentIntentSucceededEvent({
-      skus: [SKU],
+      skus: [DEMO_SKU],
       email: `bench-${scenario}-${index}@example.com`,
     }),
   );
@@ -122,7 +111,7 @@ function buildBareWebhookApp(db: Db, secrets: readonly string[]): FastifyInstanc
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
     done(null, body);
   });
-  app.post(WEBHOOK_PATH, async (request: FastifyRequest<{ Body: Buffer }>, reply) => {
+  app.post(STRIPE_WEBHOOK_PATH, async (request: FastifyRequest<{ Body: Buffer }>, reply) => {
     const header = request.headers['stripe-signature'];
     const check = verifyStripeSignature(
       request.body,
@@ -218,18 +207,18 @@ async function measureScenarios(
     progress(`${label}: ${options.ratePerSecond} req/s for ${durationSeconds} s`);
     const samples = await runOpenLoad({
       label,
-      url: `${url}${WEBHOOK_PATH}`,
+      url: `${url}${STRIPE_WEBHOOK_PATH}`,
       ratePerSecond: options.ratePerSecond,
       durationSeconds,
       buildRequest,
       signal,
-      reportEverySeconds: REPORT_EVERY_SECONDS,
+      report: { everySeconds: REPORT_EVERY_SECONDS, log: progress },
     });
     signal.throwIfAborted();
     return samples;
   };
   const freshPurchases = (scenario: string) => (index: number) =>
-    signedRequest(freshPurchasePayload(scenario, index), secret);
+    signedWebhookRequest(freshPurchasePayload(scenario, index), secret);
 
   await load('warm-up ours', urls.ours, WARMUP_SECONDS, freshPurchases('warmup-ours'));
   await waitForWorkflowsToFinish(temporal, signal);
@@ -241,7 +230,7 @@ async function measureScenarios(
   const ours = await load('ours', urls.ours, options.durationSeconds, (index) => {
     const payload = freshPurchasePayload('ours', index);
     oursPayloads[index] = payload;
-    return signedRequest(payload, secret);
+    return signedWebhookRequest(payload, secret);
   });
 
   progress('waiting for the worker to finish the workflows of ours');
@@ -256,18 +245,14 @@ async function measureScenarios(
   if (processed.length === 0) throw new Error('ours accepted no event: nothing to redeliver');
   // Stripe signs every redelivery afresh, so the body repeats and the signature is new.
   const duplicates = await load('duplicates', urls.ours, options.dupDurationSeconds, (index) =>
-    signedRequest(processed[index % processed.length]!, secret),
+    signedWebhookRequest(processed[index % processed.length]!, secret),
   );
   return { bare, ours, duplicates, drain };
 }
 
-async function countJobsByStatus(db: Db): Promise<string> {
-  const rows = await db
-    .selectFrom('fulfillment_jobs')
-    .select((eb) => ['status', eb.fn.countAll<string>().as('jobs')])
-    .groupBy('status')
-    .orderBy('status')
-    .execute();
+/** `completed 120, pending_email 3`, or `none`. */
+async function describeJobsByStatus(db: Db): Promise<string> {
+  const rows = await countJobsByStatus(db);
   return rows.map((row) => `${row.status} ${row.jobs}`).join(', ') || 'none';
 }
 
@@ -366,23 +351,6 @@ function printReport(report: WebhookReport): void {
   console.log(lines.join('\n'));
 }
 
-const DOC_INTRO = `
-# Benchmarks
-
-Figures from \`npm run bench -- <benchmark>\`, measured on the local stack with real
-components — PostgreSQL, a Temporal dev server, a fulfillment worker and the api over real
-HTTP — never mocks. Each run rewrites its own section below and keeps the others.
-Benchmarks print figures; they are not tests and never fail a build.
-
-| benchmark  | what it measures                                                                                                                  | reproduce                   |
-| ---------- | --------------------------------------------------------------------------------------------------------------------------------- | --------------------------- |
-| \`webhooks\` | acknowledgement latency of \`POST /webhooks/stripe\` under open-loop load, against a bare verify-and-insert route, and for redeliveries | \`npm run bench -- webhooks\` |
-
-Requirements are those of \`npm test\`: PostgreSQL on \`127.0.0.1:5432\` with trust auth (or
-\`DATABASE_URL\` pointing at an admin database) and the Temporal CLI (found or installed by
-\`npm run tools\`). Each run creates \`fulfillment_bench_<random>\` and drops it at the end.
-`;
-
 function webhooksSection(report: WebhookReport): string {
   const { options } = report;
   const targets = checkTargets(report.summaries);
@@ -396,7 +364,7 @@ ${report.commandLine}
 Open-loop load at ${options.ratePerSecond} req/s: each request leaves on schedule whether or not
 earlier ones were answered, over keep-alive HTTP on 127.0.0.1. Latency runs from writing the
 request to the end of the response body; percentiles are nearest-rank. Every event is a signed
-\`payment_intent.succeeded\` for \`${SKU}\` with its own buyer email.
+\`payment_intent.succeeded\` for \`${DEMO_SKU}\` with its own buyer email.
 
 - **ours** (${options.durationSeconds} s of distinct events) — the api as deployed (\`buildApp\`):
   verify the signature over the raw body, record the event and its audit row, start
@@ -434,11 +402,14 @@ export async function runWebhookBenchmark(args: string[], signal: AbortSignal): 
   const options = parseWebhookArgs(args);
   const commandLine = ['npm run bench -- webhooks', ...args].join(' ');
   const measuredAt = new Date().toISOString();
-  const cleanups = createCleanups();
+  const cleanups = new Cleanups('bench');
   try {
     const stack = await bootBenchStack(cleanups, signal);
-    const db = await stack.openDatabase('bare');
-    const bareUrl = await startBareWebhookApp(cleanups, db, stack.config.STRIPE_WEBHOOK_SECRETS);
+    const bareUrl = await startBareWebhookApp(
+      cleanups,
+      stack.db,
+      stack.config.STRIPE_WEBHOOK_SECRETS,
+    );
     const results = await measureScenarios(
       { ours: stack.apiUrl, bare: bareUrl },
       stack.webhookSecret,
@@ -458,11 +429,10 @@ export async function runWebhookBenchmark(args: string[], signal: AbortSignal): 
       },
       duplicateAcks: results.duplicates.filter((sample) => isDuplicateAck(sample.body)).length,
       drain: results.drain,
-      jobsByStatus: await countJobsByStatus(db),
+      jobsByStatus: await describeJobsByStatus(stack.db),
     };
     printReport(report);
-    await writeMarkdownSection(DOC_FILE, 'webhooks', webhooksSection(report), DOC_INTRO);
-    progress(`wrote the webhooks section of ${DOC_FILE}`);
+    await writeBenchmarkSection('webhooks', webhooksSection(report));
   } finally {
     progress('stopping the stack');
     await cleanups.runAll();

@@ -1,5 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { describeMachine, formatMarkdownTable, writeMarkdownSection } from '../bench/lib.ts';
+import {
+  describeMachine,
+  formatMarkdownTable,
+  writeMarkdownSection,
+} from '../stack/measurement-docs.ts';
 import { installTemporalRuntime } from '../worker/runtime.ts';
 import type { Scale, Scenario, ScenarioResult } from './harness.ts';
 import { duplicateDeliveries } from './scenarios/duplicates.ts';

@@ -27,3 +27,6 @@ export const DEMO_CATALOG: NewProduct[] = [
     stripe_price_id: 'price_demo_webhooks_workbook',
   },
 ];
+
+/** The product benchmarks and chaos scenarios buy: an ebook in two formats. */
+export const DEMO_SKU = DEMO_CATALOG[0]!.sku;

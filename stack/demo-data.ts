@@ -1,7 +1,8 @@
 import type { Db } from '../db/database.ts';
 import { migrateToLatest } from '../db/migrate.ts';
 import { countProducts, productStoragePath, upsertProducts } from '../db/queries/products.ts';
-import type { StorageDriver } from '../drivers/storage/driver.ts';
+import { createLocalStorage, type StorageDriver } from '../drivers/storage/driver.ts';
+import { makeScratchDir, type Cleanups } from './cleanups.ts';
 import { DEMO_CATALOG } from './demo-catalog.ts';
 
 /**
@@ -22,6 +23,13 @@ export async function seedDemoAssets(storage: StorageDriver): Promise<number> {
     }
   }
   return written;
+}
+
+/** A new local-storage folder holding the demo files (STORAGE_LOCAL_DIR), removed by `cleanups`. */
+export async function createDemoStorageDir(cleanups: Cleanups, prefix: string): Promise<string> {
+  const dir = await makeScratchDir(cleanups, prefix);
+  await seedDemoAssets(createLocalStorage(dir));
+  return dir;
 }
 
 /** Migrations, then the demo catalog when the catalog is empty (local use only). */

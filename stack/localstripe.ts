@@ -25,9 +25,7 @@ export async function startLocalstripe(options: {
       'localstripe',
       async () =>
         (await fetch(`${url}/v1/customers`, { headers: { authorization: 'Bearer sk_test_x' } })).ok,
-      {
-        abort: () => (child.child.exitCode !== null ? `exited:\n${child.recentOutput()}` : null),
-      },
+      { abort: () => child.exitReason() },
     );
   } catch (error) {
     await child.stop();

@@ -20,6 +20,8 @@ export interface ManagedProcess {
   stop(graceMs?: number): Promise<void>;
   /** The last lines the process printed, for error messages. */
   recentOutput(): string;
+  /** Why it stopped (exit code and last lines) once it has exited by itself; null until then. */
+  exitReason(): string | null;
 }
 
 /**
@@ -58,6 +60,8 @@ export function spawnManaged(
   return {
     child,
     recentOutput: () => lines.join('\n'),
+    exitReason: () =>
+      child.exitCode !== null ? `exited with code ${child.exitCode}:\n${lines.join('\n')}` : null,
     async stop(graceMs = 10_000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
@@ -66,6 +70,15 @@ export function spawnManaged(
       clearTimeout(timer);
     },
   };
+}
+
+/** Kills a child with SIGKILL, as a crash would, and waits for it to be reaped. */
+export async function killHard(process: ManagedProcess): Promise<void> {
+  const { child } = process;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
 }
 
 /** Polls `check` until it resolves true, failing after `timeoutMs` or when `abort` says why. */

@@ -63,12 +63,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
           await connection.close();
         }
       },
-      {
-        abort: () =>
-          server.child.exitCode !== null
-            ? `exited with code ${server.child.exitCode}:\n${server.recentOutput()}`
-            : null,
-      },
+      { abort: () => server.exitReason() },
     );
   } catch (error) {
     await server.stop();

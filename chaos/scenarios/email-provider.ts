@@ -1,19 +1,10 @@
-import { sql } from 'kysely';
-import { startResendStandIn } from '../../stack/resend-stand-in.ts';
-import { buildPaymentIntentSucceededEvent, stripeTestId } from '../../stack/stripe-events.ts';
+import { countAlerts, countJobsEverIn, listUnfinishedJobs } from '../../db/queries/outcomes.ts';
 import { waitFor } from '../../stack/processes.ts';
 import {
-  Cleanups,
-  count,
-  createVerdict,
-  expectNoCrashes,
-  deliveredOnce,
-  mapLimit,
-  sendsPerKey,
-  SKU,
-  startChaosStack,
-  waitForTallies,
-  type Scenario,
+  countKeysSentTwice,
+  defineScenario,
+  postPurchases,
+  waitForFulfillments,
 } from '../harness.ts';
 
 const SIZES = {
@@ -29,129 +20,80 @@ const SIZES = {
  * attempts of every delivery email → at most one email per key, one alert per email that
  * failed twice, every job completed once the provider recovers.
  */
-export const emailProvider: Scenario = {
+export const emailProvider = defineScenario({
   name: 'email-provider',
   title: 'email provider answering 429, 500 and timing out',
-  async run(scale, log) {
+  async run({ scale, log, verdict, startResend, startStack }) {
     const size = SIZES[scale];
-    const cleanups = new Cleanups();
-    const verdict = createVerdict();
-    try {
-      const resend = await startResendStandIn();
-      cleanups.add('resend stand-in', () => resend.close());
-      const stack = await startChaosStack(cleanups, { resendUrl: resend.url });
-      // The outage: every send fails, the kinds in turn, until each email has failed twice.
-      const kinds = ['429', '500', 'timeout, nothing sent', 'timeout, sent, answer lost'] as const;
-      const queuedSends = size.purchases * 50;
-      for (let attempt = 0; attempt < queuedSends; attempt += 1) {
-        const kind = kinds[attempt % kinds.length]!;
-        if (kind === '429') resend.failNext(1, 429, 1);
-        else if (kind === '500') resend.failNext(1, 500);
-        else
-          resend.timeOutNext(1, {
-            afterMs: size.timeoutMs,
-            accept: kind === 'timeout, sent, answer lost',
-          });
-      }
-      log(`${size.purchases} purchases; the provider fails every send until each alerted`);
-      const keys = Array.from({ length: size.purchases }, () => stripeTestId('pi'));
-      const statuses = await mapLimit(keys, 10, (paymentIntentId, index) =>
-        stack.postEvent(
-          buildPaymentIntentSucceededEvent({
-            paymentIntentId,
-            skus: [SKU],
-            email: `chaos-email-${index}@example.com`,
-          }),
-        ),
-      );
-      const non2xx = count(statuses, (status) => status === null || status >= 300);
-
-      // Each delivery email fails its two quick attempts and raises its alert.
-      const alertCount = async (): Promise<number> =>
-        Number(
-          (
-            await stack.db
-              .selectFrom('alerts')
-              .select((eb) => eb.fn.countAll<string>().as('count'))
-              .where('kind', '=', 'email.failing')
-              .executeTakeFirstOrThrow()
-          ).count,
-        );
-      let alerts = 0;
-      await waitFor(
-        'an alert per failing email',
-        async () => (alerts = await alertCount()) >= size.purchases,
-        { timeoutMs: 5 * 60_000, intervalMs: 500 },
-      ).catch(() => undefined);
-      const pendingRetry = Number(
-        (
-          await stack.db
-            .selectFrom('fulfillment_job_events')
-            .select(sql<string>`count(distinct job_id)`.as('count'))
-            .where('status', '=', 'pending_retry')
-            .executeTakeFirstOrThrow()
-        ).count,
-      );
-      resend.recover();
-      // The queue is served in order, one entry per request: request i met kind i mod 4.
-      const outageRequests = resend.requests.length;
-      const served = kinds.map(
-        (kind, index) =>
-          `${Math.floor(outageRequests / kinds.length) + (index < outageRequests % kinds.length ? 1 : 0)}× ${kind}`,
-      );
-      log(`${alerts} alerts raised; the provider has recovered`);
-      const { tallies, seconds } = await waitForTallies(
-        stack.db,
-        keys,
-        deliveredOnce,
-        5 * 60_000,
-        log,
-      );
-      alerts = await alertCount();
-      const fulfilled = count(tallies.values(), deliveredOnce);
-      const perKey = sendsPerKey(resend.sent);
-      const sentTwice = count(perKey.values(), (sends) => sends > 1);
-      const failedRequests = resend.requests.length - resend.sent.length;
-
-      verdict.expect(non2xx === 0, `${non2xx} purchases were not acknowledged with a 2xx`);
-      verdict.expect(sentTwice === 0, `${sentTwice} idempotency keys were sent more than once`);
-      verdict.expect(
-        resend.sent.length === keys.length,
-        `the provider sent ${resend.sent.length} emails for ${keys.length} purchases`,
-      );
-      verdict.expect(
-        alerts === keys.length,
-        `${alerts} email alerts for ${keys.length} failing emails`,
-      );
-      if (fulfilled < keys.length) {
-        // Say where the unfinished ones stand, with the reason the job records.
-        const stuck = await stack.db
-          .selectFrom('fulfillment_jobs')
-          .select(['status', 'last_error'])
-          .where('status', '!=', 'completed')
-          .execute();
-        const byStatus = new Map<string, { jobs: number; error: string | null }>();
-        for (const job of stuck) {
-          const entry = byStatus.get(job.status) ?? { jobs: 0, error: job.last_error };
-          entry.jobs += 1;
-          byStatus.set(job.status, entry);
-        }
-        verdict.expect(
-          false,
-          `${keys.length - fulfilled} jobs did not complete: ${[...byStatus]
-            .map(([status, { jobs, error }]) => `${jobs} ${status}${error ? ` (${error})` : ''}`)
-            .join('; ')}`,
-        );
-      }
-      expectNoCrashes(verdict, stack);
-      return verdict.result(
-        `${keys.length} delivery emails, ${resend.requests.length} provider requests ` +
-          `(outage: ${served.join(', ')}); sends per key ≤ 1 (${sentTwice} over), ` +
-          `alerts ${alerts}, jobs shown pending_retry ${pendingRetry}; ${fulfilled} completed ` +
-          `${seconds.toFixed(0)} s after recovery; ${failedRequests} requests without a new send; unplanned exits ${stack.crashes.length}`,
-      );
-    } finally {
-      await cleanups.runAll();
+    const resend = await startResend();
+    const stack = await startStack({ resendUrl: resend.url });
+    // The outage: every send fails, the kinds in turn, until each email has failed twice.
+    const kinds = ['429', '500', 'timeout, nothing sent', 'timeout, sent, answer lost'] as const;
+    const queuedSends = size.purchases * 50;
+    for (let attempt = 0; attempt < queuedSends; attempt += 1) {
+      const kind = kinds[attempt % kinds.length]!;
+      if (kind === '429') resend.failNext(1, 429, 1);
+      else if (kind === '500') resend.failNext(1, 500);
+      else
+        resend.timeOutNext(1, {
+          afterMs: size.timeoutMs,
+          accept: kind === 'timeout, sent, answer lost',
+        });
     }
+    log(`${size.purchases} purchases; the provider fails every send until each alerted`);
+    const { keys, non2xx } = await postPurchases(stack, size.purchases, 'email');
+
+    // Each delivery email fails its two quick attempts and raises its alert.
+    let alerts = 0;
+    await waitFor(
+      'an alert per failing email',
+      async () => (alerts = await countAlerts(stack.db, 'email.failing')) >= size.purchases,
+      { timeoutMs: 5 * 60_000, intervalMs: 500 },
+    ).catch(() => undefined);
+    const pendingRetry = await countJobsEverIn(stack.db, 'pending_retry');
+    resend.recover();
+    // The queue is served in order, one entry per request: request i met kind i mod 4.
+    const outageRequests = resend.requests.length;
+    const served = kinds.map(
+      (kind, index) =>
+        `${Math.floor(outageRequests / kinds.length) + (index < outageRequests % kinds.length ? 1 : 0)}× ${kind}`,
+    );
+    log(`${alerts} alerts raised; the provider has recovered`);
+    const { seconds, fulfilled } = await waitForFulfillments(stack.db, keys, log);
+    alerts = await countAlerts(stack.db, 'email.failing');
+    const sentTwice = countKeysSentTwice(resend.sent);
+    const failedRequests = resend.requests.length - resend.sent.length;
+
+    verdict.expect(non2xx === 0, `${non2xx} purchases were not acknowledged with a 2xx`);
+    verdict.expect(sentTwice === 0, `${sentTwice} idempotency keys were sent more than once`);
+    verdict.expect(
+      resend.sent.length === keys.length,
+      `the provider sent ${resend.sent.length} emails for ${keys.length} purchases`,
+    );
+    verdict.expect(
+      alerts === keys.length,
+      `${alerts} email alerts for ${keys.length} failing emails`,
+    );
+    if (fulfilled < keys.length) {
+      // Say where the unfinished ones stand, with the reason the job records.
+      const byStatus = new Map<string, { jobs: number; error: string | null }>();
+      for (const job of await listUnfinishedJobs(stack.db)) {
+        const entry = byStatus.get(job.status) ?? { jobs: 0, error: job.last_error };
+        entry.jobs += 1;
+        byStatus.set(job.status, entry);
+      }
+      verdict.expect(
+        false,
+        `${keys.length - fulfilled} jobs did not complete: ${[...byStatus]
+          .map(([status, { jobs, error }]) => `${jobs} ${status}${error ? ` (${error})` : ''}`)
+          .join('; ')}`,
+      );
+    }
+    return (
+      `${keys.length} delivery emails, ${resend.requests.length} provider requests ` +
+      `(outage: ${served.join(', ')}); sends per key ≤ 1 (${sentTwice} over), ` +
+      `alerts ${alerts}, jobs shown pending_retry ${pendingRetry}; ${fulfilled} completed ` +
+      `${seconds.toFixed(0)} s after recovery; ${failedRequests} requests without a new send`
+    );
   },
-};
+});

@@ -1,25 +1,21 @@
-import { startResendStandIn } from '../../stack/resend-stand-in.ts';
+import type { DeployedStack } from '../../stack/deployed-stack.ts';
+import { DEMO_SKU } from '../../stack/demo-catalog.ts';
+import { mapLimit } from '../../stack/load.ts';
 import {
   buildChargeRefundedEvent,
   buildCheckoutSessionCompletedEvent,
   buildPaymentFailedEvent,
-  buildPaymentIntentSucceededEvent,
   stripeTestId,
 } from '../../stack/stripe-events.ts';
 import { refundWorkflowId } from '../../workflows/contracts.ts';
 import {
-  Cleanups,
   count,
-  createVerdict,
-  expectNoCrashes,
+  countNot2xx,
+  defineScenario,
   deliveredOnce,
-  mapLimit,
-  SKU,
-  startChaosStack,
+  purchaseEvent,
   waitForTallies,
-  type ChaosStack,
   type PurchaseTally,
-  type Scenario,
 } from '../harness.ts';
 
 const PER_CASE = { short: 3, full: 30 };
@@ -33,7 +29,7 @@ interface Case {
   events: (
     paymentIntentId: string,
     email: string,
-    stack: ChaosStack,
+    stack: DeployedStack,
   ) => (object | (() => Promise<void>))[];
   /** The end state the purchase must reach. */
   expected: string;
@@ -58,7 +54,7 @@ const CASES: Case[] = [
         async () => {
           await stack.temporal.workflow.getHandle(refundWorkflowId(refundId)).result();
         },
-        buildPaymentIntentSucceededEvent({ paymentIntentId, skus: [SKU], email }),
+        purchaseEvent(paymentIntentId, email),
       ];
     },
     expected: 'revoked, one cancellation email, no receipt',
@@ -71,7 +67,7 @@ const CASES: Case[] = [
     name: 'refund and success back to back',
     events: (paymentIntentId, email) => [
       buildChargeRefundedEvent({ paymentIntentId, amountRefunded: 2900 }),
-      buildPaymentIntentSucceededEvent({ paymentIntentId, skus: [SKU], email }),
+      purchaseEvent(paymentIntentId, email),
     ],
     expected: 'revoked, one cancellation email, at most one receipt',
     reached: (tally) =>
@@ -82,8 +78,8 @@ const CASES: Case[] = [
   {
     name: 'failure after success',
     events: (paymentIntentId, email) => [
-      buildPaymentIntentSucceededEvent({ paymentIntentId, skus: [SKU], email }),
-      buildPaymentFailedEvent({ paymentIntentId, skus: [SKU], email }),
+      purchaseEvent(paymentIntentId, email),
+      buildPaymentFailedEvent({ paymentIntentId, skus: [DEMO_SKU], email }),
     ],
     expected: 'completed, one delivery email',
     reached: (tally) =>
@@ -92,8 +88,8 @@ const CASES: Case[] = [
   {
     name: 'checkout session and payment intent',
     events: (paymentIntentId, email) => [
-      buildCheckoutSessionCompletedEvent({ paymentIntentId, skus: [SKU], email }),
-      buildPaymentIntentSucceededEvent({ paymentIntentId, skus: [SKU], email }),
+      buildCheckoutSessionCompletedEvent({ paymentIntentId, skus: [DEMO_SKU], email }),
+      purchaseEvent(paymentIntentId, email),
     ],
     expected: 'one order, completed, one delivery email',
     reached: (tally) => deliveredOnce(tally) && tally.entitlements === 1,
@@ -101,8 +97,8 @@ const CASES: Case[] = [
   {
     name: 'payment intent, then checkout session',
     events: (paymentIntentId, email) => [
-      buildPaymentIntentSucceededEvent({ paymentIntentId, skus: [SKU], email }),
-      buildCheckoutSessionCompletedEvent({ paymentIntentId, skus: [SKU], email }),
+      purchaseEvent(paymentIntentId, email),
+      buildCheckoutSessionCompletedEvent({ paymentIntentId, skus: [DEMO_SKU], email }),
     ],
     expected: 'one order, completed, one delivery email',
     reached: (tally) => deliveredOnce(tally) && tally.entitlements === 1,
@@ -113,64 +109,52 @@ const CASES: Case[] = [
  * 2. Events out of order — a refund before the success, a failure after the success, a
  * checkout session and its payment intent for one purchase (both orders) → the right end state.
  */
-export const outOfOrder: Scenario = {
+export const outOfOrder = defineScenario({
   name: 'out-of-order',
   title:
     'refund before success (applied / racing), failure after success, session + payment intent',
-  async run(scale, log) {
-    const cleanups = new Cleanups();
-    const verdict = createVerdict();
-    try {
-      const resend = await startResendStandIn();
-      cleanups.add('resend stand-in', () => resend.close());
-      const stack = await startChaosStack(cleanups, { resendUrl: resend.url });
-      const purchases = CASES.flatMap((kase) =>
-        Array.from({ length: PER_CASE[scale] }, (_, index) => ({
-          kase,
-          paymentIntentId: stripeTestId('pi'),
-          email: `chaos-order-${kase.name.replaceAll(' ', '-')}-${index}@example.com`,
-        })),
-      );
-      log(`${purchases.length} purchases over ${CASES.length} orderings`);
-      const statuses = (
-        await mapLimit(purchases, 10, async ({ kase, paymentIntentId, email }) => {
-          const answers: (number | null)[] = [];
-          for (const step of kase.events(paymentIntentId, email, stack)) {
-            if (typeof step === 'function') await step();
-            else answers.push(await stack.postEvent(step));
-          }
-          return answers;
-        })
-      ).flat();
-      const non2xx = count(statuses, (status) => status === null || status >= 300);
-      verdict.expect(non2xx === 0, `${non2xx} events were not acknowledged with a 2xx`);
+  async run({ scale, log, verdict, startResend, startStack }) {
+    const resend = await startResend();
+    const stack = await startStack({ resendUrl: resend.url });
+    const purchases = CASES.flatMap((kase) =>
+      Array.from({ length: PER_CASE[scale] }, (_, index) => ({
+        kase,
+        paymentIntentId: stripeTestId('pi'),
+        email: `chaos-order-${kase.name.replaceAll(' ', '-')}-${index}@example.com`,
+      })),
+    );
+    log(`${purchases.length} purchases over ${CASES.length} orderings`);
+    const statuses = (
+      await mapLimit(purchases, 10, async ({ kase, paymentIntentId, email }) => {
+        const answers: (number | null)[] = [];
+        for (const step of kase.events(paymentIntentId, email, stack)) {
+          if (typeof step === 'function') await step();
+          else answers.push(await stack.postEvent(step));
+        }
+        return answers;
+      })
+    ).flat();
+    const non2xx = countNot2xx(statuses);
+    verdict.expect(non2xx === 0, `${non2xx} events were not acknowledged with a 2xx`);
 
-      const figures: string[] = [];
-      for (const kase of CASES) {
-        const keys = purchases
-          .filter((purchase) => purchase.kase === kase)
-          .map((purchase) => purchase.paymentIntentId);
-        const { tallies } = await waitForTallies(stack.db, keys, kase.reached, 90_000, log);
-        const right = count(tallies.values(), kase.reached);
-        verdict.expect(
-          right === keys.length,
-          `${kase.name}: ${keys.length - right} of ${keys.length} did not end ${kase.expected} ` +
-            `(e.g. ${JSON.stringify([...tallies.values()].find((tally) => !kase.reached(tally)))})`,
-        );
-        const receipts = count(tallies.values(), (tally) => tally.emailKinds.includes('delivery'));
-        figures.push(
-          `${kase.name} ${right}/${keys.length}` +
-            (kase.name.startsWith('refund')
-              ? ` (receipt sent before the refund: ${receipts})`
-              : ''),
-        );
-      }
-      expectNoCrashes(verdict, stack);
-      return verdict.result(
-        `right end state: ${figures.join(', ')}; ${statuses.length} events, ${non2xx} non-2xx; unplanned exits ${stack.crashes.length}`,
+    const figures: string[] = [];
+    for (const kase of CASES) {
+      const keys = purchases
+        .filter((purchase) => purchase.kase === kase)
+        .map((purchase) => purchase.paymentIntentId);
+      const { tallies } = await waitForTallies(stack.db, keys, kase.reached, 90_000, log);
+      const right = count(tallies.values(), kase.reached);
+      verdict.expect(
+        right === keys.length,
+        `${kase.name}: ${keys.length - right} of ${keys.length} did not end ${kase.expected} ` +
+          `(e.g. ${JSON.stringify([...tallies.values()].find((tally) => !kase.reached(tally)))})`,
       );
-    } finally {
-      await cleanups.runAll();
+      const receipts = count(tallies.values(), (tally) => tally.emailKinds.includes('delivery'));
+      figures.push(
+        `${kase.name} ${right}/${keys.length}` +
+          (kase.name.startsWith('refund') ? ` (receipt sent before the refund: ${receipts})` : ''),
+      );
     }
+    return `right end state: ${figures.join(', ')}; ${statuses.length} events, ${non2xx} non-2xx`;
   },
-};
+});

@@ -1,9 +1,10 @@
-import { cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { cp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
-import { Cleanups, createVerdict, quietLogger, REPO_ROOT, type Scenario } from '../harness.ts';
+import { makeScratchDir, type Cleanups } from '../../stack/cleanups.ts';
+import { quietBundlerLogger, REPO_ROOT } from '../../stack/workflow-bundle.ts';
+import { defineScenario } from '../harness.ts';
 
 const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'histories');
 // Where the change goes: after the handlers are set, before the first activity.
@@ -13,8 +14,7 @@ const IMPORT = "import * as chaosWorkflowApi from '@temporalio/workflow';\n";
 
 /** A copy of workflows/ with fulfillment.ts changed by `insert`, bundled as a worker would. */
 async function bundleChangedWorkflows(cleanups: Cleanups, insert: string): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'fulfillment-chaos-replay-'));
-  cleanups.add('changed workflows', () => rm(dir, { recursive: true, force: true }));
+  const dir = await makeScratchDir(cleanups, 'fulfillment-chaos-replay-');
   await cp(path.join(REPO_ROOT, 'workflows'), path.join(dir, 'workflows'), { recursive: true });
   // The bundler resolves @temporalio/workflow from the copy's folder upwards.
   await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
@@ -25,7 +25,7 @@ async function bundleChangedWorkflows(cleanups: Cleanups, insert: string): Promi
   await writeFile(file, IMPORT + source.replace(ANCHOR, insert + ANCHOR));
   const bundle = await bundleWorkflowCode({
     workflowsPath: path.join(dir, 'workflows', 'index.ts'),
-    logger: quietLogger,
+    logger: quietBundlerLogger,
   });
   return bundle.code;
 }
@@ -58,51 +58,42 @@ async function replayAll(
  * fails the replay of the recorded histories (test/histories, as the replay test runs them);
  * the same change behind `patched()` replays cleanly.
  */
-export const replayCheck: Scenario = {
+export const replayCheck = defineScenario({
   name: 'replay',
   title: 'an incompatible workflow change fails replay; guarded by patched() it passes',
-  async run(_scale, log) {
-    const cleanups = new Cleanups();
-    const verdict = createVerdict();
-    try {
-      log('bundling the unguarded change');
-      const unguarded = await replayAll(
-        await bundleChangedWorkflows(
-          cleanups,
-          "  await chaosWorkflowApi.sleep('1 millisecond');\n",
-        ),
-      );
-      log('bundling the change behind patched()');
-      const guarded = await replayAll(
-        await bundleChangedWorkflows(
-          cleanups,
-          "  if (chaosWorkflowApi.patched('chaos-timer-before-recording')) await chaosWorkflowApi.sleep('1 millisecond');\n",
-        ),
-      );
-      const fulfillments = unguarded.replayed.filter((id) => id.startsWith('fulfillment-'));
-      const nondeterministic = [...unguarded.failed.values()].filter((error) =>
-        /nondetermin/i.test(error),
-      ).length;
-      verdict.expect(fulfillments.length > 0, 'no recorded fulfillment history to replay');
-      verdict.expect(
-        fulfillments.every((id) => unguarded.failed.has(id)),
-        `the unguarded change replayed ${fulfillments.filter((id) => !unguarded.failed.has(id)).join(', ')} without an error`,
-      );
-      verdict.expect(
-        nondeterministic === unguarded.failed.size,
-        `unguarded failures other than non-determinism: ${[...unguarded.failed.values()].join('; ')}`,
-      );
-      verdict.expect(
-        guarded.failed.size === 0,
-        `the patched() change failed: ${[...guarded.failed].map(([id, error]) => `${id}: ${error}`).join('; ')}`,
-      );
-      return verdict.result(
-        `${unguarded.replayed.length} recorded histories; unguarded change: ` +
-          `${unguarded.failed.size} fail (${nondeterministic} non-determinism, every fulfillment history), ` +
-          `guarded by patched(): ${guarded.failed.size} fail of ${guarded.replayed.length}`,
-      );
-    } finally {
-      await cleanups.runAll();
-    }
+  async run({ log, verdict, cleanups }) {
+    log('bundling the unguarded change');
+    const unguarded = await replayAll(
+      await bundleChangedWorkflows(cleanups, "  await chaosWorkflowApi.sleep('1 millisecond');\n"),
+    );
+    log('bundling the change behind patched()');
+    const guarded = await replayAll(
+      await bundleChangedWorkflows(
+        cleanups,
+        "  if (chaosWorkflowApi.patched('chaos-timer-before-recording')) await chaosWorkflowApi.sleep('1 millisecond');\n",
+      ),
+    );
+    const fulfillments = unguarded.replayed.filter((id) => id.startsWith('fulfillment-'));
+    const nondeterministic = [...unguarded.failed.values()].filter((error) =>
+      /nondetermin/i.test(error),
+    ).length;
+    verdict.expect(fulfillments.length > 0, 'no recorded fulfillment history to replay');
+    verdict.expect(
+      fulfillments.every((id) => unguarded.failed.has(id)),
+      `the unguarded change replayed ${fulfillments.filter((id) => !unguarded.failed.has(id)).join(', ')} without an error`,
+    );
+    verdict.expect(
+      nondeterministic === unguarded.failed.size,
+      `unguarded failures other than non-determinism: ${[...unguarded.failed.values()].join('; ')}`,
+    );
+    verdict.expect(
+      guarded.failed.size === 0,
+      `the patched() change failed: ${[...guarded.failed].map(([id, error]) => `${id}: ${error}`).join('; ')}`,
+    );
+    return (
+      `${unguarded.replayed.length} recorded histories; unguarded change: ` +
+      `${unguarded.failed.size} fail (${nondeterministic} non-determinism, every fulfillment history), ` +
+      `guarded by patched(): ${guarded.failed.size} fail of ${guarded.replayed.length}`
+    );
   },
-};
+});

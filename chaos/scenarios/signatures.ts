@@ -1,14 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { buildPaymentIntentSucceededEvent, stripeTestId } from '../../stack/stripe-events.ts';
-import {
-  Cleanups,
-  createVerdict,
-  expectNoCrashes,
-  postRaw,
-  SKU,
-  startChaosStack,
-  type Scenario,
-} from '../harness.ts';
+import { countWebhookEvents } from '../../db/queries/outcomes.ts';
+import { postWebhook } from '../../stack/load.ts';
+import { stripeTestId } from '../../stack/stripe-events.ts';
+import { defineScenario, purchaseEvent } from '../harness.ts';
 
 const ROUNDS = { short: 3, full: 50 };
 
@@ -38,22 +32,22 @@ interface Secrets {
 const now = (): number => Math.floor(Date.now() / 1000);
 const newEvent = (): string =>
   JSON.stringify(
-    buildPaymentIntentSucceededEvent({
-      paymentIntentId: stripeTestId('pi'),
-      skus: [SKU],
-      email: `chaos-signatures-${randomBytes(4).toString('hex')}@example.com`,
-    }),
+    purchaseEvent(
+      stripeTestId('pi'),
+      `chaos-signatures-${randomBytes(4).toString('hex')}@example.com`,
+    ),
   );
 
+/** A fresh event signed with one of the secrets, its timestamp `offsetSeconds` off now. */
+const signedWith =
+  (secret: keyof Secrets, offsetSeconds = 0) =>
+  (secrets: Secrets): { payload: string; signature: string } => {
+    const payload = newEvent();
+    return { payload, signature: header(payload, secrets[secret], now() + offsetSeconds) };
+  };
+
 const CASES: Case[] = [
-  {
-    name: 'valid',
-    genuine: true,
-    request: ({ current }) => {
-      const payload = newEvent();
-      return { payload, signature: header(payload, current, now()) };
-    },
-  },
+  { name: 'valid', genuine: true, request: signedWith('current') },
   {
     name: 'tampered body',
     genuine: false,
@@ -63,30 +57,9 @@ const CASES: Case[] = [
       return { payload: tampered, signature: header(payload, current, now()) };
     },
   },
-  {
-    name: 'wrong secret',
-    genuine: false,
-    request: ({ wrong }) => {
-      const payload = newEvent();
-      return { payload, signature: header(payload, wrong, now()) };
-    },
-  },
-  {
-    name: 'timestamp 301 s old',
-    genuine: false,
-    request: ({ current }) => {
-      const payload = newEvent();
-      return { payload, signature: header(payload, current, now() - 301) };
-    },
-  },
-  {
-    name: 'rotated: previous secret',
-    genuine: true,
-    request: ({ previous }) => {
-      const payload = newEvent();
-      return { payload, signature: header(payload, previous, now()) };
-    },
-  },
+  { name: 'wrong secret', genuine: false, request: signedWith('wrong') },
+  { name: 'timestamp 301 s old', genuine: false, request: signedWith('current', -301) },
+  { name: 'rotated: previous secret', genuine: true, request: signedWith('previous') },
   {
     name: 'rotated: both signatures',
     genuine: true,
@@ -97,30 +70,9 @@ const CASES: Case[] = [
       return { payload, signature: both };
     },
   },
-  {
-    name: 'rotated: retired secret',
-    genuine: false,
-    request: ({ retired }) => {
-      const payload = newEvent();
-      return { payload, signature: header(payload, retired, now()) };
-    },
-  },
-  {
-    name: 'clock skew: sender 60 s ahead',
-    genuine: true,
-    request: ({ current }) => {
-      const payload = newEvent();
-      return { payload, signature: header(payload, current, now() + 60) };
-    },
-  },
-  {
-    name: 'clock skew: sender 240 s behind',
-    genuine: true,
-    request: ({ current }) => {
-      const payload = newEvent();
-      return { payload, signature: header(payload, current, now() - 240) };
-    },
-  },
+  { name: 'rotated: retired secret', genuine: false, request: signedWith('retired') },
+  { name: 'clock skew: sender 60 s ahead', genuine: true, request: signedWith('current', 60) },
+  { name: 'clock skew: sender 240 s behind', genuine: true, request: signedWith('current', -240) },
 ];
 
 /**
@@ -128,12 +80,10 @@ const CASES: Case[] = [
  * 301 s old, a rotation (old and new secret configured, a retired one not), clock skew within
  * the 300 s tolerance → zero false accepts and zero false rejects.
  */
-export const signatures: Scenario = {
+export const signatures = defineScenario({
   name: 'signatures',
   title: 'tampered body, wrong secret, 301 s old, rotated secret, clock skew',
-  async run(scale, log) {
-    const cleanups = new Cleanups();
-    const verdict = createVerdict();
+  async run({ scale, log, verdict, startStack }) {
     const secret = (): string => `whsec_${randomBytes(16).toString('hex')}`;
     const secrets: Secrets = {
       current: secret(),
@@ -141,52 +91,42 @@ export const signatures: Scenario = {
       retired: secret(),
       wrong: secret(),
     };
-    try {
-      const stack = await startChaosStack(cleanups, {
-        webhookSecrets: [secrets.current, secrets.previous],
-      });
-      let falseAccepts = 0;
-      let falseRejects = 0;
-      let requests = 0;
-      const perCase: string[] = [];
-      log(`${CASES.length} cases × ${ROUNDS[scale]}`);
-      for (const kase of CASES) {
-        let wrong = 0;
-        for (let round = 0; round < ROUNDS[scale]; round += 1) {
-          const { payload, signature } = kase.request(secrets);
-          const status = await postRaw(stack.apiUrl, payload, signature);
-          requests += 1;
-          const accepted = status !== null && status >= 200 && status < 300;
-          const rejected = status === 400;
-          if (kase.genuine && !accepted) {
-            falseRejects += 1;
-            wrong += 1;
-          }
-          if (!kase.genuine && !rejected) {
-            falseAccepts += accepted ? 1 : 0;
-            wrong += 1;
-          }
+    const stack = await startStack({ webhookSecrets: [secrets.current, secrets.previous] });
+    let falseAccepts = 0;
+    let falseRejects = 0;
+    let requests = 0;
+    const perCase: string[] = [];
+    log(`${CASES.length} cases × ${ROUNDS[scale]}`);
+    for (const kase of CASES) {
+      let wrong = 0;
+      for (let round = 0; round < ROUNDS[scale]; round += 1) {
+        const { payload, signature } = kase.request(secrets);
+        const status = await postWebhook(stack.apiUrl, payload, signature);
+        requests += 1;
+        const accepted = status !== null && status >= 200 && status < 300;
+        const rejected = status === 400;
+        if (kase.genuine && !accepted) {
+          falseRejects += 1;
+          wrong += 1;
         }
-        verdict.expect(wrong === 0, `${kase.name}: ${wrong} of ${ROUNDS[scale]} answered wrongly`);
-        perCase.push(`${kase.name} ${ROUNDS[scale] - wrong}/${ROUNDS[scale]}`);
+        if (!kase.genuine && !rejected) {
+          falseAccepts += accepted ? 1 : 0;
+          wrong += 1;
+        }
       }
-      // Every rejection leaves an audit row and nothing else; nothing forged reached the inbox.
-      const forged = await stack.db
-        .selectFrom('webhook_events')
-        .select((eb) => eb.fn.countAll<string>().as('count'))
-        .executeTakeFirstOrThrow();
-      const genuine = CASES.filter((kase) => kase.genuine).length * ROUNDS[scale];
-      verdict.expect(
-        Number(forged.count) === genuine,
-        `the inbox holds ${forged.count} events; ${genuine} genuine ones were sent`,
-      );
-      expectNoCrashes(verdict, stack);
-      return verdict.result(
-        `${requests} requests: false accepts ${falseAccepts}, false rejects ${falseRejects}; ` +
-          `inbox ${forged.count} = genuine ${genuine}; ${perCase.join(', ')}; unplanned exits ${stack.crashes.length}`,
-      );
-    } finally {
-      await cleanups.runAll();
+      verdict.expect(wrong === 0, `${kase.name}: ${wrong} of ${ROUNDS[scale]} answered wrongly`);
+      perCase.push(`${kase.name} ${ROUNDS[scale] - wrong}/${ROUNDS[scale]}`);
     }
+    // Every rejection leaves an audit row and nothing else; nothing forged reached the inbox.
+    const inbox = await countWebhookEvents(stack.db);
+    const genuine = CASES.filter((kase) => kase.genuine).length * ROUNDS[scale];
+    verdict.expect(
+      inbox === genuine,
+      `the inbox holds ${inbox} events; ${genuine} genuine ones were sent`,
+    );
+    return (
+      `${requests} requests: false accepts ${falseAccepts}, false rejects ${falseRejects}; ` +
+      `inbox ${inbox} = genuine ${genuine}; ${perCase.join(', ')}`
+    );
   },
-};
+});

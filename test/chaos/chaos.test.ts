@@ -3,7 +3,7 @@
 // dev server, database, api and worker processes, so they run side by side; the suite asserts
 // outcomes (PASS and no violated expectation), never timings.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mapLimit } from '../../chaos/harness.ts';
+import { mapLimit } from '../../stack/load.ts';
 import { runScenario, SCENARIOS, type NamedResult } from '../../chaos/run.ts';
 
 // Longest first: the worker kill and the Temporal outage mostly wait on a 1-minute timeout and

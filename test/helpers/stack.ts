@@ -9,9 +9,9 @@ import type { Db } from '../../db/database.ts';
 import { appDepsFromConfig } from '../../scripts/lib/app-options.ts';
 import { createActivityDeps } from '../../scripts/lib/worker-deps.ts';
 import { connectTemporalClient, type TemporalTarget } from '../../temporal/client.ts';
+import { startInProcessWorker, type InProcessWorker } from '../../stack/in-process-worker.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
 import { installTemporalRuntime } from '../../worker/runtime.ts';
-import { createFulfillmentWorker } from '../../worker/worker.ts';
 
 export interface TestStack {
   config: Config;
@@ -86,23 +86,14 @@ export async function startTestStack(
 }
 
 /** A fulfillment worker against `target` with the suite's prebuilt bundle; `stop` drains it. */
-export async function startTestWorker(
+export function startTestWorker(
   target: TemporalTarget,
   config: Config,
   db: Db,
-): Promise<{ stop(): Promise<void> }> {
-  installTemporalRuntime();
-  const { worker, connection } = await createFulfillmentWorker({
+): Promise<InProcessWorker> {
+  return startInProcessWorker({
     ...target,
     deps: createActivityDeps(config, db),
     workflowBundlePath: inject('workflowBundlePath'),
   });
-  const run = worker.run();
-  return {
-    async stop() {
-      worker.shutdown();
-      await run;
-      await connection.close();
-    },
-  };
 }
