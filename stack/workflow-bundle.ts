@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { failureConverterPath as productionFailureConverterPath } from '../temporal/data-converter.ts';
 import { workflowsPath as fulfillmentWorkflowsPath } from '../worker/worker.ts';
 
 /** The repository's root folder: where `scripts/`, `workflows/` and `test/histories/` are. */
@@ -23,7 +24,10 @@ export const quietBundlerLogger = {
 export interface WorkflowBundleOptions {
   /** The workflows' entry file; the fulfillment workflows (`workflows/index.ts`) by default. */
   workflowsPath?: string;
-  /** As `npm run build:workflows` bundles: failures encoded like the worker's. */
+  /**
+   * Failures encoded like the worker's; the fulfillment bundle gets the production converter
+   * (as `npm run build:workflows` bundles it) unless another entry is bundled.
+   */
   failureConverterPath?: string;
 }
 
@@ -35,9 +39,12 @@ export async function writeWorkflowBundle(
   file: string,
   options: WorkflowBundleOptions = {},
 ): Promise<string> {
+  const failureConverterPath =
+    options.failureConverterPath ??
+    (options.workflowsPath ? undefined : productionFailureConverterPath);
   const bundle = await bundleWorkflowCode({
     workflowsPath: options.workflowsPath ?? fulfillmentWorkflowsPath,
-    ...(options.failureConverterPath ? { failureConverterPath: options.failureConverterPath } : {}),
+    ...(failureConverterPath ? { failureConverterPath } : {}),
     logger: quietBundlerLogger,
   });
   await writeFile(file, bundle.code);

@@ -10,7 +10,6 @@ import { adminDatabaseUrl, createThrowawayDatabase } from '../../stack/throwaway
 import { startTemporalDevServer } from '../../stack/temporal-dev-server.ts';
 import { writeWorkflowBundle } from '../../stack/workflow-bundle.ts';
 import { generatePayloadKeyEntry } from '../../security/payload-codec.ts';
-import { failureConverterPath } from '../../temporal/data-converter.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -59,7 +58,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const timeSkippingServerPath = await resolveBinary('temporal-test-server');
     const workflowBundlePath = await writeWorkflowBundle(
       path.join(await makeScratchDir(cleanups, 'fulfillment-bundle-'), 'workflow-bundle.js'),
-      { failureConverterPath },
     );
 
     project.provide('databaseUrl', database.url);
