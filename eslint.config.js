@@ -75,7 +75,7 @@ export default tseslint.config(
     files: ['**/*.ts'],
     ignores: ['db/**', 'migrations/**', 'test/**'],
     rules: {
-      'no-restricted-syntax': ['warn', ...queryBuilderSelectors],
+      'no-restricted-syntax': ['error', ...queryBuilderSelectors],
     },
   },
   {
