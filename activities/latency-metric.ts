@@ -1,7 +1,7 @@
 import type { Db } from '../db/database.ts';
 import { findReceipt } from '../db/queries/order-emails.ts';
-import { fulfillmentLatency } from '../observability/metrics.ts';
-import type { OrderEmailKind } from '../workflows/contracts.ts';
+import { fulfillmentJobsFailed, fulfillmentLatency } from '../observability/metrics.ts';
+import type { NeedsAttention, OrderEmailKind } from '../workflows/contracts.ts';
 
 type SendOrderEmail = (input: {
   orderId: string;
@@ -9,17 +9,25 @@ type SendOrderEmail = (input: {
   sequence?: number;
 }) => Promise<void>;
 
+type FlagNeedsAttention = (problem: NeedsAttention) => Promise<void>;
+
 /**
  * Wraps the activities to observe `fulfillment_latency_seconds` when an order's receipt
- * (`delivery`) is sent for the first time: orders.paid_at to email_deliveries.sent_at.
+ * (`delivery`) is sent for the first time (orders.paid_at to email_deliveries.sent_at), and to
+ * count `fulfillment_jobs_failed_total` when a job is flagged needs_attention — counted where
+ * it happens, so a scrape reads no table.
  */
-export function withFulfillmentMetrics<T extends { sendOrderEmail: SendOrderEmail }>(
-  activities: T,
-  db: Db,
-): T {
+export function withFulfillmentMetrics<
+  T extends { sendOrderEmail: SendOrderEmail; flagNeedsAttention: FlagNeedsAttention },
+>(activities: T, db: Db): T {
   const send = activities.sendOrderEmail;
+  const flag = activities.flagNeedsAttention;
   return {
     ...activities,
+    async flagNeedsAttention(problem: NeedsAttention) {
+      await flag(problem);
+      if (problem.jobId) fulfillmentJobsFailed.inc();
+    },
     async sendOrderEmail(input: Parameters<SendOrderEmail>[0]) {
       if (input.kind !== 'delivery') return send(input);
       const before = await findReceipt(db, input.orderId);

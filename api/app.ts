@@ -5,7 +5,8 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { registerJobMetrics } from '../observability/metrics.ts';
+import { processRegistry } from '../observability/metrics.ts';
+import { createHttpMetrics } from '../observability/http-metrics.ts';
 import type Stripe from 'stripe';
 import type { Db } from '../db/database.ts';
 import { checkStripeEventGaps } from '../gateway/gap-check.ts';
@@ -32,6 +33,7 @@ import {
   type SecurityOptions,
 } from './hardening.ts';
 import type { ServiceToken } from './service-tokens.ts';
+import { installRequestTelemetry } from './telemetry.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -130,6 +132,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   const drain = trackDrain(app);
 
+  // This app's own metrics (HTTP per route, the gateway's); what the process counted elsewhere
+  // (webhook processing, downloads, email events) is in processRegistry. No gauge read from
+  // Postgres here: the worker alone exports fulfillment_jobs_active.
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const gatewayMetrics = createGatewayMetrics(registry);
+  // Before any route: every route gets its request metrics and server span.
+  installRequestTelemetry(app, createHttpMetrics(registry));
+
   await installSecurity(app, {
     corsOrigins: deps.security?.corsOrigins ?? [],
     production: deps.security?.production ?? false,
@@ -157,13 +168,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.code(statusCode).send({ error: error.message });
   });
 
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const gatewayMetrics = createGatewayMetrics(registry);
-  // fulfillment_jobs_active / fulfillment_jobs_failed_total, read from Postgres on scrape.
-  registerJobMetrics(registry, deps.db);
   app.get('/metrics', async (_request, reply) =>
-    reply.type(registry.contentType).send(await registry.metrics()),
+    reply
+      .type(registry.contentType)
+      .send(`${await registry.metrics()}\n${await processRegistry.metrics()}`),
   );
 
   const docs = openApiDocument(deps.publicBaseUrl ?? 'http://localhost:3000');
@@ -187,7 +195,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     alerts: deps.alertSinks ?? {},
   });
   if (deps.downloads)
-    await app.register(registerDownloadRoutes, { db: deps.db, ...deps.downloads });
+    await app.register(registerDownloadRoutes, {
+      db: deps.db,
+      ...deps.downloads,
+    });
   if (deps.auth && deps.downloads) {
     await app.register(registerStorefrontRoutes, {
       db: deps.db,

@@ -6,6 +6,7 @@ import {
   insertDownloadEvent,
   markEntitlementDownloaded,
 } from '../db/queries/downloads.ts';
+import { downloads } from '../observability/metrics.ts';
 import { productStoragePath } from '../db/queries/products.ts';
 import { DOWNLOADABLE } from '../db/queries/shelf.ts';
 import type { EntitlementStatus } from '../workflows/contracts.ts';
@@ -26,6 +27,7 @@ export type IssuedDownload = { ok: true; url: string } | { ok: false; status: En
  * One download, from an emailed link or the storefront: checks the entitlement's status now,
  * logs the attempt in `download_events` (who, when, from where — dispute evidence), and on
  * success records `last_download_at`, emits `entitlement.download` and signs a storage URL.
+ * Counted in `downloads_total` (issued or refused; the routes count a 5xx as failed).
  */
 export async function issueDownload(
   { db, storage }: { db: Db; storage: StorageDriver },
@@ -43,7 +45,10 @@ export async function issueDownload(
     ip: request.ip,
     user_agent: request.headers['user-agent'] ?? null,
   });
-  if (!usable) return { ok: false, status: target.status };
+  if (!usable) {
+    downloads.inc({ source, outcome: 'refused' });
+    return { ok: false, status: target.status };
+  }
   await markEntitlementDownloaded(db, target.id);
   await insertDownloadAnalyticsEvent(db, {
     entitlementId: target.id,
@@ -55,5 +60,6 @@ export async function issueDownload(
     expiresInSeconds: STORAGE_URL_TTL_SECONDS,
     downloadName: `${target.slug}-${target.version}.${format}`,
   });
+  downloads.inc({ source, outcome: 'issued' });
   return { ok: true, url };
 }

@@ -186,6 +186,39 @@ export const envSchema = z.object({
     .default('127.0.0.1:9465'),
 
   /**
+   * Tracing (OpenTelemetry): `otlp` exports spans over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT
+   * (default http://localhost:4318), `console` prints them, `none` (the default) turns tracing
+   * off. The SDK itself reads the other standard OTEL_* variables; these are the ones checked.
+   */
+  OTEL_TRACES_EXPORTER: z.enum(['none', 'otlp', 'console']).default('none'),
+  /** `service.name` of the spans; unset: fulfillment-api / fulfillment-worker / fulfillment-local. */
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
+  /** The collector's OTLP/HTTP base URL (`/v1/traces` is appended), e.g. http://jaeger:4318. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  /** The full traces URL, when it is not `<OTEL_EXPORTER_OTLP_ENDPOINT>/v1/traces`. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
+  /** Headers for the collector, `key=value` comma-separated (an API key: never logged). */
+  OTEL_EXPORTER_OTLP_HEADERS: z
+    .string()
+    .regex(/^[^=,\s]+=[^,]*(,[^=,\s]+=[^,]*)*$/, 'key=value pairs, comma-separated')
+    .optional(),
+  /** Which traces are kept; unset: parentbased_always_on (every trace). */
+  OTEL_TRACES_SAMPLER: z
+    .enum([
+      'always_on',
+      'always_off',
+      'traceidratio',
+      'parentbased_always_on',
+      'parentbased_always_off',
+      'parentbased_traceidratio',
+    ])
+    .optional(),
+  /** The ratio for the *traceidratio samplers, 0 to 1. */
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
+  /** Extra resource attributes, `key=value` comma-separated (e.g. deployment.environment=prod). */
+  OTEL_RESOURCE_ATTRIBUTES: z.string().min(1).optional(),
+
+  /**
    * Service tokens for POST /v1/rewards, as comma-separated `name:token` pairs (list two to
    * rotate). The name is recorded as who granted or revoked a reward.
    */

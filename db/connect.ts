@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database, Db } from './database.ts';
+import { traceQuery } from './tracing.ts';
 
 export type DatabaseTarget =
   { kind: 'postgres'; url: string; poolSize?: number } | { kind: 'pglite'; dataDir: string };
@@ -29,7 +30,8 @@ export async function connectDatabase(target: DatabaseTarget): Promise<Db> {
     pool.on('connect', (client) => client.on('error', lost));
     // The pool re-emits an idle connection's error: already logged by the listener above.
     pool.on('error', () => undefined);
-    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    // Each statement is a span of the traced operation that made it (db/tracing.ts).
+    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: traceQuery });
   }
   // Loaded lazily: PGlite is a 10 MB WASM build that production processes never need.
   const [{ PGlite }, { PGliteDialect }] = await Promise.all([
@@ -37,5 +39,5 @@ export async function connectDatabase(target: DatabaseTarget): Promise<Db> {
     import('kysely-pglite-dialect'),
   ]);
   const pglite = await PGlite.create(target.dataDir);
-  return new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  return new Kysely<Database>({ dialect: new PGliteDialect(pglite), log: traceQuery });
 }

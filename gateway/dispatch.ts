@@ -6,6 +6,8 @@ import {
 } from '../db/queries/webhook-events.ts';
 import type { WebhookEvent, WebhookResult } from '../db/tables/webhook-events.ts';
 import { signalDisputeEvent, startFulfillment, startRefund } from '../temporal/workflows.ts';
+import { webhookProcessing } from '../observability/metrics.ts';
+import { withTraceparent } from '../observability/tracing.ts';
 import type { StripeRoute } from './stripe-routing.ts';
 
 type DispatchableRoute = Extract<StripeRoute, { action: 'fulfill' | 'refund' | 'dispute' }>;
@@ -45,20 +47,22 @@ export interface DispatchOutcome {
  * Hands a recorded event to Temporal and records the result on its inbox row: `processed`, or
  * `duplicate` when another event already dispatched the same workflow (the checkout session
  * and the payment intent of one purchase). When Temporal does not answer the row stays
- * undispatched (result null) for the relay; nothing is lost.
+ * undispatched (result null) for the relay; nothing is lost. The start continues the trace of
+ * the request that recorded the event (its `traceparent`), whichever process dispatches it.
  */
 export async function dispatchRecordedEvent(
   db: Db,
   temporal: Client,
-  row: Pick<WebhookEvent, 'id' | 'event_id'>,
+  row: Pick<WebhookEvent, 'id' | 'event_id'> & { traceparent?: string | null },
   route: DispatchableRoute,
   actor: string,
 ): Promise<DispatchOutcome> {
   try {
-    await startRouteWorkflow(temporal, route);
+    await withTraceparent(row.traceparent, () => startRouteWorkflow(temporal, route));
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     await recordFailedDispatchAttempt(db, row.id, message);
+    webhookProcessing.inc({ provider: 'stripe', outcome: 'dispatch_failed' });
     return { result: null, workflowId: route.workflowId, error: message };
   }
   const result = await settleWebhookDispatch(db, row, {
@@ -66,5 +70,6 @@ export async function dispatchRecordedEvent(
     mayBeDuplicate: route.action === 'fulfill',
     actor,
   });
+  webhookProcessing.inc({ provider: 'stripe', outcome: result });
   return { result, workflowId: route.workflowId, error: null };
 }

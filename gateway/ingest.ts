@@ -3,6 +3,8 @@ import type { Db } from '../db/database.ts';
 import { receiveWebhookEvent } from '../db/queries/webhook-events.ts';
 import type { WebhookResult } from '../db/tables/webhook-events.ts';
 import { dispatchRecordedEvent, isDispatchable } from './dispatch.ts';
+import { webhookProcessing } from '../observability/metrics.ts';
+import { currentTraceparent } from '../observability/tracing.ts';
 import type { GatewayMetrics } from '../observability/webhook-metrics.ts';
 import { routeStripeEvent, type StripeRoute } from './stripe-routing.ts';
 
@@ -73,6 +75,8 @@ export async function ingestStripeEvent(
       result: preset.result,
       error: preset.error,
       workflow_id: null,
+      // The workflow start continues this request's trace, even from the relay.
+      traceparent: currentTraceparent(),
     },
     { actor: context.actor, requestId: context.requestId ?? null },
   );
@@ -94,5 +98,9 @@ export async function ingestStripeEvent(
     type: event.type,
     result: inserted ? (outcome.result ?? 'pending') : 'duplicate',
   });
+  // What the dispatch above did is counted there; the rest ends here (webhook-processing SLI).
+  if (!inserted && row.result !== null)
+    webhookProcessing.inc({ provider: 'stripe', outcome: 'duplicate' });
+  else if (preset.result) webhookProcessing.inc({ provider: 'stripe', outcome: preset.result });
   return outcome;
 }

@@ -1,28 +1,82 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db/database.ts';
-import { countFailedJobs, countJobsByStatus } from '../db/queries/job-metrics.ts';
+import { countJobsByStatus } from '../db/queries/job-metrics.ts';
 
 /**
- * Fulfillment metrics. Counters and histograms observed while working live in the process's
- * `fulfillmentRegistry` (the worker's /metrics serves it); the job gauges are read from
- * Postgres on every scrape (`registerJobMetrics`), so api and worker report the same numbers.
+ * What this process did, counted as it happens: both the api's and the worker's /metrics serve
+ * it. Every metric here is a counter or a histogram of this process's own work, so a sum across
+ * instances is the fleet's total, and a restart only resets what `rate()`/`increase()` absorb.
+ * The one state read from Postgres, `fulfillment_jobs_active`, is a gauge the worker alone
+ * exports (`registerJobMetrics`).
  */
-export const fulfillmentRegistry = new Registry();
+export const processRegistry = new Registry();
 
 /** Every send attempt by driver (the one that answered) and result: sent, failed, rejected. */
 export const emailSends = new Counter({
   name: 'email_sends_total',
   help: 'Email send attempts by driver and result (sent, failed = retryable, rejected = permanent)',
   labelNames: ['driver', 'result'] as const,
-  registers: [fulfillmentRegistry],
+  registers: [processRegistry],
 });
 
 /** Payment (orders.paid_at) to receipt sent, observed once per order when the receipt goes out. */
 export const fulfillmentLatency = new Histogram({
   name: 'fulfillment_latency_seconds',
   help: 'Seconds from the payment to the receipt email being sent',
+  // 300 s is the SLO threshold (docs/SLOS.md): keep a bucket boundary there.
   buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600],
-  registers: [fulfillmentRegistry],
+  registers: [processRegistry],
+});
+
+/** Jobs this worker flagged `needs_attention` (a failure no retry can fix). */
+export const fulfillmentJobsFailed = new Counter({
+  name: 'fulfillment_jobs_failed_total',
+  help: 'Fulfillment jobs flagged needs_attention (a failure retrying cannot fix)',
+  registers: [processRegistry],
+});
+
+/**
+ * How processing a received webhook ended — the webhook-processing SLI (docs/SLOS.md). Good:
+ * `processed` (its workflow started or signalled), `ignored` (a type we do not act on),
+ * `duplicate` (handled before). Bad: `failed` (recorded, but it cannot be processed),
+ * `dispatch_failed` (a start Temporal did not take; the relay tries again and counts again),
+ * `not_recorded` (answered 5xx: nothing was stored, Stripe retries).
+ */
+export const webhookProcessing = new Counter({
+  name: 'webhook_processing_total',
+  help: 'Webhook processing attempts by provider and outcome (processed, ignored, duplicate | failed, dispatch_failed, not_recorded)',
+  labelNames: ['provider', 'outcome'] as const,
+  registers: [processRegistry],
+});
+export type WebhookProcessingOutcome =
+  'processed' | 'ignored' | 'duplicate' | 'failed' | 'dispatch_failed' | 'not_recorded';
+
+/**
+ * Download attempts — the download SLI (docs/SLOS.md). `issued` (a storage URL was handed
+ * out) is good, `failed` (answered 5xx) is bad; `refused` (the entitlement is revoked,
+ * suspended or still processing) is the service working as intended and counts as neither.
+ */
+export const downloads = new Counter({
+  name: 'downloads_total',
+  help: 'Download attempts by source (email_link, api) and outcome (issued, refused, failed)',
+  labelNames: ['source', 'outcome'] as const,
+  registers: [processRegistry],
+});
+
+/** Delivery events the email provider reported (Resend: email.delivered, email.bounced, …). */
+export const emailDeliveryEvents = new Counter({
+  name: 'email_delivery_events_total',
+  help: 'Email delivery events reported by the provider, by provider and type',
+  labelNames: ['provider', 'type'] as const,
+  registers: [processRegistry],
+});
+
+/** Analytics events handed to an outside sink, by sink and result (exported, failed). */
+export const analyticsExports = new Counter({
+  name: 'analytics_exported_events_total',
+  help: 'Analytics events sent to an outside sink, by sink and result (exported, failed = retried)',
+  labelNames: ['sink', 'result'] as const,
+  registers: [processRegistry],
 });
 
 /** The statuses `fulfillment_jobs_active` reports: every job not completed or revoked. */
@@ -41,9 +95,10 @@ function logScrapeError(metric: string, error: unknown): void {
 }
 
 /**
- * `fulfillment_jobs_active{status}` and `fulfillment_jobs_failed_total` (jobs that ever
- * reached needs_attention: `fulfillment_job_events` is append-only, so it only grows),
- * collected from Postgres on scrape. A database that does not answer leaves the last values.
+ * `fulfillment_jobs_active{status}`, read from Postgres on scrape (one grouped count over the
+ * `fulfillment_jobs_status_idx` index, touching only the unfinished jobs). Only the worker
+ * registers it: every worker reads the same table, so aggregate with `max()`, never `sum()`.
+ * A database that does not answer leaves the last values.
  */
 export function registerJobMetrics(registry: Registry, db: Db): void {
   new Gauge({
@@ -60,20 +115,6 @@ export function registerJobMetrics(registry: Registry, db: Db): void {
         }
       } catch (error) {
         logScrapeError('fulfillment_jobs_active', error);
-      }
-    },
-  });
-  new Counter({
-    name: 'fulfillment_jobs_failed_total',
-    help: 'Fulfillment jobs that failed (reached needs_attention), from fulfillment_job_events',
-    registers: [registry],
-    async collect() {
-      try {
-        const failed = await countFailedJobs(db);
-        this.reset();
-        this.inc(failed);
-      } catch (error) {
-        logScrapeError('fulfillment_jobs_failed_total', error);
       }
     },
   });

@@ -3,12 +3,18 @@ import { buildApp } from '../api/app.ts';
 import { closeGracefully } from '../api/drain.ts';
 import { connectDatabase } from '../db/connect.ts';
 import { connectTemporalClient } from '../temporal/client.ts';
+import { startTracing } from '../observability/tracing.ts';
 import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
 import { appDepsFromConfig } from './lib/app-options.ts';
 import { databaseTarget, loadConfigOrExit, loadDotEnv, onShutdownSignal } from './lib/runtime.ts';
 
 loadDotEnv();
 const config = loadConfigOrExit();
+// Spans (OTEL_TRACES_EXPORTER=otlp) from the first request on; off by default.
+const tracing = startTracing({
+  exporter: config.OTEL_TRACES_EXPORTER,
+  serviceName: 'fulfillment-api',
+});
 const db = await connectDatabase(databaseTarget(config, false));
 const temporal = await connectTemporalClient(temporalTargetFromConfig(config));
 const app = await buildApp(appDepsFromConfig(config, db, temporal));
@@ -23,6 +29,7 @@ onShutdownSignal(
     // After the app: its onClose hooks stop the relay and the gap check, which use both.
     await temporal.connection.close();
     await db.destroy();
+    await tracing.shutdown();
     app.log.info('shut down');
   },
   // The grace, then a few seconds for the pools to close.

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { failureConverterPath } from '../temporal/data-converter.ts';
 import { workflowsPath } from '../worker/worker.ts';
+import { workflowInterceptorModules } from '../worker/tracing.ts';
 
 /** Where `npm run build:workflows` writes by default (git-ignored build output). */
 const DEFAULT_WORKFLOW_BUNDLE_PATH = 'dist/workflow-bundle.js';
@@ -22,6 +23,8 @@ const bundle = await bundleWorkflowCode({
   workflowsPath,
   // Failures the workflows raise are encoded like the worker's (the codec then encrypts them).
   failureConverterPath,
+  // The workflows continue their starter's trace (OpenTelemetry workflow interceptors).
+  workflowInterceptorModules,
   // webpack's progress chatter is noise in a build log; errors still surface as exceptions.
   logger: {
     trace: noop,

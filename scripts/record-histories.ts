@@ -15,6 +15,7 @@ import { loadConfig } from '../config/env.ts';
 import { connectDatabase } from '../db/connect.ts';
 import type { Db } from '../db/database.ts';
 import { workflowsPath } from '../worker/worker.ts';
+import { tracingWorkerOptions, workflowInterceptorModules } from '../worker/tracing.ts';
 import {
   claimedSignal,
   disputeEventSignal,
@@ -141,8 +142,9 @@ try {
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,
-    workflowBundle: await bundleWorkflowCode({ workflowsPath }),
+    workflowBundle: await bundleWorkflowCode({ workflowsPath, workflowInterceptorModules }),
     activities: createActivities(createActivityDeps(config, db)),
+    ...tracingWorkerOptions(),
   });
   await mkdir(HISTORIES_DIR, { recursive: true });
   await worker.runUntil(async () => {

@@ -10,6 +10,7 @@ import { connectTemporalClient } from '../temporal/client.ts';
 import { generatePayloadKeyEntry } from '../security/payload-codec.ts';
 import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
 import { installTemporalRuntime } from '../worker/runtime.ts';
+import { startTracing } from '../observability/tracing.ts';
 import { createFulfillmentWorker } from '../worker/worker.ts';
 import { startWorkerOperations } from '../worker/operations.ts';
 import { temporalMetricsBindAddress } from '../worker/metrics-server.ts';
@@ -88,6 +89,12 @@ if (!process.env['TEMPORAL_ADDRESS']) {
 }
 
 const config = loadConfigOrExit();
+// One switch: OTEL_TRACES_EXPORTER=otlp sends every purchase's trace to a collector on
+// localhost:4318 (README "Tracing"); off by default.
+const tracing = startTracing({
+  exporter: config.OTEL_TRACES_EXPORTER,
+  serviceName: 'fulfillment-local',
+});
 installTemporalRuntime('WARN', temporalMetricsBindAddress(config));
 const db = await connectDatabase(databaseTarget(config, true));
 const { seeded } = await prepareLocalDatabase(db);
@@ -116,6 +123,11 @@ Fulfillment Orchestrator is running${seeded ? ' (demo catalog seeded)' : ''}
                  (payloads are encrypted; the UI decodes through ${api}/codec)
   outbox         ${api}/dev/outbox
   metrics        ${api}/metrics · worker ${operations.metricsUrl ?? 'off (WORKER_METRICS_PORT=0)'}
+  traces         ${
+    tracing.enabled
+      ? `${config.OTEL_TRACES_EXPORTER} → ${config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? config.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4318'} (Jaeger UI: http://localhost:16686)`
+      : 'off (OTEL_TRACES_EXPORTER=otlp sends them to a collector on localhost:4318)'
+  }
   database       ${config.DATABASE_URL ? 'DATABASE_URL' : `PGlite at ${config.PGLITE_DATA_DIR}`}
   stripe api     ${config.STRIPE_API_URL ?? 'api.stripe.com'}
 
@@ -154,5 +166,6 @@ onShutdownSignal(async () => {
   await connection.close();
   await temporal.connection.close();
   await db.destroy();
+  await tracing.shutdown();
   for (const child of children.reverse()) await child.stop();
 });

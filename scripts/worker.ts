@@ -1,5 +1,6 @@
 // `npm run worker`: the Temporal worker alone (scale it out; Temporal and Postgres hold state).
 import { connectDatabase } from '../db/connect.ts';
+import { startTracing } from '../observability/tracing.ts';
 import { installTemporalRuntime } from '../worker/runtime.ts';
 import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
 import { createFulfillmentWorker } from '../worker/worker.ts';
@@ -10,6 +11,11 @@ import { createActivityDeps } from './lib/worker-deps.ts';
 
 loadDotEnv();
 const config = loadConfigOrExit();
+// Before the worker: its workflow span sink exports through this (OTEL_TRACES_EXPORTER).
+const tracing = startTracing({
+  exporter: config.OTEL_TRACES_EXPORTER,
+  serviceName: 'fulfillment-worker',
+});
 installTemporalRuntime('WARN', temporalMetricsBindAddress(config));
 const db = await connectDatabase(databaseTarget(config, false));
 const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000;
@@ -28,6 +34,7 @@ const running = worker.run().finally(async () => {
   await operations.close();
   await connection.close();
   await db.destroy();
+  await tracing.shutdown();
 });
 // SIGTERM: stop polling, let in-flight activities finish (up to the grace; Temporal retries
 // any cut off on another worker), close, exit 0.

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { failureConverterPath as productionFailureConverterPath } from '../temporal/data-converter.ts';
 import { workflowsPath as fulfillmentWorkflowsPath } from '../worker/worker.ts';
+import { workflowInterceptorModules } from '../worker/tracing.ts';
 
 /** The repository's root folder: where `scripts/`, `workflows/` and `test/histories/` are. */
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -45,6 +46,8 @@ export async function writeWorkflowBundle(
   const bundle = await bundleWorkflowCode({
     workflowsPath: options.workflowsPath ?? fulfillmentWorkflowsPath,
     ...(failureConverterPath ? { failureConverterPath } : {}),
+    // Every bundle traces as production's does (worker/tracing.ts registers the sink).
+    workflowInterceptorModules,
     logger: quietBundlerLogger,
   });
   await writeFile(file, bundle.code);

@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client/index.js';
 
 export interface TemporalTarget {
   address: string;
@@ -17,12 +18,20 @@ const channelArgs = {
   'grpc.max_reconnect_backoff_ms': 5_000,
 };
 
+/**
+ * Every workflow start, signal and query is a span that carries the active trace into the
+ * workflow's headers (W3C trace context), so the workflow and its activities join the trace of
+ * whatever started them — a webhook request, an operator's command. A no-op with tracing off.
+ */
+const interceptors = () => ({ workflow: [new OpenTelemetryWorkflowClientInterceptor()] });
+
 /** A client on its own connection; close it with `client.connection.close()`. */
 export async function connectTemporalClient(target: TemporalTarget): Promise<Client> {
   const connection = await Connection.connect({ address: target.address, channelArgs });
   return new Client({
     connection,
     namespace: target.namespace,
+    interceptors: interceptors(),
     ...(target.dataConverter ? { dataConverter: target.dataConverter } : {}),
   });
 }
@@ -35,6 +44,7 @@ export function lazyTemporalClient(target: TemporalTarget): Client {
   return new Client({
     connection: Connection.lazy({ address: target.address, channelArgs }),
     namespace: target.namespace,
+    interceptors: interceptors(),
     ...(target.dataConverter ? { dataConverter: target.dataConverter } : {}),
   });
 }

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Db } from '../db/database.ts';
-import { fulfillmentRegistry, registerJobMetrics } from '../observability/metrics.ts';
+import { processRegistry, registerJobMetrics } from '../observability/metrics.ts';
 
 export interface WorkerMetricsServer {
   url: string;
@@ -10,8 +10,9 @@ export interface WorkerMetricsServer {
 }
 
 /**
- * The worker's `GET /metrics` (Prometheus text): fulfillment metrics observed by the
- * activities (email sends, payment-to-receipt latency), the job gauges read from Postgres,
+ * The worker's `GET /metrics` (Prometheus text): what this process counted (email sends,
+ * payment-to-receipt latency, failed jobs, analytics exports…), the job gauges read from
+ * Postgres (only the worker exports them),
  * Node's process metrics, and the Temporal SDK's own metrics (`temporal_*`) fetched from the
  * SDK exporter at `temporalMetricsAddress` (installTemporalRuntime), so one scrape target
  * carries everything.
@@ -49,7 +50,7 @@ export async function startWorkerMetricsServer({
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
-    Promise.all([fulfillmentRegistry.metrics(), local.metrics(), temporalMetrics()]).then(
+    Promise.all([processRegistry.metrics(), local.metrics(), temporalMetrics()]).then(
       (parts) => {
         response
           .writeHead(200, { 'content-type': local.contentType })

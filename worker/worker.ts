@@ -4,6 +4,7 @@ import type { ActivityDeps } from '../activities/index.ts';
 import { createActivities } from '../activities/index.ts';
 import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
 import type { TemporalTarget } from '../temporal/client.ts';
+import { tracingWorkerOptions, workflowInterceptorModules } from './tracing.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -32,6 +33,8 @@ export async function createFulfillmentWorker(
   options: FulfillmentWorkerOptions,
 ): Promise<{ worker: Worker; connection: NativeConnection }> {
   const connection = await NativeConnection.connect({ address: options.address });
+  // Workflows and activities continue the trace of whoever started them (worker/tracing.ts).
+  const tracing = tracingWorkerOptions();
   try {
     const worker = await Worker.create({
       connection,
@@ -50,9 +53,17 @@ export async function createFulfillmentWorker(
         ? { maxCachedWorkflows: options.maxCachedWorkflows }
         : {}),
       activities: createActivities(options.deps),
+      sinks: tracing.sinks,
       ...(options.workflowBundlePath
-        ? { workflowBundle: { codePath: options.workflowBundlePath } }
-        : { workflowsPath }),
+        ? {
+            // The prebuilt bundle carries the workflow interceptors (scripts/build-workflow-bundle.ts).
+            interceptors: tracing.interceptors,
+            workflowBundle: { codePath: options.workflowBundlePath },
+          }
+        : {
+            interceptors: { ...tracing.interceptors, workflowModules: workflowInterceptorModules },
+            workflowsPath,
+          }),
     });
     return { worker, connection };
   } catch (error) {

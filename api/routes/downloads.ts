@@ -11,6 +11,7 @@ import {
 } from '../../drivers/storage/driver.ts';
 import type { Db } from '../../db/database.ts';
 import { issueDownload } from '../issue-download.ts';
+import { downloads } from '../../observability/metrics.ts';
 import { hashClaimToken } from '../../security/claim-tokens.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import { findClaimTokenCustomer, insertClaimInitiatedEvent } from '../../db/queries/claims.ts';
@@ -54,6 +55,16 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
   const { db, storage, secrets, storefrontUrl, localRoot } = options;
   // Links are clicked by people: a handful a minute each; a scraper gets 429.
   await app.register(rateLimit, { max: options.rateLimitPerMinute, timeWindow: '1 minute' });
+  // A link that could not be served (5xx) — including a storage file that went missing — is a
+  // failed download: the download SLI's bad events (docs/SLOS.md).
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (
+      reply.statusCode >= 500 &&
+      (route === '/downloads/:token' || route === '/storage/local/:token')
+    )
+      downloads.inc({ source: 'email_link', outcome: 'failed' });
+  });
 
   app.get<{ Params: { token: string } }>('/downloads/:token', async (request, reply) => {
     if (!secrets)

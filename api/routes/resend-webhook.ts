@@ -9,6 +9,7 @@ import {
   flagReceiptBounceOnJob,
 } from '../../db/queries/email-events.ts';
 import { recordWebhookEvent } from '../../db/queries/webhook-events.ts';
+import { emailDeliveryEvents } from '../../observability/metrics.ts';
 import type { EmailDeliveryStatus } from '../../db/tables/email-deliveries.ts';
 
 /** What each Resend event says about a delivery; other event types are recorded and ignored. */
@@ -91,6 +92,13 @@ export const registerResendWebhookRoute: FastifyPluginAsync<{
         error: null,
         workflow_id: null,
       });
+      // Counted once per event (a redelivery is not a second bounce): the bounce and complaint
+      // rates divide these by the sends (docs/SLOS.md).
+      if (inserted) {
+        // Resend's event names (email.delivered, email.bounced, …); anything else is one label.
+        const type = /^email\.[a-z_]{1,32}$/.test(event.type) ? event.type : 'other';
+        emailDeliveryEvents.inc({ provider: 'resend', type });
+      }
       if (!inserted || !status) return reply.code(200).send({ received: true });
 
       const delivery = await advanceEmailDeliveryStatus(db, event.data.email_id, status);

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { hashClaimToken } from '../../security/claim-tokens.ts';
 import type { StorageDriver } from '../../drivers/storage/driver.ts';
+import { downloads } from '../../observability/metrics.ts';
 import type { Db } from '../../db/database.ts';
 import { claimGuestPurchases } from '../../db/queries/claims.ts';
 import {
@@ -15,6 +16,8 @@ import { signalClaimed, startResend } from '../../temporal/workflows.ts';
 import type { EndUser } from '../auth.ts';
 import { badRequest, claimBody, downloadBody, entitlementParams, shelfQuery } from '../schemas.ts';
 import { issueDownload, STORAGE_URL_TTL_SECONDS } from '../issue-download.ts';
+
+const DOWNLOAD_URL_ROUTE = '/v1/entitlements/:id/download-url';
 
 /** Enough for a lost email and a second device; more is a loop or abuse. */
 const RESENDS_PER_HOUR = 3;
@@ -41,6 +44,11 @@ export const registerStorefrontRoutes: FastifyPluginAsync<StorefrontOptions> = a
   { db, temporal, storage, authenticate },
 ) => {
   app.decorateRequest('endUser', null);
+  // A download URL the storefront asked for and did not get (5xx): the download SLI's failures.
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode >= 500 && request.routeOptions.url === DOWNLOAD_URL_ROUTE)
+      downloads.inc({ source: 'api', outcome: 'failed' });
+  });
   app.addHook('onRequest', async (request, reply) => {
     request.endUser = await authenticate(request);
     if (!request.endUser)
@@ -69,7 +77,7 @@ export const registerStorefrontRoutes: FastifyPluginAsync<StorefrontOptions> = a
   app.post('/v1/entitlements/:id/archive', setArchived(true));
   app.delete('/v1/entitlements/:id/archive', setArchived(false));
 
-  app.post('/v1/entitlements/:id/download-url', async (request, reply) => {
+  app.post(DOWNLOAD_URL_ROUTE, async (request, reply) => {
     const params = entitlementParams.safeParse(request.params);
     if (!params.success) return notFound(reply);
     const body = downloadBody.safeParse(request.body);

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Db } from '../../db/database.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import { ingestStripeEvent } from '../../gateway/ingest.ts';
+import { webhookProcessing } from '../../observability/metrics.ts';
 import type { GatewayMetrics } from '../../observability/webhook-metrics.ts';
 import { verifyStripeSignature } from '../../gateway/signature.ts';
 
@@ -65,6 +66,12 @@ export const registerStripeWebhookRoute: FastifyPluginAsync<StripeWebhookOptions
     });
     request.log.warn({ action, reason }, 'stripe webhook rejected');
   };
+
+  // A 5xx means nothing was recorded: a failed processing attempt (Stripe retries it).
+  app.addHook('onResponse', async (_request, reply) => {
+    if (reply.statusCode >= 500)
+      webhookProcessing.inc({ provider: 'stripe', outcome: 'not_recorded' });
+  });
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {

@@ -83,10 +83,10 @@ export async function findWebhookEvent(
 export async function listUndispatchedWebhookEvents(
   db: DbExecutor,
   { limit, minAgeSeconds }: { limit: number; minAgeSeconds: number },
-): Promise<Pick<WebhookEvent, 'id' | 'event_id' | 'payload'>[]> {
+): Promise<Pick<WebhookEvent, 'id' | 'event_id' | 'payload' | 'traceparent'>[]> {
   return db
     .selectFrom('webhook_events')
-    .select(['id', 'event_id', 'payload'])
+    .select(['id', 'event_id', 'payload', 'traceparent'])
     .where('result', 'is', null)
     .where('received_at', '<', sql<Date>`now() - make_interval(secs => ${minAgeSeconds})`)
     .orderBy('id')

@@ -21,6 +21,11 @@ export interface WebhookEventsTable {
   error: string | null;
   workflow_id: string | null;
   dispatch_attempts: Generated<number>;
+  /**
+   * The W3C trace context of the request that recorded the event (null with tracing off): the
+   * workflow start continues that trace wherever and whenever the dispatch happens.
+   */
+  traceparent: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export type WebhookEvent = Selectable<WebhookEventsTable>;

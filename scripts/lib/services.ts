@@ -1,5 +1,6 @@
 import { createLocalStorage, type StorageDriver } from '../../drivers/storage/driver.ts';
 import { createSupabaseStorage } from '../../drivers/storage/supabase.ts';
+import { traceStorageDriver } from '../../drivers/storage/traced.ts';
 import type { Config } from '../../config/env.ts';
 
 /** How links and local storage URLs are signed, when secrets are configured. */
@@ -9,14 +10,16 @@ export function linkSigning(config: Config) {
     : undefined;
 }
 
-/** The storage driver the configuration describes. */
+/** The storage driver the configuration describes; every call is a span. */
 export function createStorage(config: Config): StorageDriver {
   if (config.STORAGE_DRIVER === 'supabase') {
-    return createSupabaseStorage({
-      url: config.SUPABASE_URL!,
-      serviceKey: config.SUPABASE_SERVICE_KEY!,
-      bucket: config.SUPABASE_BUCKET,
-    });
+    return traceStorageDriver(
+      createSupabaseStorage({
+        url: config.SUPABASE_URL!,
+        serviceKey: config.SUPABASE_SERVICE_KEY!,
+        bucket: config.SUPABASE_BUCKET,
+      }),
+    );
   }
-  return createLocalStorage(config.STORAGE_LOCAL_DIR, linkSigning(config));
+  return traceStorageDriver(createLocalStorage(config.STORAGE_LOCAL_DIR, linkSigning(config)));
 }

@@ -8,6 +8,7 @@ import type { Db } from '../../db/database.ts';
 import { createActivityDeps } from '../../scripts/lib/worker-deps.ts';
 import { startTimeSkippingServer } from '../../stack/time-skipping.ts';
 import { payloadDataConverter } from '../../temporal/data-converter.ts';
+import { tracingWorkerOptions } from '../../worker/tracing.ts';
 import {
   fulfillmentWorkflowId,
   refundWorkflowId,
@@ -37,6 +38,7 @@ export async function createTimeSkippingWorker(
     workflowBundle: { codePath: inject('workflowBundlePath') },
     dataConverter: testDataConverter(),
     activities: createActivities({ ...createActivityDeps(testConfig(), db), ...overrides }),
+    ...tracingWorkerOptions(),
   });
   return { worker, taskQueue };
 }

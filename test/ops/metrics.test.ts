@@ -13,6 +13,7 @@ import {
 } from '../../stack/stripe-events.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
 import { installTemporalRuntime } from '../../worker/runtime.ts';
+import { tracingWorkerOptions } from '../../worker/tracing.ts';
 import { startWorkerMetricsServer, type WorkerMetricsServer } from '../../worker/metrics-server.ts';
 import {
   fulfillmentStatusQuery,
@@ -45,6 +46,7 @@ beforeAll(async () => {
     workflowBundle: { codePath: inject('workflowBundlePath') },
     ...(dataConverter ? { dataConverter } : {}),
     activities: createActivities(createActivityDeps(stack.config, stack.db)),
+    ...tracingWorkerOptions(),
   });
   workerRun = worker.run();
 });
@@ -128,18 +130,29 @@ describe('/metrics', () => {
           s.name === 'webhook_events_total' && s.labels.includes('type="payment_intent.succeeded"'),
       )?.value,
     ).toBeGreaterThanOrEqual(1);
+    // Per route, by pattern: the webhook answered 200 once at least.
     expect(
-      api
-        .filter((s) => s.name === 'fulfillment_jobs_active')
-        .map((s) => s.labels)
-        .sort(),
-    ).toEqual([
-      '{status="needs_attention"}',
-      '{status="pending_email"}',
-      '{status="pending_entitlement"}',
-      '{status="pending_retry"}',
-      '{status="pending_storage"}',
-    ]);
+      api.find(
+        (s) =>
+          s.name === 'http_requests_total' &&
+          s.labels.includes('route="/webhooks/stripe"') &&
+          s.labels.includes('status_code="200"'),
+      )?.value,
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      api.find(
+        (s) =>
+          s.name === 'http_request_duration_seconds_count' &&
+          s.labels.includes('route="/webhooks/stripe"'),
+      )?.value,
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      api.find(
+        (s) => s.name === 'webhook_processing_total' && s.labels.includes('outcome="processed"'),
+      )?.value,
+    ).toBeGreaterThanOrEqual(1);
+    // The gauge read from Postgres is the worker's alone: a sum across processes never doubles it.
+    expect(api.find((s) => s.name === 'fulfillment_jobs_active')).toBeUndefined();
     expect(api.find((s) => s.name === 'fulfillment_jobs_failed_total')).toBeDefined();
 
     const text = await workerMetrics();
@@ -155,7 +168,18 @@ describe('/metrics', () => {
           s.labels.includes('result="sent"'),
       )?.value,
     ).toBeGreaterThanOrEqual(1);
-    expect(scraped.find((s) => s.name === 'fulfillment_jobs_active')).toBeDefined();
+    expect(
+      scraped
+        .filter((s) => s.name === 'fulfillment_jobs_active')
+        .map((s) => s.labels)
+        .sort(),
+    ).toEqual([
+      '{status="needs_attention"}',
+      '{status="pending_email"}',
+      '{status="pending_entitlement"}',
+      '{status="pending_retry"}',
+      '{status="pending_storage"}',
+    ]);
     // The Temporal SDK's own metrics, proxied from its exporter.
     expect(
       scraped.find(

@@ -10,6 +10,7 @@ import type { EmailDriver } from '../../drivers/email/driver.ts';
 import type { OperationsScanSummary } from '../../activities/operations.ts';
 import { waitFor } from '../../stack/processes.ts';
 import { createActivityDeps } from '../../scripts/lib/worker-deps.ts';
+import { tracingWorkerOptions } from '../../worker/tracing.ts';
 import {
   buildPaymentIntentSucceededEvent,
   recordStripeEvent,
@@ -87,6 +88,7 @@ beforeAll(async () => {
       email: hangingEmail,
       alerts: { slackWebhookUrl: `${receiver.url}/slack`, webhookUrl: `${receiver.url}/hook` },
     }),
+    ...tracingWorkerOptions(),
   });
   workerRun = worker.run();
 });

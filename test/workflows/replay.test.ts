@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
+import { tracingWorkerOptions } from '../../worker/tracing.ts';
 import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 
@@ -21,7 +22,12 @@ describe('replay safety', () => {
     const failures: string[] = [];
     const replayed: string[] = [];
     for await (const result of Worker.runReplayHistories(
-      { workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: 'ci-replay' },
+      {
+        workflowBundle: { codePath: inject('workflowBundlePath') },
+        replayName: 'ci-replay',
+        // The bundle's tracing interceptors call their sink (dropped while replaying).
+        sinks: tracingWorkerOptions().sinks,
+      },
       histories,
     )) {
       replayed.push(result.workflowId);
