@@ -1,11 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type Stripe from 'stripe';
 import type { Db } from '../db/database.ts';
-import { insertAnalyticsEvents } from '../db/queries/analytics.ts';
 import {
   activateOrderEntitlements,
-  findOrderForAnalytics,
-  listOrderEntitlementSkus,
   listOrderProducts,
   transitionJobInTransaction,
   transitionJobWithError,
@@ -31,6 +28,8 @@ import {
   DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
 } from '../security/search-attribute-hash.ts';
 import type { StorageDriver } from '../drivers/storage/driver.ts';
+import { tableAnalyticsSink, type AnalyticsSink } from '../drivers/analytics/index.ts';
+import { recordFulfillmentAnalytics } from './analytics.ts';
 import {
   InvalidPurchaseError,
   readPurchase,
@@ -48,6 +47,8 @@ export interface FulfillmentDeps {
   links?: DownloadLinkSigning | undefined;
   /** Keys the `CustomerEmail` search attribute's hash (SEARCH_ATTRIBUTE_HASH_KEY). */
   searchAttributeHashKey?: string | undefined;
+  /** Where analytics events go (ANALYTICS_SINK); the analytics_events table by default. */
+  analytics?: AnalyticsSink | undefined;
 }
 
 export function permanentFailure(type: PermanentFailureType, message: string): ApplicationFailure {
@@ -69,6 +70,7 @@ export function createFulfillmentActivities({
   storage,
   alerts,
   searchAttributeHashKey = DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
+  analytics = tableAnalyticsSink,
 }: FulfillmentDeps) {
   return {
     /**
@@ -182,30 +184,7 @@ export function createFulfillmentActivities({
 
     /** Product analytics for a fulfilled order, once per order however often retried. */
     async emitAnalytics({ orderId }: JobStep): Promise<void> {
-      const order = await findOrderForAnalytics(db, orderId);
-      const entitlements = await listOrderEntitlementSkus(db, orderId);
-      const events = [
-        {
-          event_key: `order.fulfilled:${orderId}`,
-          name: 'order.fulfilled',
-          order_id: orderId,
-          customer_id: order.customer_id,
-          properties: JSON.stringify({
-            source: order.source,
-            amount: order.amount_total,
-            currency: order.currency,
-            items: entitlements.length,
-          }),
-        },
-        ...entitlements.map((e) => ({
-          event_key: `entitlement.granted:${e.id}`,
-          name: 'entitlement.granted',
-          order_id: orderId,
-          customer_id: order.customer_id,
-          properties: JSON.stringify({ sku: e.sku, status: e.status }),
-        })),
-      ];
-      await insertAnalyticsEvents(db, events);
+      await recordFulfillmentAnalytics(db, analytics, orderId);
     },
 
     /** Marks the job completed once every step succeeded (a revoked job stays revoked). */

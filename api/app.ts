@@ -7,6 +7,7 @@ import Fastify, {
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { processRegistry } from '../observability/metrics.ts';
 import { createHttpMetrics } from '../observability/http-metrics.ts';
+import type { AnalyticsSink } from '../drivers/analytics/index.ts';
 import type Stripe from 'stripe';
 import type { Db } from '../db/database.ts';
 import { checkStripeEventGaps } from '../gateway/gap-check.ts';
@@ -59,6 +60,8 @@ export interface AppDeps {
   resendWebhookSecret?: string | undefined;
   /** Where alerts raised by the api (a bounced receipt) go besides the table and the log. */
   alertSinks?: AlertSinks;
+  /** Where analytics events the api records go (`entitlement.download`); the table by default. */
+  analytics?: AnalyticsSink;
   /** Download links: the storage to redirect to and the secrets that sign the links. */
   downloads?: Omit<DownloadRoutesOptions, 'db'>;
   /** The storefront API (/v1/entitlements, /v1/claims): how end-user JWTs are checked. */
@@ -198,6 +201,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(registerDownloadRoutes, {
       db: deps.db,
       ...deps.downloads,
+      analytics: deps.analytics,
     });
   if (deps.auth && deps.downloads) {
     await app.register(registerStorefrontRoutes, {
@@ -205,6 +209,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       temporal: deps.temporal,
       storage: deps.downloads.storage,
       authenticate: createJwtAuthenticator(deps.auth),
+      analytics: deps.analytics,
     });
   }
   await app.register(registerRewardRoutes, {

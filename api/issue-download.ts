@@ -1,11 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import type { StorageDriver } from '../drivers/storage/driver.ts';
+import { tableAnalyticsSink, type AnalyticsSink } from '../drivers/analytics/index.ts';
 import type { Db } from '../db/database.ts';
-import {
-  insertDownloadAnalyticsEvent,
-  insertDownloadEvent,
-  markEntitlementDownloaded,
-} from '../db/queries/downloads.ts';
+import { findEntitlementForAnalytics } from '../db/queries/analytics.ts';
+import { insertDownloadEvent, markEntitlementDownloaded } from '../db/queries/downloads.ts';
 import { downloads } from '../observability/metrics.ts';
 import { productStoragePath } from '../db/queries/products.ts';
 import { DOWNLOADABLE } from '../db/queries/shelf.ts';
@@ -26,11 +24,16 @@ export type IssuedDownload = { ok: true; url: string } | { ok: false; status: En
 /**
  * One download, from an emailed link or the storefront: checks the entitlement's status now,
  * logs the attempt in `download_events` (who, when, from where — dispute evidence), and on
- * success records `last_download_at`, emits `entitlement.download` and signs a storage URL.
- * Counted in `downloads_total` (issued or refused; the routes count a 5xx as failed).
+ * success records `last_download_at`, signs a storage URL and emits `entitlement.download`
+ * (customer, order, entitlement and product) through the analytics sink. Counted in
+ * `downloads_total` (issued or refused; the routes count a 5xx as failed).
  */
 export async function issueDownload(
-  { db, storage }: { db: Db; storage: StorageDriver },
+  {
+    db,
+    storage,
+    analytics = tableAnalyticsSink,
+  }: { db: Db; storage: StorageDriver; analytics?: AnalyticsSink | undefined },
   target: DownloadTarget,
   format: 'pdf' | 'epub',
   request: FastifyRequest,
@@ -50,16 +53,23 @@ export async function issueDownload(
     return { ok: false, status: target.status };
   }
   await markEntitlementDownloaded(db, target.id);
-  await insertDownloadAnalyticsEvent(db, {
-    entitlementId: target.id,
-    format,
-    source,
-    requestId: request.id,
-  });
   const url = await storage.signedUrl(productStoragePath(target, format), {
     expiresInSeconds: STORAGE_URL_TTL_SECONDS,
     downloadName: `${target.slug}-${target.version}.${format}`,
   });
+  const about = await findEntitlementForAnalytics(db, target.id);
+  await analytics.record(db, [
+    {
+      // Every click is an event of its own.
+      key: `entitlement.download:${target.id}:${request.id}:${Date.now()}`,
+      name: 'entitlement.download',
+      customerId: about?.customer_id ?? null,
+      orderId: about?.order_id ?? null,
+      entitlementId: target.id,
+      productId: about?.product_id ?? null,
+      properties: { format, source, sku: about?.sku ?? null },
+    },
+  ]);
   downloads.inc({ source, outcome: 'issued' });
   return { ok: true, url };
 }

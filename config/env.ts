@@ -219,6 +219,16 @@ export const envSchema = z.object({
   OTEL_RESOURCE_ATTRIBUTES: z.string().min(1).optional(),
 
   /**
+   * Where analytics events go: `table` (analytics_events only) or `segment` (also exported to
+   * Segment's batch API through the outbox, with retries; needs SEGMENT_WRITE_KEY).
+   */
+  ANALYTICS_SINK: z.enum(['table', 'segment']).default('table'),
+  /** The Segment source's write key (Basic auth user name). */
+  SEGMENT_WRITE_KEY: z.string().min(8).optional(),
+  /** Segment's HTTP Tracking API (EU workspaces: https://events.eu1.segmentapis.com). */
+  SEGMENT_API_URL: z.url().default('https://api.segment.io'),
+
+  /**
    * Service tokens for POST /v1/rewards, as comma-separated `name:token` pairs (list two to
    * rotate). The name is recorded as who granted or revoked a reward.
    */
@@ -321,6 +331,13 @@ function requireDriverSettings(env: Env, context: z.RefinementCtx): void {
           message: 'is required with STORAGE_DRIVER=supabase',
         });
     }
+  }
+  if (env.ANALYTICS_SINK === 'segment' && !env.SEGMENT_WRITE_KEY) {
+    context.addIssue({
+      code: 'custom',
+      path: ['SEGMENT_WRITE_KEY'],
+      message: 'is required with ANALYTICS_SINK=segment',
+    });
   }
   if (env.EMAIL_FALLBACK_DRIVER === env.EMAIL_DRIVER) {
     context.addIssue({

@@ -3,11 +3,14 @@ import type { Db } from '../db/database.ts';
 import { connectTemporalClient, type TemporalTarget } from '../temporal/client.ts';
 import { ensureOperationsSchedules } from '../temporal/schedules.ts';
 import { startWorkerMetricsServer, temporalMetricsBindAddress } from './metrics-server.ts';
+import { analyticsOutboxSinks } from '../drivers/analytics/index.ts';
+import { startOutboxRelay } from './outbox-relay.ts';
 
 /**
  * What a worker process runs besides the worker: the operations schedules (created or
- * updated once at start) and its /metrics endpoint on `WORKER_METRICS_PORT` (0: none).
- * `close` stops the endpoint.
+ * updated once at start), its /metrics endpoint on `WORKER_METRICS_PORT` (0: none) and the
+ * outbox relay delivering analytics batches to the ANALYTICS_SINK service (none for `table`).
+ * `close` stops them.
  */
 export async function startWorkerOperations(
   config: Pick<
@@ -19,6 +22,9 @@ export async function startWorkerOperations(
     | 'FAILURE_RATE_THRESHOLD'
     | 'RECONCILE_AUTO_HEAL'
     | 'RECONCILE_CRON'
+    | 'ANALYTICS_SINK'
+    | 'SEGMENT_WRITE_KEY'
+    | 'SEGMENT_API_URL'
   >,
   db: Db,
   target: TemporalTarget,
@@ -34,12 +40,21 @@ export async function startWorkerOperations(
   } finally {
     await client.connection.close();
   }
-  if (config.WORKER_METRICS_PORT === 0) return { metricsUrl: null, close: async () => {} };
+  // Analytics batches queued by the api and the activities, delivered with retries.
+  const analyticsRelay = startOutboxRelay(db, analyticsOutboxSinks(config));
+  if (config.WORKER_METRICS_PORT === 0)
+    return { metricsUrl: null, close: () => analyticsRelay.stop() };
   const metrics = await startWorkerMetricsServer({
     db,
     host: config.WORKER_METRICS_HOST,
     port: config.WORKER_METRICS_PORT,
     temporalMetricsAddress: temporalMetricsBindAddress(config),
   });
-  return { metricsUrl: metrics.url, close: () => metrics.close() };
+  return {
+    metricsUrl: metrics.url,
+    close: async () => {
+      await analyticsRelay.stop();
+      await metrics.close();
+    },
+  };
 }

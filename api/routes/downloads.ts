@@ -11,6 +11,7 @@ import {
 } from '../../drivers/storage/driver.ts';
 import type { Db } from '../../db/database.ts';
 import { issueDownload } from '../issue-download.ts';
+import type { AnalyticsSink } from '../../drivers/analytics/index.ts';
 import { downloads } from '../../observability/metrics.ts';
 import { hashClaimToken } from '../../security/claim-tokens.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
@@ -26,6 +27,8 @@ export interface DownloadRoutesOptions {
   /** The local storage root, to serve its signed URLs; null for remote storage. */
   localRoot: string | null;
   rateLimitPerMinute: number;
+  /** Where `entitlement.download` goes (ANALYTICS_SINK). */
+  analytics?: AnalyticsSink | undefined;
 }
 
 function page(
@@ -52,7 +55,7 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
   app,
   options,
 ) => {
-  const { db, storage, secrets, storefrontUrl, localRoot } = options;
+  const { db, storage, secrets, storefrontUrl, localRoot, analytics } = options;
   // Links are clicked by people: a handful a minute each; a scraper gets 429.
   await app.register(rateLimit, { max: options.rateLimitPerMinute, timeWindow: '1 minute' });
   // A link that could not be served (5xx) — including a storage file that went missing — is a
@@ -88,7 +91,7 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
       return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
     }
     const issued = await issueDownload(
-      { db, storage },
+      { db, storage, analytics },
       entitlement,
       token.link.format,
       request,

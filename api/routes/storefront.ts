@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { hashClaimToken } from '../../security/claim-tokens.ts';
 import type { StorageDriver } from '../../drivers/storage/driver.ts';
+import type { AnalyticsSink } from '../../drivers/analytics/index.ts';
 import { downloads } from '../../observability/metrics.ts';
 import type { Db } from '../../db/database.ts';
 import { claimGuestPurchases } from '../../db/queries/claims.ts';
@@ -33,6 +34,8 @@ export interface StorefrontOptions {
   temporal: Client;
   storage: StorageDriver;
   authenticate: (request: FastifyRequest) => Promise<EndUser | null>;
+  /** Where `entitlement.download` goes (ANALYTICS_SINK). */
+  analytics?: AnalyticsSink | undefined;
 }
 
 /**
@@ -41,7 +44,7 @@ export interface StorefrontOptions {
  */
 export const registerStorefrontRoutes: FastifyPluginAsync<StorefrontOptions> = async (
   app,
-  { db, temporal, storage, authenticate },
+  { db, temporal, storage, authenticate, analytics },
 ) => {
   app.decorateRequest('endUser', null);
   // A download URL the storefront asked for and did not get (5xx): the download SLI's failures.
@@ -84,7 +87,13 @@ export const registerStorefrontRoutes: FastifyPluginAsync<StorefrontOptions> = a
     if (!body.success) return badRequest(reply, body.error);
     const own = await findOwnEntitlement(db, user(request).userId, params.data.id);
     if (!own || !own.formats.includes(body.data.format)) return notFound(reply);
-    const issued = await issueDownload({ db, storage }, own, body.data.format, request, 'api');
+    const issued = await issueDownload(
+      { db, storage, analytics },
+      own,
+      body.data.format,
+      request,
+      'api',
+    );
     if (!issued.ok) {
       if (issued.status === 'processing')
         return reply.code(409).send({ error: 'still being prepared' });

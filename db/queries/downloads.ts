@@ -48,30 +48,3 @@ export async function markEntitlementDownloaded(
     .where('id', '=', entitlementId)
     .execute();
 }
-
-/** Emits `entitlement.download` to analytics. */
-export async function insertDownloadAnalyticsEvent(
-  db: DbExecutor,
-  {
-    entitlementId,
-    format,
-    source,
-    requestId,
-  }: {
-    entitlementId: string;
-    format: string;
-    source: NewDownloadEvent['source'];
-    requestId: string;
-  },
-): Promise<void> {
-  await db
-    .insertInto('analytics_events')
-    .values({
-      event_key: `entitlement.download:${entitlementId}:${requestId}:${Date.now()}`,
-      name: 'entitlement.download',
-      order_id: null,
-      customer_id: null,
-      properties: JSON.stringify({ entitlementId, format, source }),
-    })
-    .execute();
-}

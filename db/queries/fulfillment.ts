@@ -120,22 +120,3 @@ export async function activateOrderEntitlements(
     return { status: job.status, entitlementStatus };
   });
 }
-
-/** What the analytics of a fulfilled order say about it. */
-export async function findOrderForAnalytics(db: DbExecutor, orderId: string) {
-  return db
-    .selectFrom('orders')
-    .select(['id', 'customer_id', 'source', 'amount_total', 'currency'])
-    .where('id', '=', orderId)
-    .executeTakeFirstOrThrow();
-}
-
-/** The order's entitlements with their SKUs. */
-export async function listOrderEntitlementSkus(db: DbExecutor, orderId: string) {
-  return db
-    .selectFrom('entitlements')
-    .innerJoin('products', 'products.id', 'entitlements.product_id')
-    .select(['entitlements.id', 'products.sku', 'entitlements.status'])
-    .where('entitlements.order_id', '=', orderId)
-    .execute();
-}

@@ -7,6 +7,9 @@ export interface AnalyticsEventsTable {
   name: string;
   order_id: string | null;
   customer_id: string | null;
+  /** What the event is about, when it is about one entitlement or product. */
+  entitlement_id: ColumnType<string | null, string | null | undefined, string | null>;
+  product_id: ColumnType<string | null, string | null | undefined, string | null>;
   properties: ColumnType<unknown, string | null, never> | null;
   created_at: Generated<Date>;
 }

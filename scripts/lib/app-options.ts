@@ -3,6 +3,7 @@ import type { JSONWebKeySet } from 'jose';
 import type { Client } from '@temporalio/client';
 import { loggerOptions, type AppDeps } from '../../api/app.ts';
 import { createStripeClient } from '../../drivers/stripe.ts';
+import { createAnalyticsSink } from '../../drivers/analytics/index.ts';
 import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
 import { EncryptionCodec } from '../../security/payload-codec.ts';
@@ -32,6 +33,7 @@ export function appDepsFromConfig(config: Config, db: Db, temporal: Client): App
       allowAnonymousFromAllowedOrigins: config.CODEC_ALLOW_ANONYMOUS,
     },
     publicBaseUrl: config.PUBLIC_BASE_URL,
+    analytics: createAnalyticsSink(config),
     resendWebhookSecret: config.RESEND_WEBHOOK_SECRET,
     ...(config.AUTH_JWKS_URL || config.AUTH_JWKS_FILE
       ? {

@@ -3,6 +3,7 @@ import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
 import { createEmailDriver } from '../../drivers/email/index.ts';
 import { createStripeClient } from '../../drivers/stripe.ts';
+import { createAnalyticsSink } from '../../drivers/analytics/index.ts';
 import { createStorage, linkSigning } from './services.ts';
 
 /** The activities' dependencies as the configuration describes them (the worker's wiring). */
@@ -15,6 +16,7 @@ export function createActivityDeps(config: Config, db: Db): ActivityDeps {
     email: createEmailDriver(config),
     emailFrom: config.EMAIL_FROM,
     searchAttributeHashKey: config.SEARCH_ATTRIBUTE_HASH_KEY,
+    analytics: createAnalyticsSink(config),
     alerts: {
       slackWebhookUrl: config.ALERT_SLACK_WEBHOOK_URL,
       webhookUrl: config.ALERT_WEBHOOK_URL,
