@@ -79,6 +79,30 @@ export const analyticsExports = new Counter({
   registers: [processRegistry],
 });
 
+/**
+ * Every series an SLI or an alert divides is exported from the start at 0, in every process:
+ * `rate()` cannot see the first increment of a series that appears with the value 1, so the
+ * first failure after a restart would otherwise never count.
+ */
+for (const outcome of [
+  'processed',
+  'ignored',
+  'duplicate',
+  'failed',
+  'dispatch_failed',
+  'not_recorded',
+] satisfies WebhookProcessingOutcome[])
+  webhookProcessing.inc({ provider: 'stripe', outcome }, 0);
+for (const source of ['email_link', 'api'])
+  for (const outcome of ['issued', 'refused', 'failed']) downloads.inc({ source, outcome }, 0);
+for (const driver of ['outbox', 'resend', 'smtp'])
+  for (const result of ['sent', 'failed', 'rejected']) emailSends.inc({ driver, result }, 0);
+for (const type of ['email.delivered', 'email.bounced', 'email.complained'])
+  emailDeliveryEvents.inc({ provider: 'resend', type }, 0);
+// The one exporter there is (ANALYTICS_SINK=segment); 0 when analytics stay in the table.
+for (const result of ['exported', 'failed', 'dropped'])
+  analyticsExports.inc({ sink: 'segment', result }, 0);
+
 /** The statuses `fulfillment_jobs_active` reports: every job not completed or revoked. */
 const ACTIVE_STATUSES = [
   'pending_storage',

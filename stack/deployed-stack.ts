@@ -200,6 +200,8 @@ export interface DeployedStackOptions extends LocalComponentsOptions {
   resendUrl?: string;
   /** Signing secrets the api accepts (default: one fresh secret). */
   webhookSecrets?: string[];
+  /** Serve the worker's /metrics on this port (default: off). */
+  workerMetricsPort?: number;
 }
 
 export interface DeployedStack extends LocalComponents {
@@ -300,6 +302,9 @@ export async function startDeployedStack(
     // The SDK's metrics exporter cannot be turned off by env; a free port keeps it apart.
     const worker = spawnEntryPoint('worker.ts', {
       TEMPORAL_METRICS_ADDRESS: `127.0.0.1:${await getFreePort()}`,
+      ...(options.workerMetricsPort
+        ? { WORKER_METRICS_PORT: String(options.workerMetricsPort) }
+        : {}),
     });
     cleanups.add('worker', stopIntended(worker));
     stack.worker = worker;
