@@ -96,7 +96,9 @@ describe('temporal.docker-compose.yml', () => {
       [
         'api',
         'app-postgresql',
+        'jaeger',
         'migrate',
+        'prometheus',
         'temporal',
         'temporal-admin-tools',
         'temporal-postgresql',
@@ -127,7 +129,7 @@ describe('temporal.docker-compose.yml', () => {
         expect(definition.image, name).toBe('fulfillment-orchestrator:local');
       } else {
         expect(definition.image, name).toMatch(
-          definition.image?.startsWith('postgres:') ? /:\d+\.\d+-/ : /:\d+\.\d+\.\d+$/,
+          definition.image?.startsWith('postgres:') ? /:\d+\.\d+-/ : /:v?\d+\.\d+\.\d+$/,
         );
       }
     }
@@ -149,6 +151,8 @@ describe('temporal.docker-compose.yml', () => {
     expect(service('api').ports).toEqual(['${API_PORT:-3000}:3000']);
     expect(service('temporal-ui').ports).toEqual(['127.0.0.1:8080:8080']);
     expect(service('temporal').ports).toEqual(['127.0.0.1:7233:7233']);
+    expect(service('jaeger').ports).toEqual(['127.0.0.1:16686:16686']);
+    expect(service('prometheus').ports).toEqual(['127.0.0.1:9090:9090']);
     for (const name of ['worker', 'migrate', 'app-postgresql', 'temporal-postgresql'])
       expect(service(name).ports, name).toBeUndefined();
   });
@@ -234,6 +238,49 @@ describe('temporal.docker-compose.yml', () => {
       dockerfileEnv()['WORKFLOW_BUNDLE_PATH'],
     );
     expect(loadConfig(containerEnvironment('api')).HOST).toBe('0.0.0.0');
+  });
+
+  it('sends traces to its Jaeger and has its Prometheus scrape the api and every worker with the shipped rules', () => {
+    for (const name of ['api', 'worker']) {
+      const config = loadConfig(containerEnvironment(name));
+      expect(config.OTEL_TRACES_EXPORTER, name).toBe('otlp');
+      expect(config.OTEL_EXPORTER_OTLP_ENDPOINT, name).toBe('http://jaeger:4318');
+    }
+    expect(service('jaeger').image).toMatch(/^jaegertracing\/jaeger:/);
+    expect(service('jaeger').expose).toContain('4318');
+    expect([service('jaeger').command].flat().join(' ')).toContain(
+      'receivers.otlp.protocols.http.endpoint=0.0.0.0:4318',
+    );
+
+    expect(service('prometheus').image).toMatch(/^prom\/prometheus:/);
+    expect(service('prometheus').volumes).toContain(
+      './observability/prometheus:/etc/prometheus:ro',
+    );
+    const configFile = /--config\.file=\/etc\/prometheus\/(\S+)/.exec(
+      [service('prometheus').command].flat().join(' '),
+    )?.[1];
+    const prometheus = parse(read(`observability/prometheus/${configFile}`)) as {
+      rule_files: string[];
+      scrape_configs: {
+        job_name: string;
+        static_configs?: { targets: string[] }[];
+        dns_sd_configs?: { names: string[]; port: number }[];
+      }[];
+    };
+    expect(prometheus.rule_files.sort()).toEqual(
+      ['/etc/prometheus/alerts.yml', '/etc/prometheus/slos.yml'].sort(),
+    );
+    for (const file of prometheus.rule_files)
+      expect(existsSync(new URL(`observability/prometheus/${file.split('/').pop()}`, root))).toBe(
+        true,
+      );
+    const job = (name: string) => prometheus.scrape_configs.find((c) => c.job_name === name);
+    expect(job('api')?.static_configs?.[0]?.targets).toEqual(['api:3000']);
+    expect(job('worker')?.dns_sd_configs?.[0]).toEqual({
+      names: ['worker'],
+      type: 'A',
+      port: Number(environmentOf('worker')['WORKER_METRICS_PORT']),
+    });
   });
 
   it('stops with the message naming a required variable that is missing', () => {

@@ -1,7 +1,8 @@
 // Every alert rule has `promtool test rules` unit tests (observability/prometheus/tests/), and
 // they pass: each alert fires where it should and stays quiet where it should not. promtool comes
 // from Debian's prometheus package (.ci/run installs it).
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -22,6 +23,24 @@ describe('Prometheus rules', () => {
   it('pass promtool check rules', () => {
     const { status, output } = runPromtool(['check', 'rules', ...RULE_FILES]);
     expect(status, output).toBe(0);
+  });
+
+  it('load from the compose file’s Prometheus configuration (promtool check config)', () => {
+    // The compose service mounts observability/prometheus at /etc/prometheus.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fulfillment-prometheus-config-'));
+    try {
+      const config = readFileSync(
+        path.join(REPO_ROOT, 'observability/prometheus/prometheus.compose.yml'),
+        'utf8',
+      ).replaceAll('/etc/prometheus/', `${path.join(REPO_ROOT, 'observability/prometheus')}/`);
+      writeFileSync(path.join(dir, 'prometheus.yml'), config);
+      const { status, output } = runPromtool(['check', 'config', path.join(dir, 'prometheus.yml')]);
+      expect(status, output).toBe(0);
+      expect(output).toContain('is valid prometheus config file syntax');
+      expect(output).toContain('SUCCESS: 2 rule files found');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('have a test where each alert fires and one where it stays quiet', () => {
