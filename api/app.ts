@@ -35,6 +35,7 @@ import {
 } from './hardening.ts';
 import type { ServiceToken } from './service-tokens.ts';
 import { installRequestTelemetry } from './telemetry.ts';
+import { traceLogFields } from '../observability/tracing.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -91,6 +92,8 @@ export interface AppDeps {
  */
 export const loggerOptions = (level: string) => ({
   level,
+  // With tracing on, a request's log lines carry its trace id (search it in Jaeger / Tempo).
+  mixin: traceLogFields,
   redact: {
     paths: [
       'req.headers.authorization',

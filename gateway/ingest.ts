@@ -1,3 +1,4 @@
+import { trace } from '@opentelemetry/api';
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/database.ts';
 import { receiveWebhookEvent } from '../db/queries/webhook-events.ts';
@@ -59,6 +60,10 @@ export async function ingestStripeEvent(
 ): Promise<IngestOutcome> {
   const route = routeStripeEvent(event);
   const preset = presetResult(route);
+  // Find a purchase's trace by the Stripe event (`npm run ops -- events list` shows its id).
+  trace
+    .getActiveSpan()
+    ?.setAttributes({ 'stripe.event_id': event.id, 'stripe.event_type': event.type });
   // Recorded and audited in one transaction (webhook.received, .failed or .duplicate).
   const { event: row, inserted } = await receiveWebhookEvent(
     db,

@@ -152,6 +152,14 @@ export function contextFromTraceparent(traceparent: string | null | undefined): 
   return trace.getSpanContext(extracted) ? extracted : context.active();
 }
 
+/** The active span's ids for a log line (`trace_id`, `span_id`), so a log finds its trace. */
+export function traceLogFields(): Record<string, string> {
+  const span = trace.getActiveSpan()?.spanContext();
+  return span && trace.isSpanContextValid(span)
+    ? { trace_id: span.traceId, span_id: span.spanId }
+    : {};
+}
+
 /** Runs `fn` as a continuation of the trace `traceparent` names (see `currentTraceparent`). */
 export function withTraceparent<T>(traceparent: string | null | undefined, fn: () => T): T {
   return context.with(contextFromTraceparent(traceparent), fn);

@@ -200,8 +200,8 @@ export interface DeployedStackOptions extends LocalComponentsOptions {
   resendUrl?: string;
   /** Signing secrets the api accepts (default: one fresh secret). */
   webhookSecrets?: string[];
-  /** Serve the worker's /metrics on this port (default: off). */
-  workerMetricsPort?: number;
+  /** More environment for both processes (WORKER_METRICS_PORT, OTEL_TRACES_EXPORTER…). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface DeployedStack extends LocalComponents {
@@ -278,6 +278,7 @@ export async function startDeployedStack(
     workflowBundlePath: await prebuiltWorkflowBundle(),
     ...(options.resendUrl ? { resendUrl: options.resendUrl } : {}),
   });
+  Object.assign(env, options.env);
   const spawnEntryPoint = (script: string, extraEnv: NodeJS.ProcessEnv = {}): ManagedProcess =>
     spawnRepoScript(`scripts/${script}`, [], { cwd: components.dir, env: { ...env, ...extraEnv } });
 
@@ -302,9 +303,6 @@ export async function startDeployedStack(
     // The SDK's metrics exporter cannot be turned off by env; a free port keeps it apart.
     const worker = spawnEntryPoint('worker.ts', {
       TEMPORAL_METRICS_ADDRESS: `127.0.0.1:${await getFreePort()}`,
-      ...(options.workerMetricsPort
-        ? { WORKER_METRICS_PORT: String(options.workerMetricsPort) }
-        : {}),
     });
     cleanups.add('worker', stopIntended(worker));
     stack.worker = worker;

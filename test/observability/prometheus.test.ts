@@ -32,7 +32,10 @@ const startedAt = Date.now();
 
 beforeAll(async () => {
   const workerMetricsPort = await getFreePort();
-  stack = await startDeployedStack(cleanups, { name: 'prometheus', workerMetricsPort });
+  stack = await startDeployedStack(cleanups, {
+    name: 'prometheus',
+    env: { WORKER_METRICS_PORT: String(workerMetricsPort) },
+  });
   prometheus = await startPrometheus(cleanups, {
     targets: [
       { job: 'api', address: new URL(stack.apiUrl).host },

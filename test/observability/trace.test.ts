@@ -87,16 +87,15 @@ describe('one trace per purchase', () => {
     const stripe = createStripeClient(stack.config.STRIPE_SECRET_KEY, stack.config.STRIPE_API_URL);
     const customer = await stripe.customers.create({ email: 'traced-buyer@example.com' });
     const paymentIntentId = stripeTestId('pi');
-    const response = await postWebhook(
-      stack.app,
-      paymentSucceeded({ paymentIntentId, email: null, customerId: customer.id }),
-      `trace-${paymentIntentId}`,
-    );
+    const event = paymentSucceeded({ paymentIntentId, email: null, customerId: customer.id });
+    const response = await postWebhook(stack.app, event, `trace-${paymentIntentId}`);
     expect(response.statusCode).toBe(200);
     await receiptSent(paymentIntentId);
 
     const root = webhookSpan(`trace-${paymentIntentId}`);
     expect(root.parentSpanId).toBeUndefined();
+    // Found by the Stripe event id, or by the workflow id on the workflow start.
+    expect(root.attributes['stripe.event_id']).toBe(event.id);
     const spans = await spansOfTrace(root.spanContext().traceId);
     const seen = names(spans);
     for (const expected of [
@@ -133,6 +132,11 @@ describe('one trace per purchase', () => {
         !workflowRunParents.has(span.parentSpanId),
     );
     expect(orphans.map((span) => span.name)).toEqual([]);
+    expect(
+      spans.find((span) => span.name === 'StartWorkflow:fulfillmentWorkflow')?.attributes[
+        'temporalWorkflowId'
+      ],
+    ).toBe(`fulfillment-${paymentIntentId}`);
     const emailSpan = spans.find((span) => span.name === 'email send')!;
     expect(emailSpan.attributes['email.driver']).toBe('outbox');
     expect(JSON.stringify(spans.map((span) => span.attributes))).not.toContain(
