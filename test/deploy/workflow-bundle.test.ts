@@ -2,7 +2,7 @@
 // scripts/build-workflow-bundle.ts`). This builds one the same way and runs real work from it.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -47,6 +47,12 @@ describe('the prebuilt workflow bundle', () => {
   it('is written where --out says and reported', async () => {
     expect((await stat(bundlePath)).size).toBeGreaterThan(10_000);
     expect(buildOutput).toContain(`workflow bundle: ${bundlePath}`);
+  });
+
+  it('carries the OpenTelemetry workflow interceptors (workflows continue their starter’s trace)', async () => {
+    expect(await readFile(bundlePath, 'utf8')).toContain(
+      '@temporalio/interceptors-opentelemetry/lib/workflow-interceptors.js',
+    );
   });
 
   it('runs a real fulfillment on a worker that loads it', async () => {
