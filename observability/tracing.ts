@@ -59,9 +59,13 @@ const disabled: Tracing = {
 
 let installed: Tracing = disabled;
 
+/** W3C trace context: what requests, workflow headers and the inbox column carry. */
+const w3c = new W3CTraceContextPropagator();
+
 /**
  * Installs OpenTelemetry tracing for this process once (the first call wins; later calls return
- * it): a Node tracer provider with the async-hooks context manager and W3C trace context, its
+ * it): a Node tracer provider with the async-hooks context manager and W3C trace context (no
+ * baggage), its
  * sampler from OTEL_TRACES_SAMPLER (default: parent-based, always on), spans batched to OTLP
  * (OTEL_BSP_* tune the batch) or written one by one to the console or a given exporter. With
  * the `none` exporter nothing is installed and every span is a no-op.
@@ -79,7 +83,9 @@ export function startTracing(options: TracingOptions): Tracing {
       ? new SimpleSpanProcessor(new ConsoleSpanExporter())
       : new BatchSpanProcessor(new OTLPTraceExporter());
   const provider = new NodeTracerProvider({ resource, spanProcessors: [spanProcessor] });
-  provider.register();
+  // W3C trace context only: baggage from a public request must not ride into workflow
+  // headers (stored in clear: headers bypass the payload codec) or downstream calls.
+  provider.register({ propagator: w3c });
   installed = {
     enabled: true,
     spanProcessor,
@@ -131,9 +137,6 @@ export function markSpanFailed(span: Span, error: unknown): void {
     message: error instanceof Error ? error.message : String(error),
   });
 }
-
-// The inbox column always carries W3C trace context, whatever OTEL_PROPAGATORS says.
-const w3c = new W3CTraceContextPropagator();
 
 /**
  * The active span as a W3C `traceparent` header value, or null when there is none (tracing

@@ -4,7 +4,7 @@ import { connectTemporalClient, type TemporalTarget } from '../temporal/client.t
 import { ensureOperationsSchedules } from '../temporal/schedules.ts';
 import { startWorkerMetricsServer, temporalMetricsBindAddress } from './metrics-server.ts';
 import { analyticsOutboxSinks } from '../drivers/analytics/index.ts';
-import { startOutboxRelay } from './outbox-relay.ts';
+import { startOutboxRelay, type OutboxRelay } from './outbox-relay.ts';
 
 /**
  * What a worker process runs besides the worker: the operations schedules (created or
@@ -40,8 +40,7 @@ export async function startWorkerOperations(
   } finally {
     await client.connection.close();
   }
-  // Analytics batches queued by the api and the activities, delivered with retries.
-  const analyticsRelay = startOutboxRelay(db, analyticsOutboxSinks(config));
+  const analyticsRelay = startAnalyticsExport(config, db);
   if (config.WORKER_METRICS_PORT === 0)
     return { metricsUrl: null, close: () => analyticsRelay.stop() };
   const metrics = await startWorkerMetricsServer({
@@ -57,4 +56,15 @@ export async function startWorkerOperations(
       await metrics.close();
     },
   };
+}
+
+/**
+ * Delivers the analytics batches the api and the activities queued in the outbox to the
+ * ANALYTICS_SINK service, with retries (nothing to do for the table sink). Stop it on shutdown.
+ */
+export function startAnalyticsExport(
+  config: Pick<Config, 'ANALYTICS_SINK' | 'SEGMENT_WRITE_KEY' | 'SEGMENT_API_URL'>,
+  db: Db,
+): OutboxRelay {
+  return startOutboxRelay(db, analyticsOutboxSinks(config));
 }

@@ -5,15 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSegmentStandIn, type SegmentStandIn } from '../../stack/segment-stand-in.ts';
 import { stripeTestId } from '../../stack/stripe-events.ts';
 import { waitFor } from '../../stack/processes.ts';
-import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
-import { startWorkerOperations } from '../../worker/operations.ts';
+import { startAnalyticsExport } from '../../worker/operations.ts';
+import type { OutboxRelay } from '../../worker/outbox-relay.ts';
 import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';
 
 let segment: SegmentStandIn;
 let stack: TestStack;
-let operations: Awaited<ReturnType<typeof startWorkerOperations>>;
+let relay: OutboxRelay;
 
 beforeAll(async () => {
   segment = await startSegmentStandIn({ writeKey: 'wk_events_test_0123' });
@@ -25,15 +25,12 @@ beforeAll(async () => {
       WORKER_METRICS_PORT: '0',
     },
   });
-  // What a worker process runs besides the worker: here, the analytics relay.
-  operations = await startWorkerOperations(
-    stack.config,
-    stack.db,
-    temporalTargetFromConfig(stack.config),
-  );
+  // What a worker process runs beside the worker for analytics (worker/operations.ts). Not the
+  // whole of startWorkerOperations: its schedules would run scans on the suite's shared Temporal.
+  relay = startAnalyticsExport(stack.config, stack.db);
 });
 afterAll(async () => {
-  await operations?.close();
+  await relay?.stop();
   await stack?.close();
   await segment?.close();
 });

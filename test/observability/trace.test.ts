@@ -12,6 +12,8 @@ import type { StripeEventEnvelope } from '../../gateway/ingest.ts';
 import { routeStripeEvent } from '../../gateway/stripe-routing.ts';
 import { createStripeClient } from '../../drivers/stripe.ts';
 import { startTracing, type Tracing } from '../../observability/tracing.ts';
+import { Cleanups } from '../../stack/cleanups.ts';
+import { startLocalComponents } from '../../stack/deployed-stack.ts';
 import { appDepsFromConfig } from '../../scripts/lib/app-options.ts';
 import { getFreePort, waitFor } from '../../stack/processes.ts';
 import { stripeTestId } from '../../stack/stripe-events.ts';
@@ -27,13 +29,26 @@ const exporter = new InMemorySpanExporter();
 let tracing: Tracing;
 let stack: TestStack;
 
+const cleanups = new Cleanups('trace test');
+
 beforeAll(async () => {
   // Before the worker starts: its workflow span sink exports into this process's tracing.
   tracing = startTracing({ exporter: 'none', serviceName: 'trace-test', spanExporter: exporter });
-  stack = await startTestStack();
-});
+  // A Temporal server and database of this file's own: on the suite's shared server another
+  // file's worker could run this purchase's tasks, and its spans would be exported there.
+  const own = await startLocalComponents(cleanups, { name: 'trace' });
+  stack = await startTestStack({
+    env: {
+      DATABASE_URL: own.databaseUrl,
+      TEMPORAL_ADDRESS: own.devServer.address,
+      PAYLOAD_ENCRYPTION_KEYS: own.payloadKeys,
+      STORAGE_LOCAL_DIR: own.storageDir,
+    },
+  });
+}, 180_000);
 afterAll(async () => {
   await stack?.close();
+  await cleanups.runAll();
   await tracing?.shutdown();
 });
 

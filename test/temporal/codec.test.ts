@@ -60,23 +60,34 @@ function codecCall(
   });
 }
 
+interface FoundPayloads {
+  search: Payload[];
+  trace: Payload[];
+  data: Payload[];
+}
+
 /**
  * Every Payload message in a history (found by shape: metadata + data), split into search
- * attributes (the server indexes those; the codec never sees them) and everything else.
+ * attributes (the server indexes those; the codec never sees them), the tracing interceptors'
+ * `_tracer-data` headers (headers bypass the codec) and everything else.
  */
 function payloadsIn(
   value: unknown,
-  found: { search: Payload[]; data: Payload[] } = { search: [], data: [] },
-  underSearchAttributes = false,
-): { search: Payload[]; data: Payload[] } {
+  found: FoundPayloads = { search: [], trace: [], data: [] },
+  under: 'search' | 'trace' | 'data' = 'data',
+): FoundPayloads {
   if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return found;
   const candidate = value as { metadata?: unknown; data?: unknown };
   if (candidate.metadata && typeof candidate.metadata === 'object' && 'data' in candidate) {
-    (underSearchAttributes ? found.search : found.data).push(value);
+    found[under].push(value);
     return found;
   }
   for (const [key, child] of Object.entries(value))
-    payloadsIn(child, found, underSearchAttributes || key === 'searchAttributes');
+    payloadsIn(
+      child,
+      found,
+      key === 'searchAttributes' ? 'search' : key === '_tracer-data' ? 'trace' : under,
+    );
   return found;
 }
 
@@ -115,7 +126,14 @@ describe('encrypted workflow payloads', () => {
     expect(raw.includes(local)).toBe(false);
 
     // Every payload but the search attributes (indexed by the server) is ciphertext.
-    const { data: dataPayloads, search: searchPayloads } = payloadsIn(events);
+    const { data: dataPayloads, search: searchPayloads, trace } = payloadsIn(events);
+    // The trace context header holds W3C trace context and nothing else (no baggage).
+    for (const header of trace) {
+      const carrier = JSON.parse(Buffer.from(header.data!).toString('utf8')) as object;
+      expect(Object.keys(carrier).filter((k) => k !== 'traceparent' && k !== 'tracestate')).toEqual(
+        [],
+      );
+    }
     expect(searchPayloads.map((p) => Buffer.from(p.data!).toString()).join()).not.toContain('@');
     expect(dataPayloads.length).toBeGreaterThan(5);
     expect(new Set(dataPayloads.map(encodingOf))).toEqual(new Set(['binary/encrypted']));
