@@ -124,9 +124,11 @@ Fulfillment Orchestrator is running${seeded ? ' (demo catalog seeded)' : ''}
   outbox         ${api}/dev/outbox
   metrics        ${api}/metrics · worker ${operations.metricsUrl ?? 'off (WORKER_METRICS_PORT=0)'}
   traces         ${
-    tracing.enabled
-      ? `${config.OTEL_TRACES_EXPORTER} → ${config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? config.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4318'} (Jaeger UI: http://localhost:16686)`
-      : 'off (OTEL_TRACES_EXPORTER=otlp sends them to a collector on localhost:4318)'
+    config.OTEL_TRACES_EXPORTER === 'otlp'
+      ? `OTLP → ${config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? config.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4318'} (Jaeger UI: http://localhost:16686)`
+      : tracing.enabled
+        ? 'printed to this console'
+        : 'off (OTEL_TRACES_EXPORTER=otlp sends them to a collector on localhost:4318)'
   }
   database       ${config.DATABASE_URL ? 'DATABASE_URL' : `PGlite at ${config.PGLITE_DATA_DIR}`}
   stripe api     ${config.STRIPE_API_URL ?? 'api.stripe.com'}

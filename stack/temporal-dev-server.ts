@@ -49,7 +49,12 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
       `${name}=${type}`,
     ]),
   ];
-  const server = spawnManaged(temporal, args);
+  // The Temporal server reads OTEL_* too (and refuses OTEL_TRACES_EXPORTER=console): the
+  // service's tracing settings are not the dev server's.
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('OTEL_')),
+  );
+  const server = spawnManaged(temporal, args, { env });
   const address = `127.0.0.1:${options.port}`;
   try {
     await waitFor(
