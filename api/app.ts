@@ -8,7 +8,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { registerJobMetrics } from '../observability/metrics.ts';
 import type Stripe from 'stripe';
 import type { Db } from '../db/database.ts';
-import { checkStripeEventGaps } from '../gateway/gap-check.ts';
+import { createEventDispatcher, type EventDispatcher } from '../gateway/dispatcher.ts';
 import { createGatewayMetrics } from '../observability/webhook-metrics.ts';
 import { startWebhookRelay } from '../gateway/relay.ts';
 import { createJwtAuthenticator, type JwtAuthOptions } from './auth.ts';
@@ -37,6 +37,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** `METHOD /path/{param}` for every route, in registration order. */
     registeredRoutes: string[];
+    /** Dispatches recorded Stripe events right after their ack (`idle()` for tests). */
+    webhookDispatcher: EventDispatcher;
   }
 }
 
@@ -47,12 +49,16 @@ export interface AppDeps {
   stripeWebhookSecrets: string[];
   webhook?: {
     bodyLimitBytes?: number;
-    rateLimitPerMinute?: number;
+    /** Dispatches in flight at once, right after the ack and in the relay (each). */
+    dispatchConcurrency?: number;
+    /** How long this process holds a recorded event for its own dispatch before a relay may. */
+    dispatchLeaseSeconds?: number;
   };
-  /** Run the relay for recorded-but-undispatched events every `intervalMs` (off when omitted). */
-  relay?: { intervalMs: number };
-  /** Compare the inbox with Stripe's Events API every `intervalMs` over `windowMs` (off when omitted). */
-  gapCheck?: { intervalMs: number; windowMs: number };
+  /**
+   * The relay: claims recorded events nobody dispatched (a crash, a Temporal outage) every
+   * `intervalMs`. Off when omitted (tests drive it themselves).
+   */
+  relay?: { intervalMs: number; batchSize?: number };
   /** Svix signing secret of the Resend webhook endpoint (POST /webhooks/resend). */
   resendWebhookSecret?: string | undefined;
   /** Where alerts raised by the api (a bounced receipt) go besides the table and the log. */
@@ -135,6 +141,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     production: deps.security?.production ?? false,
     // A storefront page makes a few calls per view; 120 a minute per user is generous for people.
     apiRateLimitPerMinute: deps.security?.apiRateLimitPerMinute ?? 120,
+    db: deps.db,
+    ...(deps.security?.rateLimitScope ? { rateLimitScope: deps.security.rateLimitScope } : {}),
   });
 
   // The routes as registered, so a test can hold the OpenAPI document to all of them.
@@ -159,7 +167,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const gatewayMetrics = createGatewayMetrics(registry);
+  const gatewayMetrics = createGatewayMetrics(registry, deps.db);
   // fulfillment_jobs_active / fulfillment_jobs_failed_total, read from Postgres on scrape.
   registerJobMetrics(registry, deps.db);
   app.get('/metrics', async (_request, reply) =>
@@ -170,16 +178,30 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/docs', () => docs);
   await app.register(registerHealthRoutes, { db: deps.db, temporal: deps.temporal, drain });
   if (deps.codec) await app.register(registerCodecRoutes, deps.codec);
+  const webhook = {
+    // Temporal starts take a few ms each: a few dozen in flight keep up with any Stripe account.
+    dispatchConcurrency: deps.webhook?.dispatchConcurrency ?? 16,
+    // Far beyond one dispatch (Temporal's 5 s deadline): the relay never races a live dispatch.
+    dispatchLeaseSeconds: deps.webhook?.dispatchLeaseSeconds ?? 30,
+  };
+  const dispatcher = createEventDispatcher(deps.db, deps.temporal, {
+    concurrency: webhook.dispatchConcurrency,
+    // A burst beyond this waits in the inbox for the relay rather than in memory.
+    maxQueued: 10_000,
+    leaseSeconds: webhook.dispatchLeaseSeconds,
+    log: (level, msg, fields) => app.log[level](fields, msg),
+    metrics: gatewayMetrics,
+  });
+  app.decorate('webhookDispatcher', dispatcher);
   await app.register(registerStripeWebhookRoute, {
     db: deps.db,
-    temporal: deps.temporal,
     secrets: deps.stripeWebhookSecrets,
     metrics: gatewayMetrics,
     // Stripe events are a few kB; 512 KiB admits the largest expanded objects and still
     // bounds memory per request.
     bodyLimitBytes: deps.webhook?.bodyLimitBytes ?? 512 * 1024,
-    // Far above Stripe's delivery rate for one account; a flood gets 429 and Stripe retries.
-    rateLimitPerMinute: deps.webhook?.rateLimitPerMinute ?? 6_000,
+    dispatcher,
+    dispatchLeaseSeconds: webhook.dispatchLeaseSeconds,
   });
   await app.register(registerResendWebhookRoute, {
     db: deps.db,
@@ -187,7 +209,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     alerts: deps.alertSinks ?? {},
   });
   if (deps.downloads)
-    await app.register(registerDownloadRoutes, { db: deps.db, ...deps.downloads });
+    await app.register(registerDownloadRoutes, {
+      db: deps.db,
+      ...deps.downloads,
+      ...(deps.security?.rateLimitScope ? { rateLimitScope: deps.security.rateLimitScope } : {}),
+    });
   if (deps.auth && deps.downloads) {
     await app.register(registerStorefrontRoutes, {
       db: deps.db,
@@ -214,29 +240,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.relay) {
     const relay = startWebhookRelay(deps.db, deps.temporal, {
       intervalMs: deps.relay.intervalMs,
-      logger: app.log,
+      batchSize: deps.relay.batchSize ?? 100,
+      concurrency: webhook.dispatchConcurrency,
+      leaseSeconds: webhook.dispatchLeaseSeconds,
+      log: (level, msg, fields) => app.log[level](fields, msg),
+      metrics: gatewayMetrics,
     });
     app.addHook('onClose', () => relay.stop());
   }
-  if (deps.gapCheck) {
-    const { intervalMs, windowMs } = deps.gapCheck;
-    const ingestDeps = {
-      db: deps.db,
-      temporal: deps.temporal,
-      stripe: deps.stripe,
-      metrics: gatewayMetrics,
-    };
-    const timer = setInterval(() => {
-      checkStripeEventGaps(ingestDeps, { since: new Date(Date.now() - windowMs) }).then(
-        (result) => {
-          if (result.redriven.length > 0)
-            app.log.warn(result, 'gap check re-drove missed Stripe events');
-        },
-        (error: unknown) => app.log.warn({ err: error }, 'gap check failed'),
-      );
-    }, intervalMs);
-    timer.unref();
-    app.addHook('onClose', async () => clearInterval(timer));
-  }
+  // After the server stopped taking requests: running dispatches finish, queued ones go back
+  // to the relay.
+  app.addHook('onClose', () => dispatcher.close());
   return app;
 }

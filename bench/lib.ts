@@ -118,8 +118,6 @@ export async function bootBenchStack(cleanups: Cleanups, signal: AbortSignal): P
     ...appDepsFromConfig(config, await openDatabase('api'), components.temporal),
     relay: undefined,
     logger: false,
-    // The limiter would answer 429 long before the benchmark's rate is reached.
-    webhook: { bodyLimitBytes: config.WEBHOOK_BODY_LIMIT_BYTES, rateLimitPerMinute: 1_000_000 },
   });
   cleanups.add('api', () => app.close());
   const apiUrl = await app.listen({ host: '127.0.0.1', port: 0 });

@@ -91,12 +91,19 @@ export const envSchema = z.object({
     .int()
     .min(1024)
     .default(512 * 1024),
-  /** Webhook requests per minute per client address before 429 (Stripe then retries). */
-  WEBHOOK_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
-  /** How often the relay looks for recorded events Temporal has not received yet. */
+  /** How often each api's relay claims recorded events nobody dispatched (crash, outage). */
   WEBHOOK_RELAY_INTERVAL_SECONDS: z.coerce.number().min(0.1).default(2),
+  /** Workflow starts in flight per api process, right after the ack and in the relay (each). */
+  WEBHOOK_DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
+  /**
+   * How long the api that recorded an event holds it for its own dispatch before any relay may
+   * claim it (and how long a relay's claim lasts): above Temporal's 5 s call deadline.
+   */
+  WEBHOOK_DISPATCH_LEASE_SECONDS: z.coerce.number().min(6).max(3600).default(30),
   /** How long the inbox keeps processed events (Stripe itself keeps them 30 days). */
   WEBHOOK_RETENTION_MONTHS: z.coerce.number().int().min(1).default(13),
+  /** How often the fleet prunes the inbox past its retention (once per interval, any worker). */
+  WEBHOOK_RETENTION_PRUNE_INTERVAL_HOURS: z.coerce.number().min(0).default(24),
   /** How often to compare the inbox with Stripe's Events API; 0 turns the gap check off. */
   STRIPE_GAP_CHECK_INTERVAL_MINUTES: z.coerce.number().min(0).default(10),
   /** How far back the gap check looks (Stripe retries deliveries for up to 3 days). */

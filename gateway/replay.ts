@@ -3,7 +3,7 @@ import { describeWorkflowStatus } from '../temporal/workflows.ts';
 import type { Db } from '../db/database.ts';
 import { recordAudit } from '../db/queries/audit.ts';
 import type { WebhookEvent } from '../db/tables/webhook-events.ts';
-import { dispatchRecordedEvent, isDispatchable, startRouteWorkflow } from './dispatch.ts';
+import { dispatchInboxEvent, isDispatchable, startRouteWorkflow } from './dispatch.ts';
 import type { StripeEventEnvelope } from './ingest.ts';
 import { routeStripeEvent } from './stripe-routing.ts';
 
@@ -41,12 +41,17 @@ function plannedChange(action: string, status: string): string {
 export async function replayEvents(
   db: Db,
   temporal: Client,
-  events: Pick<WebhookEvent, 'id' | 'event_id' | 'type' | 'payload' | 'result'>[],
+  events: Pick<
+    WebhookEvent,
+    'id' | 'event_id' | 'type' | 'payload' | 'result' | 'dispatch_attempts'
+  >[],
   { dryRun, operator, reason }: { dryRun: boolean; operator: string; reason?: string | undefined },
 ): Promise<ReplayPlan[]> {
   const plans: ReplayPlan[] = [];
   for (const event of events) {
-    const route = routeStripeEvent(event.payload as StripeEventEnvelope);
+    const route = event.payload
+      ? routeStripeEvent(event.payload as StripeEventEnvelope)
+      : ({ action: 'reject', error: 'the recorded event cannot be read' } as const);
     if (!isDispatchable(route)) {
       plans.push({
         eventId: event.event_id,
@@ -67,8 +72,13 @@ export async function replayEvents(
     };
     plans.push(plan);
     if (dryRun) continue;
-    if (event.result === null) await dispatchRecordedEvent(db, temporal, event, route, operator);
-    else await startRouteWorkflow(temporal, route);
+    if (event.result === null) {
+      await dispatchInboxEvent(db, temporal, event, route, {
+        dispatchedBy: operator,
+        attemptCounted: false,
+        attempts: event.dispatch_attempts + 1,
+      });
+    } else await startRouteWorkflow(temporal, route);
     await recordAudit(db, {
       actor: operator,
       action: 'webhook.replayed',

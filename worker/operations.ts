@@ -2,12 +2,15 @@ import type { Config } from '../config/env.ts';
 import type { Db } from '../db/database.ts';
 import { connectTemporalClient, type TemporalTarget } from '../temporal/client.ts';
 import { ensureOperationsSchedules } from '../temporal/schedules.ts';
+import { gatewayPeriodicJobs, type GatewayJobsConfig } from './gateway-jobs.ts';
 import { startWorkerMetricsServer, temporalMetricsBindAddress } from './metrics-server.ts';
+import { startPeriodicJobs } from './periodic.ts';
 
 /**
  * What a worker process runs besides the worker: the operations schedules (created or
- * updated once at start) and its /metrics endpoint on `WORKER_METRICS_PORT` (0: none).
- * `close` stops the endpoint.
+ * updated once at start), the gateway's fleet-wide periodic jobs (gap check, inbox retention,
+ * rate-limit counters) and its /metrics endpoint on `WORKER_METRICS_PORT` (0: none).
+ * `close` stops the jobs and the endpoint.
  */
 export async function startWorkerOperations(
   config: Pick<
@@ -19,7 +22,8 @@ export async function startWorkerOperations(
     | 'FAILURE_RATE_THRESHOLD'
     | 'RECONCILE_AUTO_HEAL'
     | 'RECONCILE_CRON'
-  >,
+  > &
+    GatewayJobsConfig,
   db: Db,
   target: TemporalTarget,
 ): Promise<{ metricsUrl: string | null; close(): Promise<void> }> {
@@ -34,12 +38,19 @@ export async function startWorkerOperations(
   } finally {
     await client.connection.close();
   }
-  if (config.WORKER_METRICS_PORT === 0) return { metricsUrl: null, close: async () => {} };
+  const periodic = startPeriodicJobs(db, gatewayPeriodicJobs(config, db));
+  if (config.WORKER_METRICS_PORT === 0) return { metricsUrl: null, close: () => periodic.stop() };
   const metrics = await startWorkerMetricsServer({
     db,
     host: config.WORKER_METRICS_HOST,
     port: config.WORKER_METRICS_PORT,
     temporalMetricsAddress: temporalMetricsBindAddress(config),
   });
-  return { metricsUrl: metrics.url, close: () => metrics.close() };
+  return {
+    metricsUrl: metrics.url,
+    close: async () => {
+      await periodic.stop();
+      await metrics.close();
+    },
+  };
 }

@@ -11,6 +11,7 @@ import {
 } from '../../drivers/storage/driver.ts';
 import type { Db } from '../../db/database.ts';
 import { issueDownload } from '../issue-download.ts';
+import { postgresRateLimitStore } from '../rate-limit-store.ts';
 import { hashClaimToken } from '../../security/claim-tokens.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import { findClaimTokenCustomer, insertClaimInitiatedEvent } from '../../db/queries/claims.ts';
@@ -25,6 +26,8 @@ export interface DownloadRoutesOptions {
   /** The local storage root, to serve its signed URLs; null for remote storage. */
   localRoot: string | null;
   rateLimitPerMinute: number;
+  /** The rate-limit counters' namespace (`SecurityOptions.rateLimitScope`). */
+  rateLimitScope?: string;
 }
 
 function page(
@@ -52,8 +55,14 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
   options,
 ) => {
   const { db, storage, secrets, storefrontUrl, localRoot } = options;
-  // Links are clicked by people: a handful a minute each; a scraper gets 429.
-  await app.register(rateLimit, { max: options.rateLimitPerMinute, timeWindow: '1 minute' });
+  // Links are clicked by people: a handful a minute each; a scraper gets 429 — counted in
+  // PostgreSQL, so the limit holds across every api replica.
+  await app.register(rateLimit, {
+    max: options.rateLimitPerMinute,
+    timeWindow: '1 minute',
+    store: postgresRateLimitStore(db, `${options.rateLimitScope ?? 'fleet'}:downloads`),
+    skipOnError: true,
+  });
 
   app.get<{ Params: { token: string } }>('/downloads/:token', async (request, reply) => {
     if (!secrets)

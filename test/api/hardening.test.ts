@@ -100,7 +100,6 @@ describe('security headers', () => {
     const app = await buildApp({
       ...appDepsFromConfig(stack.config, stack.db, stack.temporal),
       relay: undefined,
-      gapCheck: undefined,
       logger: false,
     });
     try {
@@ -288,7 +287,6 @@ describe('client addresses behind a proxy', () => {
     const app = await buildApp({
       ...appDepsFromConfig(config, stack.db, stack.temporal),
       relay: undefined,
-      gapCheck: undefined,
       logger: { ...loggerOptions('info'), stream: lines.stream },
     });
     try {
@@ -329,7 +327,6 @@ describe('5xx bodies', () => {
     const app = await buildApp({
       ...appDepsFromConfig(config, db, temporal),
       relay: undefined,
-      gapCheck: undefined,
       auth: { jwks: issuer.jwks, issuer: issuer.issuer, audience: issuer.audience },
       logger: { ...loggerOptions('info'), stream: brokenLogs.stream },
     });
