@@ -15,7 +15,7 @@ function findUnstorable(value: unknown, path: string): string | null {
     return null;
   }
   // Parsed JSON, params and query only: buffers and streams belong to the routes that read them.
-  if (value !== null && typeof value === 'object' && isPlainObject(value)) {
+  if (value !== null && typeof value === 'object' && isRecord(value)) {
     for (const [key, inner] of Object.entries(value)) {
       const keyProblem = unstorableText(key);
       if (keyProblem) return `${path} has a key that ${keyProblem}`;
@@ -26,9 +26,13 @@ function findUnstorable(value: unknown, path: string): string | null {
   return null;
 }
 
-function isPlainObject(value: object): boolean {
-  const prototype = Object.getPrototypeOf(value) as unknown;
-  return prototype === Object.prototype || prototype === null;
+/** A record of fields (parsed JSON, Fastify's params and query objects), not bytes or a stream. */
+function isRecord(value: object): boolean {
+  return (
+    !ArrayBuffer.isView(value) &&
+    !(value instanceof ArrayBuffer) &&
+    typeof (value as { pipe?: unknown }).pipe !== 'function'
+  );
 }
 
 /**

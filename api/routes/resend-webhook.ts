@@ -24,7 +24,11 @@ const storableText = z.string().min(1).max(255).refine(isStorableText, 'not stor
 
 const resendEvent = z.object({
   type: storableText,
-  created_at: z.string().refine((value) => !Number.isNaN(Date.parse(value)), 'not a date'),
+  created_at: z.string().refine((value) => {
+    // A date PostgreSQL's timestamptz holds: from 1970 to the year 9999.
+    const time = Date.parse(value);
+    return time >= 0 && time <= 253_402_300_799_000;
+  }, 'not a date'),
   data: z.object({ email_id: storableText }).loose(),
 });
 

@@ -30,7 +30,8 @@ const envelopeText = z.string().min(1).max(255).refine(isStorableText, 'not stor
 const stripeEventEnvelope = z.object({
   id: envelopeText,
   type: envelopeText,
-  created: z.number().int(),
+  // Seconds since 1970, within what PostgreSQL's timestamptz holds (up to year 9999).
+  created: z.number().int().min(0).max(253_402_300_799),
   livemode: z.boolean(),
   api_version: envelopeText.nullish(),
   data: z.object({ object: z.record(z.string(), z.unknown()) }),
