@@ -59,7 +59,8 @@ export function createEventDispatcher(
   let closed = false;
   let waiters: (() => void)[] = [];
   const log = options.log ?? (() => {});
-  const staleAfterMs = Math.max(0, options.leaseSeconds * 1000 - DISPATCH_BUDGET_MS);
+  const leaseMs = options.leaseSeconds * 1000;
+  const staleAfterMs = leaseMs - Math.min(DISPATCH_BUDGET_MS, leaseMs / 2);
 
   const settleWaiters = (): void => {
     if (running > 0 || queue.length > 0) return;
