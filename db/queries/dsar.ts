@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db, DbExecutor } from '../database.ts';
 import { recordAudit } from './audit.ts';
+import { asBuffer } from './webhook-events.ts';
 
 /** What happened to one kind of record. */
 export interface DsarTableReport {
@@ -55,7 +56,7 @@ async function redactWebhookBodies(trx: DbExecutor, email: string): Promise<numb
   const inBytes = new RegExp(literalPattern(Buffer.from(email, 'utf8').toString('latin1')), 'gi');
   for (const row of raw) {
     if (!row.raw_body) continue;
-    const redacted = row.raw_body.toString('latin1').replace(inBytes, REDACTED);
+    const redacted = asBuffer(row.raw_body).toString('latin1').replace(inBytes, REDACTED);
     await trx
       .updateTable('webhook_events')
       .set({ raw_body: Buffer.from(redacted, 'latin1') })

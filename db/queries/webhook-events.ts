@@ -14,15 +14,19 @@ export interface RecordedWebhookEvent {
   inserted: boolean;
 }
 
+/** bytea as a Buffer: pg returns Buffers, embedded PGlite plain Uint8Arrays. */
+export const asBuffer = (bytes: Uint8Array): Buffer =>
+  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
 /**
  * An inbox row's event: its jsonb payload, or — where PostgreSQL could not hold it (a U+0000,
  * a body that is not UTF-8) — the raw body parsed here, exactly as it was signed.
  */
-export function inboxPayload(row: { payload: unknown; raw_body?: Buffer | null }): unknown {
+export function inboxPayload(row: { payload: unknown; raw_body?: Uint8Array | null }): unknown {
   if (row.payload !== null && row.payload !== undefined) return row.payload;
   if (!row.raw_body) return null;
   try {
-    return JSON.parse(row.raw_body.toString('utf8')) as unknown;
+    return JSON.parse(asBuffer(row.raw_body).toString('utf8')) as unknown;
   } catch {
     return null;
   }

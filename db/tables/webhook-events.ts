@@ -36,7 +36,10 @@ export interface WebhookEventsTable {
    * a body that is not valid UTF-8): `raw_body` then holds it.
    */
   payload: ColumnType<unknown, string | null, string | null>;
-  /** The body exactly as the provider signed it (null for events recorded before it was kept). */
+  /**
+   * The body exactly as the provider signed it (null for events recorded before it was kept).
+   * Embedded PGlite returns a plain Uint8Array: readers go through `asBuffer`.
+   */
   raw_body: Buffer | null;
   received_at: Generated<Date>;
   /** How many times the provider delivered this event id. */

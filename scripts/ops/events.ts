@@ -14,8 +14,7 @@ import { createStripeClient } from '../../drivers/stripe.ts';
 import type { Client } from '@temporalio/client';
 import { printRows } from '../lib/table.ts';
 
-export const EVENTS_USAGE = `events list [--status ${WEBHOOK_OUTCOMES.join('|')}] [--type T] [--since ISO] [--limit N]
-                                    failed: the gateway's failures and purchases that ended needs_attention
+export const EVENTS_USAGE = `events list [--status ${WEBHOOK_OUTCOMES.join('|')}] [--type T] [--since ISO] [--limit N]   (failed: also purchases that ended needs_attention)
 events replay <evt_id> [--dry-run] [--operator NAME] [--reason TEXT]
 events replay --since ISO [--type T] [--dry-run] [--operator NAME] [--reason TEXT]
 events prune [--dry-run]            delete settled events older than WEBHOOK_RETENTION_MONTHS
