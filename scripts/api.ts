@@ -20,7 +20,7 @@ onShutdownSignal(
   async (signal) => {
     app.log.info({ signal, graceMs }, 'shutting down: draining in-flight requests');
     await closeGracefully(app, { graceMs });
-    // After the app: its onClose hooks stop the relay and the gap check, which use both.
+    // After the app: its onClose hooks stop the relay and the dispatcher, which use both.
     await temporal.connection.close();
     await db.destroy();
     app.log.info('shut down');
