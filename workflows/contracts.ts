@@ -69,6 +69,7 @@ export const WORKFLOW_TYPES = {
   rewardRevocation: 'rewardRevocationWorkflow',
   operatorRevocation: 'operatorRevocationWorkflow',
   resendLinks: 'resendLinksWorkflow',
+  /** Registered only so runs of the removed `ops-stuck-scan` schedule can finish. */
   opsStuckScan: 'opsStuckScanWorkflow',
   reconciliation: 'reconciliationWorkflow',
 } as const;
@@ -204,10 +205,20 @@ export type PermanentFailureType = (typeof PERMANENT_FAILURE_TYPES)[number];
  */
 export const ASSET_MISSING = 'AssetMissing';
 
+/**
+ * A delivered receipt whose delivery could not be recorded (the database failed after the
+ * provider accepted it): retried like any step, but not an email failure.
+ */
+export const DELIVERY_NOT_RECORDED = 'DeliveryNotRecorded';
+
 /** What `recordPurchase` wrote: the keys later steps work on, and who the buyer is. */
 export interface RecordedPurchase {
   jobId: string;
   orderId: string;
+  /** The purchase's key (the lock later steps take). Absent from runs before the lean shape. */
+  purchaseKey: string;
+  /** Storage paths of every purchased file, for the storage check. Absent before the lean shape. */
+  assets: string[];
   /**
    * The `CustomerEmail` search attribute's value: a keyed hash of the buyer's email (search
    * attributes are indexed in clear; `npm run ops -- temporal-query --email` computes it).
@@ -235,6 +246,12 @@ export interface ActivatedEntitlements {
 export interface JobStep {
   jobId: string;
   orderId: string;
+}
+
+/** The storage check and activation step: the job, its purchase and the files to look for. */
+export interface StoredJobStep extends JobStep {
+  purchaseKey: string;
+  assets: string[];
 }
 
 /** Why a fulfillment stopped for a human, for the job row and the alert. */
@@ -289,7 +306,7 @@ export interface ResendInput {
   sequence: number;
 }
 
-/** Input of the `ops-stuck-scan` schedule's workflow. */
+/** Input of `opsStuckScanWorkflow` (the removed `ops-stuck-scan` schedule's workflow). */
 export interface OperationsScanWorkflowInput {
   thresholdMinutes?: number;
   failureThreshold?: number;
