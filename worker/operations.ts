@@ -1,13 +1,16 @@
 import type { Config } from '../config/env.ts';
 import type { Db } from '../db/database.ts';
+import { runOperationsScan, STUCK_SCAN_INTERVAL_SECONDS } from '../support/stuck.ts';
 import { connectTemporalClient, type TemporalTarget } from '../temporal/client.ts';
 import { ensureOperationsSchedules } from '../temporal/schedules.ts';
+import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
 import { startWorkerMetricsServer, temporalMetricsBindAddress } from './metrics-server.ts';
+import { startPeriodicJobs, type PeriodicJobDefinition } from './periodic.ts';
 
 /**
- * What a worker process runs besides the worker: the operations schedules (created or
- * updated once at start) and its /metrics endpoint on `WORKER_METRICS_PORT` (0: none).
- * `close` stops the endpoint.
+ * What a worker process runs besides the worker: the daily reconciliation schedule (created or
+ * updated once at start; obsolete schedules deleted), the stuck scan as a fleet-wide periodic
+ * job, and its /metrics endpoint on `WORKER_METRICS_PORT` (0: none). `close` stops them.
  */
 export async function startWorkerOperations(
   config: Pick<
@@ -19,6 +22,8 @@ export async function startWorkerOperations(
     | 'FAILURE_RATE_THRESHOLD'
     | 'RECONCILE_AUTO_HEAL'
     | 'RECONCILE_CRON'
+    | 'ALERT_SLACK_WEBHOOK_URL'
+    | 'ALERT_WEBHOOK_URL'
   >,
   db: Db,
   target: TemporalTarget,
@@ -26,20 +31,66 @@ export async function startWorkerOperations(
   const client = await connectTemporalClient(target);
   try {
     await ensureOperationsSchedules(client, {
-      stuckThresholdMinutes: config.STUCK_THRESHOLD_MINUTES,
-      failureRateThreshold: config.FAILURE_RATE_THRESHOLD,
       reconcileAutoHeal: config.RECONCILE_AUTO_HEAL,
       reconcileCron: config.RECONCILE_CRON,
     });
-  } finally {
+  } catch (error) {
     await client.connection.close();
+    throw error;
   }
-  if (config.WORKER_METRICS_PORT === 0) return { metricsUrl: null, close: async () => {} };
+  const periodic = startPeriodicJobs(db, [stuckScanJob(config, db, client)]);
+  const closeOperations = async (): Promise<void> => {
+    await periodic.stop();
+    await client.connection.close();
+  };
+  if (config.WORKER_METRICS_PORT === 0) return { metricsUrl: null, close: closeOperations };
   const metrics = await startWorkerMetricsServer({
     db,
     host: config.WORKER_METRICS_HOST,
     port: config.WORKER_METRICS_PORT,
     temporalMetricsAddress: temporalMetricsBindAddress(config),
   });
-  return { metricsUrl: metrics.url, close: () => metrics.close() };
+  return {
+    metricsUrl: metrics.url,
+    close: async () => {
+      await metrics.close();
+      await closeOperations();
+    },
+  };
+}
+
+/**
+ * The stuck scan (support/stuck.ts) once per `STUCK_SCAN_INTERVAL_SECONDS` across the fleet:
+ * a visibility list and two small queries, no Temporal action. It watches the fulfillments of
+ * the `fulfillment` task queue.
+ */
+export function stuckScanJob(
+  config: Pick<
+    Config,
+    | 'STUCK_THRESHOLD_MINUTES'
+    | 'FAILURE_RATE_THRESHOLD'
+    | 'ALERT_SLACK_WEBHOOK_URL'
+    | 'ALERT_WEBHOOK_URL'
+  >,
+  db: Db,
+  temporal: Parameters<typeof runOperationsScan>[0]['temporal'],
+  { everySeconds = STUCK_SCAN_INTERVAL_SECONDS, taskQueue = FULFILLMENT_TASK_QUEUE } = {},
+): PeriodicJobDefinition {
+  return {
+    name: 'stuck-scan',
+    everySeconds,
+    run: () =>
+      runOperationsScan({
+        db,
+        temporal,
+        sinks: {
+          slackWebhookUrl: config.ALERT_SLACK_WEBHOOK_URL,
+          webhookUrl: config.ALERT_WEBHOOK_URL,
+        },
+        now: new Date(),
+        thresholdMinutes: config.STUCK_THRESHOLD_MINUTES,
+        failureThreshold: config.FAILURE_RATE_THRESHOLD,
+        taskQueue,
+      }),
+  };
 }
