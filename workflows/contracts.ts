@@ -162,6 +162,22 @@ export interface AppliedAdjustment {
   entitlementStatus: EntitlementStatus | null;
   /** The entitlements became revoked by this event: one cancellation email is owed. */
   revoked: boolean;
+  /**
+   * Set when this event moved the purchase's job (revoked, or restored to completed): the
+   * purchase's search attributes as the Temporal UI should show them now. The adjustment
+   * workflow carries them, so `FulfillmentStatus="revoked"` finds the purchase even when its
+   * fulfillment run has closed. Absent from runs recorded before.
+   */
+  statusChange?: PurchaseStatusAttributes | null;
+}
+
+/** A purchase's search attributes, for a workflow that changed its status. */
+export interface PurchaseStatusAttributes {
+  status: FulfillmentStatus;
+  orderSource: OrderSource;
+  paymentIntentId: string | null;
+  /** The keyed hash of the buyer's email (as the fulfillment's `CustomerEmail`). */
+  customerEmailSearchValue: string;
 }
 
 export interface FulfillmentStep {
