@@ -6,10 +6,13 @@ import {
   buildDisputeEvent,
   stripeTestId,
 } from '../../stack/stripe-events.ts';
+import { createLocalStorage } from '../../drivers/storage/driver.ts';
+import { revokeAccess } from '../../support/entitlements.ts';
 import { signalClaimed } from '../../temporal/workflows.ts';
 import {
   disputeWorkflowId,
   fulfillmentWorkflowId,
+  operatorRevocationWorkflowId,
   refundWorkflowId,
   searchAttributes,
 } from '../../workflows/contracts.ts';
@@ -95,6 +98,27 @@ describe('the Temporal UI shows a purchase’s true status after its fulfillment
       disputeWorkflowId(disputeId),
     );
     expect(found).toEqual([disputeWorkflowId(disputeId)]);
+  });
+
+  it('finds a purchase an operator revoked after its run closed, by its cancellation run', async () => {
+    const paymentIntentId = await closedFulfillment();
+    const change = await revokeAccess(
+      {
+        db: stack.db,
+        temporal: stack.temporal,
+        temporalUi: { baseUrl: 'http://localhost:8233', namespace: 'default' },
+        storage: createLocalStorage(stack.config.STORAGE_LOCAL_DIR),
+      },
+      paymentIntentId,
+      { operator: { name: 'test-operator', role: 'admin' }, reason: 'chargeback by phone' },
+    );
+    expect(change.cancellationWorkflowId).toBe(operatorRevocationWorkflowId(change.orderId));
+    const found = await listedBy(
+      stack.temporal,
+      `FulfillmentStatus="revoked" AND PaymentIntentId="${paymentIntentId}"`,
+      change.cancellationWorkflowId!,
+    );
+    expect(found).toEqual([change.cancellationWorkflowId]);
   });
 
   it('shows nothing new for a partial refund, which changes no status', async () => {
