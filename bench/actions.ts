@@ -281,7 +281,8 @@ export async function countActionsPerFulfillment(
       return countBillableActions(workflowId, await handle.fetchHistory());
     });
   }
-  if (withDaily) figures.daily = await countDailyActions(env, workflowBundle, dataConverter);
+  if (withDaily)
+    figures.daily = await countDailyActions(env, workflowBundle, dataConverter, config);
   return figures;
 }
 
@@ -337,6 +338,7 @@ async function countDailyActions(
   env: TestWorkflowEnvironment,
   workflowBundle: { code: string },
   dataConverter: ReturnType<typeof payloadDataConverter>,
+  config: Pick<Config, 'RECONCILE_AUTO_HEAL' | 'RECONCILE_CRON'>,
 ): Promise<DailyActions[]> {
   progress('counting the periodic work: the reconciliation and the removed stuck-scan schedule');
   const emptyReconcile: ReconcileSummary = { runId: 'bench', counts: {}, findings: 0, healed: 0 };
@@ -376,9 +378,10 @@ async function countDailyActions(
         note: 'a visibility list and two queries in a worker: no Temporal action',
       },
     ];
+    // The schedules as the workers create them, with this configuration (RECONCILE_CRON).
     for (const schedule of operationsSchedules({
-      reconcileAutoHeal: false,
-      reconcileCron: '0 2 * * *',
+      reconcileAutoHeal: config.RECONCILE_AUTO_HEAL,
+      reconcileCron: config.RECONCILE_CRON,
     })) {
       if (schedule.action.type !== 'startWorkflow') continue;
       const counted = await run(String(schedule.action.workflowType), schedule.action.args ?? []);
