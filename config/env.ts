@@ -71,9 +71,12 @@ export const envSchema = z.object({
   /**
    * Workflows a worker keeps in memory (its sticky cache). Fulfillments wait days on reminder
    * timers: an evicted one replays its short history when a timer fires, so a bounded cache
-   * keeps a worker holding 10,000 open runs under 1 GiB (`npm run bench -- memory`).
+   * keeps a worker holding 10,000 open runs under 1 GiB at its peak (`npm run bench --
+   * memory`). A cached fulfillment holds about 0.45 MiB (200 vs 600 open); 500 keeps the cache
+   * near 225 MiB and leaves the activities' surge room, and a fulfillment spends well under a
+   * second in its steps, so 500 still caches every run in flight at hundreds of starts a second.
    */
-  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(500),
 
   STRIPE_SECRET_KEY: z
     .string({ error: 'is required (a Stripe secret key, sk_…)' })

@@ -103,7 +103,7 @@ const { worker, connection } = await createFulfillmentWorker({
   deps: activityDeps,
 });
 const workerRun = worker.run();
-// The ops-stuck-scan / ops-reconcile-daily schedules and the worker's /metrics.
+// The ops-reconcile-daily schedule, the stuck scan (a periodic job) and the worker's /metrics.
 const operations = await startWorkerOperations(config, db, temporalTarget);
 const app = await buildApp(appDepsFromConfig(config, db, temporal));
 await app.listen({ host: config.HOST, port: config.PORT });

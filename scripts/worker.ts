@@ -22,7 +22,7 @@ const { worker, connection } = await createFulfillmentWorker({
     ? { workflowBundlePath: process.env['WORKFLOW_BUNDLE_PATH'] }
     : {}),
 });
-// The ops-stuck-scan / ops-reconcile-daily schedules and the worker's /metrics.
+// The ops-reconcile-daily schedule, the stuck scan (a periodic job) and the worker's /metrics.
 const operations = await startWorkerOperations(config, db, temporalTargetFromConfig(config));
 const running = worker.run().finally(async () => {
   await operations.close();

@@ -1,17 +1,25 @@
-import { ScheduleAlreadyRunning, type Client, type ScheduleOptions } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  type Client,
+  type ScheduleOptions,
+} from '@temporalio/client';
 import {
   FULFILLMENT_TASK_QUEUE,
   WORKFLOW_TYPES,
-  type OperationsScanWorkflowInput,
   type ReconciliationWorkflowInput,
 } from '../workflows/contracts.ts';
 
-export const STUCK_SCAN_SCHEDULE_ID = 'ops-stuck-scan';
 export const RECONCILE_SCHEDULE_ID = 'ops-reconcile-daily';
 
+/**
+ * Schedules earlier versions created that no longer exist: deleted wherever they remain.
+ * `ops-stuck-scan` ran the stuck scan every minute (about 5,760 actions a day); the scan is now
+ * a periodic job in the workers (worker/operations.ts), at no Temporal cost.
+ */
+export const OBSOLETE_SCHEDULE_IDS = ['ops-stuck-scan'] as const;
+
 export interface OperationsScheduleOptions {
-  stuckThresholdMinutes: number;
-  failureRateThreshold: number;
   /** RECONCILE_AUTO_HEAL: the daily run re-drives the safe classes itself. */
   reconcileAutoHeal: boolean;
   /** When the daily reconciliation runs (cron, UTC): it covers the UTC day before. */
@@ -22,33 +30,11 @@ export interface OperationsScheduleOptions {
 /** The schedules' definitions (exported so a test can hold them to what the docs say). */
 export function operationsSchedules(options: OperationsScheduleOptions): ScheduleOptions[] {
   const taskQueue = options.taskQueue ?? FULFILLMENT_TASK_QUEUE;
-  const scanInput: OperationsScanWorkflowInput = {
-    thresholdMinutes: options.stuckThresholdMinutes,
-    failureThreshold: options.failureRateThreshold,
-  };
   const reconcileInput: ReconciliationWorkflowInput = {
     heal: options.reconcileAutoHeal,
     actor: 'schedule',
   };
   return [
-    {
-      scheduleId: STUCK_SCAN_SCHEDULE_ID,
-      spec: { intervals: [{ every: '1 minute' }] },
-      action: {
-        type: 'startWorkflow',
-        workflowType: WORKFLOW_TYPES.opsStuckScan,
-        workflowId: 'ops-stuck-scan',
-        taskQueue,
-        args: [scanInput],
-      },
-      policies: {
-        // A scan that is still running makes the next one pointless: skip it.
-        overlap: 'SKIP',
-        // Missed scans are not worth replaying: the next one sees everything anyway.
-        catchupWindow: '1 minute',
-      },
-      memo: { purpose: 'stuck fulfillments and failure-rate alerts' },
-    },
     {
       scheduleId: RECONCILE_SCHEDULE_ID,
       spec: { cronExpressions: [options.reconcileCron] },
@@ -73,8 +59,8 @@ export function operationsSchedules(options: OperationsScheduleOptions): Schedul
 
 /**
  * Creates the operations schedules, or brings existing ones up to date (spec, action and
- * policies), so every worker start converges on the configuration. Safe to run from many
- * workers at once.
+ * policies), and deletes the obsolete ones, so every worker start converges on the
+ * configuration. Safe to run from many workers at once.
  */
 export async function ensureOperationsSchedules(
   client: Client,
@@ -94,6 +80,13 @@ export async function ensureOperationsSchedules(
       }));
     }
     ids.push(schedule.scheduleId);
+  }
+  for (const scheduleId of OBSOLETE_SCHEDULE_IDS) {
+    try {
+      await client.schedule.getHandle(scheduleId).delete();
+    } catch (error) {
+      if (!(error instanceof ScheduleNotFoundError)) throw error;
+    }
   }
   return ids;
 }

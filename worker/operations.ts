@@ -1,16 +1,18 @@
 import type { Config } from '../config/env.ts';
 import type { Db } from '../db/database.ts';
+import { runOperationsScan, STUCK_SCAN_INTERVAL_SECONDS } from '../support/stuck.ts';
 import { connectTemporalClient, type TemporalTarget } from '../temporal/client.ts';
 import { ensureOperationsSchedules } from '../temporal/schedules.ts';
-import { gatewayPeriodicJobs, type GatewayJobsConfig } from './gateway-jobs.ts';
+import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
 import { startWorkerMetricsServer, temporalMetricsBindAddress } from './metrics-server.ts';
-import { startPeriodicJobs } from './periodic.ts';
+import { gatewayPeriodicJobs, type GatewayJobsConfig } from './gateway-jobs.ts';
+import { startPeriodicJobs, type PeriodicJobDefinition } from './periodic.ts';
 
 /**
- * What a worker process runs besides the worker: the operations schedules (created or
- * updated once at start), the gateway's fleet-wide periodic jobs (gap check, inbox retention,
- * rate-limit counters) and its /metrics endpoint on `WORKER_METRICS_PORT` (0: none).
- * `close` stops the jobs and the endpoint.
+ * What a worker process runs besides the worker: the daily reconciliation schedule (created or
+ * updated once at start; obsolete schedules deleted), the fleet-wide periodic jobs (the stuck
+ * scan; the gateway's gap check, inbox retention and rate-limit counters) and its /metrics
+ * endpoint on `WORKER_METRICS_PORT` (0: none). `close` stops them.
  */
 export async function startWorkerOperations(
   config: Pick<
@@ -22,6 +24,8 @@ export async function startWorkerOperations(
     | 'FAILURE_RATE_THRESHOLD'
     | 'RECONCILE_AUTO_HEAL'
     | 'RECONCILE_CRON'
+    | 'ALERT_SLACK_WEBHOOK_URL'
+    | 'ALERT_WEBHOOK_URL'
   > &
     GatewayJobsConfig,
   db: Db,
@@ -30,16 +34,22 @@ export async function startWorkerOperations(
   const client = await connectTemporalClient(target);
   try {
     await ensureOperationsSchedules(client, {
-      stuckThresholdMinutes: config.STUCK_THRESHOLD_MINUTES,
-      failureRateThreshold: config.FAILURE_RATE_THRESHOLD,
       reconcileAutoHeal: config.RECONCILE_AUTO_HEAL,
       reconcileCron: config.RECONCILE_CRON,
     });
-  } finally {
+  } catch (error) {
     await client.connection.close();
+    throw error;
   }
-  const periodic = startPeriodicJobs(db, gatewayPeriodicJobs(config, db));
-  if (config.WORKER_METRICS_PORT === 0) return { metricsUrl: null, close: () => periodic.stop() };
+  const periodic = startPeriodicJobs(db, [
+    stuckScanJob(config, db, client),
+    ...gatewayPeriodicJobs(config, db),
+  ]);
+  const closeOperations = async (): Promise<void> => {
+    await periodic.stop();
+    await client.connection.close();
+  };
+  if (config.WORKER_METRICS_PORT === 0) return { metricsUrl: null, close: closeOperations };
   const metrics = await startWorkerMetricsServer({
     db,
     host: config.WORKER_METRICS_HOST,
@@ -49,8 +59,44 @@ export async function startWorkerOperations(
   return {
     metricsUrl: metrics.url,
     close: async () => {
-      await periodic.stop();
       await metrics.close();
+      await closeOperations();
     },
+  };
+}
+
+/**
+ * The stuck scan (support/stuck.ts) once per `STUCK_SCAN_INTERVAL_SECONDS` across the fleet:
+ * a visibility list and two small queries, no Temporal action. It watches the fulfillments of
+ * the `fulfillment` task queue.
+ */
+export function stuckScanJob(
+  config: Pick<
+    Config,
+    | 'STUCK_THRESHOLD_MINUTES'
+    | 'FAILURE_RATE_THRESHOLD'
+    | 'ALERT_SLACK_WEBHOOK_URL'
+    | 'ALERT_WEBHOOK_URL'
+  >,
+  db: Db,
+  temporal: Parameters<typeof runOperationsScan>[0]['temporal'],
+  { everySeconds = STUCK_SCAN_INTERVAL_SECONDS, taskQueue = FULFILLMENT_TASK_QUEUE } = {},
+): PeriodicJobDefinition {
+  return {
+    name: 'stuck-scan',
+    everySeconds,
+    run: () =>
+      runOperationsScan({
+        db,
+        temporal,
+        sinks: {
+          slackWebhookUrl: config.ALERT_SLACK_WEBHOOK_URL,
+          webhookUrl: config.ALERT_WEBHOOK_URL,
+        },
+        now: new Date(),
+        thresholdMinutes: config.STUCK_THRESHOLD_MINUTES,
+        failureThreshold: config.FAILURE_RATE_THRESHOLD,
+        taskQueue,
+      }),
   };
 }
