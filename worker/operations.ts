@@ -1,13 +1,28 @@
 import type { Config } from '../config/env.ts';
 import type { Db } from '../db/database.ts';
-import { connectTemporalClient, type TemporalTarget } from '../temporal/client.ts';
-import { ensureOperationsSchedules } from '../temporal/schedules.ts';
-import { startWorkerMetricsServer, temporalMetricsBindAddress } from './metrics-server.ts';
+import { lazyTemporalClient, type TemporalTarget } from '../temporal/client.ts';
+import { jsonLineLog } from '../temporal/connection-check.ts';
+import { operationsSchedules, reconcileSchedules } from '../temporal/schedules.ts';
+import {
+  startWorkerMetricsServer,
+  temporalMetricsBindAddress,
+  type WorkerHealth,
+} from './metrics-server.ts';
+import { startPeriodicJobs } from './periodic.ts';
 
 /**
- * What a worker process runs besides the worker: the operations schedules (created or
- * updated once at start) and its /metrics endpoint on `WORKER_METRICS_PORT` (0: none).
- * `close` stops the endpoint.
+ * How often the fleet checks the schedules (one worker per interval): creates a missing one,
+ * deletes an obsolete one. Ten minutes: a schedule deleted by hand is back well before the
+ * daily reconciliation's next run; changing a definition is the deploy step's job.
+ */
+const SCHEDULE_CHECK_SECONDS = 600;
+
+/**
+ * What a worker process runs besides the worker, none of it on the path to polling: its
+ * /metrics, /healthz and /readyz on `WORKER_METRICS_PORT` (0: none), and the fleet-wide periodic
+ * schedule check (`reconcileSchedules` in create-missing mode, on a client of its own that
+ * connects when first used — a failed schedule call is logged and retried next turn, it never
+ * keeps the worker from polling). Starts before Temporal answers; `close` stops both.
  */
 export async function startWorkerOperations(
   config: Pick<
@@ -22,24 +37,53 @@ export async function startWorkerOperations(
   >,
   db: Db,
   target: TemporalTarget,
+  health?: WorkerHealth,
 ): Promise<{ metricsUrl: string | null; close(): Promise<void> }> {
-  const client = await connectTemporalClient(target);
-  try {
-    await ensureOperationsSchedules(client, {
-      stuckThresholdMinutes: config.STUCK_THRESHOLD_MINUTES,
-      failureRateThreshold: config.FAILURE_RATE_THRESHOLD,
-      reconcileAutoHeal: config.RECONCILE_AUTO_HEAL,
-      reconcileCron: config.RECONCILE_CRON,
-    });
-  } finally {
+  const client = lazyTemporalClient(target);
+  const periodic = startPeriodicJobs(db, [
+    {
+      name: 'temporal-schedules',
+      everySeconds: SCHEDULE_CHECK_SECONDS,
+      async run() {
+        const results = await reconcileSchedules(
+          client,
+          operationsSchedules({
+            stuckThresholdMinutes: config.STUCK_THRESHOLD_MINUTES,
+            failureRateThreshold: config.FAILURE_RATE_THRESHOLD,
+            reconcileAutoHeal: config.RECONCILE_AUTO_HEAL,
+            reconcileCron: config.RECONCILE_CRON,
+          }),
+          { mode: 'create-missing' },
+        );
+        for (const { scheduleId, outcome } of results) {
+          if (outcome === 'differs')
+            jsonLineLog('warn', 'schedule differs from this release; run the deploy step', {
+              scheduleId,
+              command: 'npm run ops -- schedules sync',
+            });
+          else if (outcome === 'created' || outcome === 'deleted')
+            jsonLineLog('info', `schedule ${outcome}`, { scheduleId });
+        }
+      },
+    },
+  ]);
+  const stopPeriodic = async () => {
+    await periodic.stop();
     await client.connection.close();
-  }
-  if (config.WORKER_METRICS_PORT === 0) return { metricsUrl: null, close: async () => {} };
+  };
+  if (config.WORKER_METRICS_PORT === 0) return { metricsUrl: null, close: stopPeriodic };
   const metrics = await startWorkerMetricsServer({
     db,
     host: config.WORKER_METRICS_HOST,
     port: config.WORKER_METRICS_PORT,
     temporalMetricsAddress: temporalMetricsBindAddress(config),
+    ...(health ? { health } : {}),
   });
-  return { metricsUrl: metrics.url, close: () => metrics.close() };
+  return {
+    metricsUrl: metrics.url,
+    close: async () => {
+      await metrics.close();
+      await stopPeriodic();
+    },
+  };
 }
