@@ -68,7 +68,7 @@ if (localOperatorToken) process.env['OPERATOR_TOKENS'] = `local:admin:${localOpe
 if (!process.env['STRIPE_API_URL'] && !process.env['STRIPE_SECRET_KEY']) {
   const emulator = await startLocalstripe({ port: LOCALSTRIPE_PORT });
   children.push({ name: 'localstripe', stop: () => emulator.stop() });
-  process.env['STRIPE_API_URL'] = `http://localhost:${LOCALSTRIPE_PORT}`;
+  process.env['STRIPE_API_URL'] = emulator.url;
   process.env['STRIPE_SECRET_KEY'] = 'sk_test_localstripe';
 }
 // No Temporal configured (no address, no profile): a dev server of its own, and no

@@ -12,6 +12,7 @@ import { startTemporalDevServer } from '../../stack/temporal-dev-server.ts';
 import { createScratchDatabase } from '../helpers/database.ts';
 import { purchaseRows } from '../helpers/purchases.ts';
 import { serviceEnv, spawnService } from '../helpers/services.ts';
+import { isLoopback, listeningSocketsOf } from '../helpers/sockets.ts';
 import { paymentSucceeded } from '../helpers/stripe.ts';
 
 const cleanups = new Cleanups('startup-order test');
@@ -124,5 +125,11 @@ describe('starting while Temporal is down', () => {
       );
     });
     expect((await json(`${workerUrl}/readyz`)).body).toMatchObject({ phase: 'polling' });
+    // Both listen where their defaults say: this machine only (HOST, WORKER_METRICS_HOST).
+    for (const service of [api, worker]) {
+      const sockets = listeningSocketsOf(service.child.pid!);
+      expect(sockets.length).toBeGreaterThan(0);
+      expect(sockets.filter((socket) => !isLoopback(socket.address))).toEqual([]);
+    }
   }, 180_000);
 });

@@ -7,14 +7,13 @@ import { testEnv } from './stack.ts';
 /**
  * The environment a spawned api, worker or operator CLI of a test runs with: the suite's
  * database, payload keys, storage and bundle (`testEnv`), no temporal.toml, no fixed ports, a
- * short drain. `overrides` win; a value `undefined` removes the variable.
+ * short drain, and the default listening addresses. `overrides` win; a value `undefined` removes the variable.
  */
 export function serviceEnv(overrides: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...testEnv(),
     LOG_LEVEL: 'warn',
-    HOST: '127.0.0.1',
     PORT: '0',
     TEMPORAL_CONFIG_FILE: '',
     WORKER_METRICS_PORT: '0',
@@ -24,6 +23,9 @@ export function serviceEnv(overrides: Record<string, string | undefined> = {}): 
     WEBHOOK_RELAY_INTERVAL_SECONDS: '1',
     WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'),
   };
+  // The defaults decide where api and worker listen (127.0.0.1), not an inherited value.
+  delete env['HOST'];
+  delete env['WORKER_METRICS_HOST'];
   for (const [key, value] of Object.entries(overrides)) {
     if (value === undefined) delete env[key];
     else env[key] = value;
