@@ -55,10 +55,12 @@ client_key_path = "${certs.client.key}"
       profile: 'prod',
       configFile: file,
     });
-    expect(settings?.tls).toMatchObject({
-      clientCertPair: { crt: expect.anything(), key: expect.anything() },
-      serverRootCACertificate: expect.anything(),
-    });
+    const tls = settings?.tls as {
+      clientCertPair?: { crt: Uint8Array };
+      serverRootCACertificate?: Uint8Array;
+    };
+    expect(Buffer.from(tls.clientCertPair!.crt).toString()).toContain('BEGIN CERTIFICATE');
+    expect(Buffer.from(tls.serverRootCACertificate!).toString()).toContain('BEGIN CERTIFICATE');
     expect(settings?.settingNames.namespace).toBe('TEMPORAL_NAMESPACE');
     expect(settings?.settingNames.clientCert).toBe(
       `tls.client_cert_path (profile "prod" in ${file})`,

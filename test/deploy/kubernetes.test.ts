@@ -80,7 +80,7 @@ function schemaFile(manifest: Manifest): string {
     ? manifest.apiVersion.split('/')
     : ['', manifest.apiVersion];
   const kind = manifest.kind.toLowerCase();
-  return group ? `${kind}-${group!.split('.')[0]}-${version}.json` : `${kind}-${version}.json`;
+  return group ? `${kind}-${group.split('.')[0]}-${version}.json` : `${kind}-${version}.json`;
 }
 
 let validators: Map<string, (manifest: Manifest) => ValidateFunction>;
