@@ -20,6 +20,7 @@ import {
 import { DSAR_USAGE, runDsarCommand } from './ops/dsar.ts';
 import { CATALOG_USAGE, runCatalogCommand } from './ops/catalog.ts';
 import { runSchedulesCommand, SCHEDULES_USAGE } from './ops/schedules.ts';
+import { runWorkflowsCommand, WORKFLOWS_USAGE } from './ops/workflows.ts';
 
 const USAGE = `usage: npm run ops -- <command> [--json]
 
@@ -32,7 +33,8 @@ ${JOBS_USAGE}
 ${ENTITLEMENTS_USAGE}
 ${DSAR_USAGE}
 ${CATALOG_USAGE}
-${SCHEDULES_USAGE}`;
+${SCHEDULES_USAGE}
+${WORKFLOWS_USAGE}`;
 
 function exitWithError(error: unknown): void {
   // A refused operation (unknown reference, invalid input, wrong state) is its message alone.
@@ -100,6 +102,8 @@ try {
     await runCatalogCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'schedules')
     await runSchedulesCommand(argv.slice(1), { temporal, config, json });
+  else if (argv[0] === 'workflows')
+    await runWorkflowsCommand(argv.slice(1), { temporal, config, json });
   else throw new UsageError(`unknown command ${argv[0]}\n\n${USAGE}`);
 } catch (error) {
   exitWithError(error);
