@@ -18,6 +18,7 @@ import { registerDevOutboxRoutes } from './routes/dev-outbox.ts';
 import { registerStorefrontRoutes } from './routes/storefront.ts';
 import { registerDownloadRoutes, type DownloadRoutesOptions } from './routes/downloads.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import type { TemporalHealth } from '../temporal/connection-check.ts';
 import { registerCodecRoutes, type CodecRoutesOptions } from './routes/codec.ts';
 import { trackDrain } from './drain.ts';
 import { registerResendWebhookRoute } from './routes/resend-webhook.ts';
@@ -45,6 +46,8 @@ declare module 'fastify' {
 export interface AppDeps {
   db: Db;
   temporal: Client;
+  /** What the process's Temporal monitor last saw, for /readyz (scripts/api.ts). */
+  temporalHealth?: () => TemporalHealth;
   stripe: Stripe;
   stripeWebhookSecrets: string[];
   webhook?: {
@@ -176,7 +179,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const docs = openApiDocument(deps.publicBaseUrl ?? 'http://localhost:3000');
   app.get('/docs', () => docs);
-  await app.register(registerHealthRoutes, { db: deps.db, temporal: deps.temporal, drain });
+  await app.register(registerHealthRoutes, {
+    db: deps.db,
+    temporal: deps.temporal,
+    temporalHealth: deps.temporalHealth,
+    drain,
+  });
   if (deps.codec) await app.register(registerCodecRoutes, deps.codec);
   const webhook = {
     // Temporal starts take a few ms each: a few dozen in flight keep up with any Stripe account.

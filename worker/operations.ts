@@ -1,18 +1,32 @@
 import type { Config } from '../config/env.ts';
 import type { Db } from '../db/database.ts';
 import { runOperationsScan, STUCK_SCAN_INTERVAL_SECONDS } from '../support/stuck.ts';
-import { connectTemporalClient, type TemporalTarget } from '../temporal/client.ts';
-import { ensureOperationsSchedules } from '../temporal/schedules.ts';
+import { lazyTemporalClient, type TemporalTarget } from '../temporal/client.ts';
+import { jsonLineLog } from '../temporal/connection-check.ts';
+import { operationsSchedules, reconcileSchedules } from '../temporal/schedules.ts';
 import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
-import { startWorkerMetricsServer, temporalMetricsBindAddress } from './metrics-server.ts';
+import {
+  startWorkerMetricsServer,
+  temporalMetricsBindAddress,
+  type WorkerHealth,
+} from './metrics-server.ts';
 import { gatewayPeriodicJobs, type GatewayJobsConfig } from './gateway-jobs.ts';
 import { startPeriodicJobs, type PeriodicJobDefinition } from './periodic.ts';
 
 /**
- * What a worker process runs besides the worker: the daily reconciliation schedule (created or
- * updated once at start; obsolete schedules deleted), the fleet-wide periodic jobs (the stuck
- * scan; the gateway's gap check, inbox retention and rate-limit counters) and its /metrics
- * endpoint on `WORKER_METRICS_PORT` (0: none). `close` stops them.
+ * How often the fleet checks the schedules (one worker per interval): creates a missing one,
+ * deletes an obsolete one. Ten minutes: a schedule deleted by hand is back well before the
+ * daily reconciliation's next run; changing a definition is the deploy step's job.
+ */
+const SCHEDULE_CHECK_SECONDS = 600;
+
+/**
+ * What a worker process runs besides the worker, none of it on the path to polling: its
+ * /metrics, /healthz and /readyz on `WORKER_METRICS_PORT` (0: none), and the fleet-wide periodic
+ * jobs: the schedule check (`reconcileSchedules` in create-missing mode, on a client of its own
+ * that connects when first used — a failed schedule call is logged and retried next turn, it
+ * never keeps the worker from polling), the stuck scan, and the gateway's gap check, inbox
+ * retention and rate-limit clean-up. Starts before Temporal answers; `close` stops them.
  */
 export async function startWorkerOperations(
   config: Pick<
@@ -30,37 +44,53 @@ export async function startWorkerOperations(
     GatewayJobsConfig,
   db: Db,
   target: TemporalTarget,
+  health?: WorkerHealth,
 ): Promise<{ metricsUrl: string | null; close(): Promise<void> }> {
-  const client = await connectTemporalClient(target);
-  try {
-    await ensureOperationsSchedules(client, {
-      reconcileAutoHeal: config.RECONCILE_AUTO_HEAL,
-      reconcileCron: config.RECONCILE_CRON,
-    });
-  } catch (error) {
-    await client.connection.close();
-    throw error;
-  }
+  const client = lazyTemporalClient(target);
   const periodic = startPeriodicJobs(db, [
+    {
+      name: 'temporal-schedules',
+      everySeconds: SCHEDULE_CHECK_SECONDS,
+      async run() {
+        const results = await reconcileSchedules(
+          client,
+          operationsSchedules({
+            reconcileAutoHeal: config.RECONCILE_AUTO_HEAL,
+            reconcileCron: config.RECONCILE_CRON,
+          }),
+          { mode: 'create-missing' },
+        );
+        for (const { scheduleId, outcome } of results) {
+          if (outcome === 'differs')
+            jsonLineLog('warn', 'schedule differs from this release; run the deploy step', {
+              scheduleId,
+              command: 'npm run ops -- schedules sync',
+            });
+          else if (outcome === 'created' || outcome === 'deleted')
+            jsonLineLog('info', `schedule ${outcome}`, { scheduleId });
+        }
+      },
+    },
     stuckScanJob(config, db, client),
     ...gatewayPeriodicJobs(config, db),
   ]);
-  const closeOperations = async (): Promise<void> => {
+  const stopPeriodic = async () => {
     await periodic.stop();
     await client.connection.close();
   };
-  if (config.WORKER_METRICS_PORT === 0) return { metricsUrl: null, close: closeOperations };
+  if (config.WORKER_METRICS_PORT === 0) return { metricsUrl: null, close: stopPeriodic };
   const metrics = await startWorkerMetricsServer({
     db,
     host: config.WORKER_METRICS_HOST,
     port: config.WORKER_METRICS_PORT,
     temporalMetricsAddress: temporalMetricsBindAddress(config),
+    ...(health ? { health } : {}),
   });
   return {
     metricsUrl: metrics.url,
     close: async () => {
       await metrics.close();
-      await closeOperations();
+      await stopPeriodic();
     },
   };
 }

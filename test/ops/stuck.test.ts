@@ -358,7 +358,8 @@ describe('stuck fulfillments', () => {
       taskQueue,
     };
     // A deployment from before: the every-minute ops-stuck-scan schedule exists.
-    const [obsolete] = OBSOLETE_SCHEDULE_IDS;
+    const obsolete = 'ops-stuck-scan';
+    expect(OBSOLETE_SCHEDULE_IDS).toContain(obsolete);
     await stack.temporal.schedule.create({
       scheduleId: obsolete,
       spec: { intervals: [{ every: '1 hour' }] },
