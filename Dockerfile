@@ -3,7 +3,8 @@
 #   api:     docker run fulfillment                       (node scripts/api.ts, port 3000)
 #   worker:  docker run fulfillment node scripts/worker.ts
 #   migrate: docker run fulfillment node scripts/migrate.ts
-# temporal.docker-compose.yml runs all three against a production-like Temporal.
+# temporal.docker-compose.yml runs all three against a production-like Temporal;
+# deploy/kubernetes/ runs them in a cluster (docs/DEPLOY.md).
 #
 # Node 24 comes from the base image, not from the `node` devDependency: the runtime stage
 # installs production dependencies only, and every command runs TypeScript with plain `node`
@@ -38,8 +39,10 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY . .
 COPY --from=build /app/dist/workflow-bundle.js /app/dist/workflow-bundle.js
 USER node
-EXPOSE 3000
-# Liveness of the api (`/healthz`); compose checks readiness (`/readyz`) and the worker's own port.
+EXPOSE 3000 9464
+# Liveness of the api (`/healthz`). Readiness is the orchestrator's: the api's `/readyz` (200
+# while Temporal is away, "degraded"), the worker's `/healthz` and `/readyz` on its metrics port
+# 9464 (compose and deploy/kubernetes probe them).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT ?? 3000}/healthz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "scripts/api.ts"]

@@ -1,17 +1,25 @@
 import { z } from 'zod';
 import type { Db } from '../db/database.ts';
 import {
+  findPurchaseStatus,
   findStripeEventType,
   recordPaymentAdjustment,
   revokeRewardRows,
+  type AppliedAdjustmentRows,
 } from '../db/queries/adjustments.ts';
 import type { NewPaymentAdjustment } from '../db/tables/payment-adjustments.ts';
 import {
   refundIdOf,
   type RewardRevocationInput,
   type AppliedAdjustment,
+  type OperatorRevocationInput,
   type PaymentAdjustmentInput,
+  type PurchaseStatusAttributes,
 } from '../workflows/contracts.ts';
+import {
+  customerEmailSearchValue,
+  DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
+} from '../security/search-attribute-hash.ts';
 import { loadStripeEventObject, permanentFailure } from './fulfillment.ts';
 
 const chargeSchema = z.object({
@@ -78,7 +86,26 @@ function readAdjustment(
 }
 
 /** Refunds and disputes: record the fact, then bring the order's entitlements in line with it. */
-export function createAdjustmentActivities({ db }: { db: Db }) {
+export function createAdjustmentActivities({
+  db,
+  searchAttributeHashKey = DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
+}: {
+  db: Db;
+  /** Keys the `CustomerEmail` search attribute's hash (SEARCH_ATTRIBUTE_HASH_KEY). */
+  searchAttributeHashKey?: string | undefined;
+}) {
+  const shown = (
+    change: NonNullable<AppliedAdjustmentRows['statusChange']>,
+  ): PurchaseStatusAttributes => ({
+    status: change.status,
+    orderSource: change.source,
+    paymentIntentId: change.paymentIntentId,
+    customerEmailSearchValue: customerEmailSearchValue(change.email, searchAttributeHashKey),
+  });
+  const applied = ({ statusChange, ...rows }: AppliedAdjustmentRows): AppliedAdjustment => ({
+    ...rows,
+    statusChange: statusChange ? shown(statusChange) : null,
+  });
   return {
     /**
      * Records a refund or dispute event as a fact of its purchase and re-derives the order's
@@ -99,7 +126,7 @@ export function createAdjustmentActivities({ db }: { db: Db }) {
         throw error;
       }
 
-      return recordPaymentAdjustment(db, adjustment);
+      return applied(await recordPaymentAdjustment(db, adjustment));
     },
 
     /**
@@ -111,9 +138,20 @@ export function createAdjustmentActivities({ db }: { db: Db }) {
       reason,
       actor,
     }: RewardRevocationInput): Promise<AppliedAdjustment> {
-      const applied = await revokeRewardRows(db, { rewardId, reason, actor });
-      if (!applied) throw permanentFailure('InvalidPurchase', `reward ${rewardId} is not recorded`);
-      return applied;
+      const revoked = await revokeRewardRows(db, { rewardId, reason, actor });
+      if (!revoked) throw permanentFailure('InvalidPurchase', `reward ${rewardId} is not recorded`);
+      return applied(revoked);
+    },
+
+    /**
+     * The search attributes of an order's purchase as they stand (after an operator's
+     * revocation): for the revocation workflow to carry. Null for an order without a job.
+     */
+    async describePurchaseStatus({
+      orderId,
+    }: OperatorRevocationInput): Promise<PurchaseStatusAttributes | null> {
+      const purchase = await findPurchaseStatus(db, orderId);
+      return purchase ? shown(purchase) : null;
     },
   };
 }

@@ -3,15 +3,17 @@ import type Stripe from 'stripe';
 import type { Db } from '../db/database.ts';
 import {
   activateOrderEntitlements,
+  completeOrderDelivery,
+  findOrderPurchaseKey,
   listOrderProducts,
-  transitionJobInTransaction,
-  transitionJobWithError,
+  transitionJob,
 } from '../db/queries/fulfillment.ts';
 import { productStoragePath } from '../db/queries/products.ts';
-import { findPurchasedProducts, recordPurchaseRows } from '../db/queries/purchases.ts';
+import { recordPurchaseRows } from '../db/queries/purchases.ts';
 import { findWebhookEvent } from '../db/queries/webhook-events.ts';
 import {
   ASSET_MISSING,
+  DELIVERY_NOT_RECORDED,
   type ActivatedEntitlements,
   type FulfillmentInput,
   type FulfillmentStatus,
@@ -19,17 +21,27 @@ import {
   type NeedsAttention,
   type PermanentFailureType,
   type RecordedPurchase,
+  type StoredJobStep,
 } from '../workflows/contracts.ts';
 import { raiseAlert, type AlertSinks } from '../support/alerts.ts';
 import type { EmailDriver } from '../drivers/email/driver.ts';
-import type { DownloadLinkSigning } from './order-email.ts';
+import {
+  attemptOrderEmail,
+  observeReceiptLatency,
+  type DownloadLinkSigning,
+} from './order-email.ts';
 import {
   customerEmailSearchValue,
   DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
 } from '../security/search-attribute-hash.ts';
 import type { StorageDriver } from '../drivers/storage/driver.ts';
-import { tableAnalyticsSink, type AnalyticsSink } from '../drivers/analytics/index.ts';
-import { recordFulfillmentAnalytics } from './analytics.ts';
+import { fulfillmentJobsFailed } from '../observability/metrics.ts';
+import {
+  analyticsEventRows,
+  tableAnalyticsSink,
+  type AnalyticsSink,
+} from '../drivers/analytics/index.ts';
+import { fulfilledOrderAnalytics, recordFulfillmentAnalytics } from './analytics.ts';
 import {
   InvalidPurchaseError,
   readPurchase,
@@ -63,20 +75,34 @@ export async function loadStripeEventObject(db: Db, stripeEventId: string): Prom
   return (event.payload as { data?: { object?: unknown } }).data?.object;
 }
 
+/** Throws (retryable, AssetMissing) unless every file exists in storage. */
+async function requireStoredFiles(storage: StorageDriver, keys: readonly string[]): Promise<void> {
+  const present = await Promise.all(keys.map((key) => storage.exists(key)));
+  const missing = keys.filter((_, index) => !present[index]);
+  if (missing.length > 0) {
+    throw ApplicationFailure.retryable(
+      `missing in ${storage.name} storage: ${missing.join(', ')}`,
+      ASSET_MISSING,
+    );
+  }
+}
+
 /** The side effects of a fulfillment; each is idempotent on its own key so retries are safe. */
-export function createFulfillmentActivities({
-  db,
-  stripe,
-  storage,
-  alerts,
-  searchAttributeHashKey = DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
-  analytics = tableAnalyticsSink,
-}: FulfillmentDeps) {
+export function createFulfillmentActivities(deps: FulfillmentDeps) {
+  const {
+    db,
+    stripe,
+    storage,
+    alerts,
+    searchAttributeHashKey = DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
+    analytics = tableAnalyticsSink,
+  } = deps;
   return {
     /**
      * Records customer, order, entitlements (`processing`), the job and its first event in one
      * transaction. Running it again for the same purchase returns what is there. A refund or
-     * dispute recorded before this success event applies at once.
+     * dispute recorded before this success event applies at once. Returns the storage paths
+     * the next step checks, so it need not read them again.
      */
     async recordPurchase(input: FulfillmentInput): Promise<RecordedPurchase> {
       let purchase: Purchase;
@@ -94,57 +120,78 @@ export function createFulfillmentActivities({
         input.source === 'reward'
           ? { rewardId: input.rewardId }
           : { stripeEventId: input.stripeEventId };
-      const { products, unknown } = await findPurchasedProducts(db, purchase.items);
-
       // Nothing is delivered while part of the purchase is unknown: support fixes the
       // catalog and replays the event, and this step then records every item.
-      const deliverable = unknown.length === 0 ? products : [];
       const recorded = await recordPurchaseRows(db, {
         purchase,
         source: input.source,
         origin,
-        products: deliverable,
+        items: purchase.items,
       });
       return {
         jobId: recorded.jobId,
         orderId: recorded.orderId,
+        purchaseKey: purchase.purchaseKey,
         customerEmailSearchValue: customerEmailSearchValue(purchase.email, searchAttributeHashKey),
         guest: recorded.guest,
         status: recorded.status,
-        unknownItems: unknown,
+        unknownItems: recorded.unknown,
+        assets: recorded.products.flatMap((product) =>
+          product.formats.map((format) => productStoragePath(product, format)),
+        ),
       };
     },
 
     /**
-     * Checks that every purchased file exists at its versioned path. A missing file is
-     * retried (it may still be uploading); the workflow gives up after its retry window.
+     * Checks that every purchased file exists at its versioned path, then makes the order's
+     * entitlements usable — `pending_claim` for guests, `active` for known accounts, unless a
+     * refund or dispute says otherwise (`revoked` or `suspended`) — and moves the job to
+     * `pending_email` (or `revoked`), in one transaction. A missing file is retried (it may
+     * still be uploading); the workflow gives up after its retry window.
      */
-    async verifyAssets({ jobId, orderId }: JobStep): Promise<FulfillmentStatus> {
-      const items = await listOrderProducts(db, orderId);
-      const keys = items.flatMap((item) =>
-        item.formats.map((format) => productStoragePath(item, format)),
+    async activateStoredEntitlements({
+      jobId,
+      orderId,
+      purchaseKey,
+      assets,
+    }: StoredJobStep): Promise<ActivatedEntitlements> {
+      await requireStoredFiles(storage, assets);
+      return activateOrderEntitlements(
+        db,
+        { jobId, orderId, purchaseKey },
+        { files: assets.length },
       );
-      const missing: string[] = [];
-      for (const key of keys) if (!(await storage.exists(key))) missing.push(key);
-      if (missing.length > 0) {
-        throw ApplicationFailure.retryable(
-          `missing in ${storage.name} storage: ${missing.join(', ')}`,
-          ASSET_MISSING,
-        );
-      }
-      const job = await transitionJobInTransaction(db, jobId, 'pending_entitlement', {
-        step: 'verify_assets',
-        files: keys.length,
-      });
-      return job.status;
     },
 
     /**
-     * Makes the order's entitlements usable: `pending_claim` for guests, `active` for known
-     * accounts — unless a refund or dispute says otherwise (then `revoked` or `suspended`).
+     * Delivers the order: the receipt (download links, a claim link for guests) through the
+     * email ledger, then — in one statement — the receipt marked sent, the analytics events
+     * (queued in the outbox for ANALYTICS_SINK's exporter, if any) and the job `completed`. Retried as a whole: the ledger never sends a key twice, and the
+     * completion is idempotent. A failure after the email went out is `DeliveryNotRecorded`,
+     * so it does not count as a failing email.
      */
-    async activateEntitlements({ jobId, orderId }: JobStep): Promise<ActivatedEntitlements> {
-      return activateOrderEntitlements(db, jobId, orderId);
+    async deliverOrder({ jobId, orderId }: JobStep): Promise<FulfillmentStatus> {
+      const attempt = await attemptOrderEmail(deps, { orderId, kind: 'delivery' });
+      let completed;
+      try {
+        completed = await completeOrderDelivery(db, {
+          jobId,
+          idempotencyKey: attempt.idempotencyKey,
+          sent: attempt.sent,
+          // Queued for export (ANALYTICS_SINK) in the same statement.
+          analytics: {
+            events: analyticsEventRows(fulfilledOrderAnalytics(orderId, attempt.order)),
+            exportTopic: analytics.exportTopic,
+          },
+        });
+      } catch (error) {
+        throw ApplicationFailure.retryable(
+          `the receipt went out, recording the delivery failed: ${error instanceof Error ? error.message : String(error)}`,
+          DELIVERY_NOT_RECORDED,
+        );
+      }
+      if (completed.sentAt) observeReceiptLatency(attempt.order.paid_at, completed.sentAt);
+      return completed.status;
     },
 
     /** Records that a step keeps failing (the job shows `pending_retry` until it recovers). */
@@ -157,20 +204,30 @@ export function createFulfillmentActivities({
       step: string;
       error: string;
     }): Promise<FulfillmentStatus> {
-      const job = await transitionJobWithError(db, jobId, 'pending_retry', { step, error }, error);
+      const job = await transitionJob(
+        db,
+        jobId,
+        'pending_retry',
+        { step, error },
+        { lastError: error },
+      );
       return job.status;
     },
 
-    /** A failure no retry can fix: the job (when there is one) needs attention; one alert. */
+    /**
+     * A failure no retry can fix: the job (when there is one) needs attention, counted in
+     * `fulfillment_jobs_failed_total` where it happens (a scrape reads no table); one alert.
+     */
     async flagNeedsAttention(problem: NeedsAttention): Promise<void> {
       if (problem.jobId) {
-        await transitionJobWithError(
+        await transitionJob(
           db,
           problem.jobId,
           'needs_attention',
           { type: problem.type, error: problem.message },
-          problem.message,
+          { lastError: problem.message },
         );
+        fulfillmentJobsFailed.inc();
       }
       await raiseAlert(db, alerts, {
         key: `needs_attention:${problem.workflowId}:${problem.type}`,
@@ -182,14 +239,37 @@ export function createFulfillmentActivities({
       });
     },
 
-    /** Product analytics for a fulfilled order, once per order however often retried. */
+    // The steps of runs started before the lean shape (workflows/fulfillment-before-lean.ts):
+    // kept registered so those runs finish; remove with that file.
+
+    /** @deprecated Runs before the lean shape: the storage check alone. */
+    async verifyAssets({ jobId, orderId }: JobStep): Promise<FulfillmentStatus> {
+      const items = await listOrderProducts(db, orderId);
+      const keys = items.flatMap((item) =>
+        item.formats.map((format) => productStoragePath(item, format)),
+      );
+      await requireStoredFiles(storage, keys);
+      const job = await transitionJob(db, jobId, 'pending_entitlement', {
+        step: 'verify_assets',
+        files: keys.length,
+      });
+      return job.status;
+    },
+
+    /** @deprecated Runs before the lean shape: activation without the storage check. */
+    async activateEntitlements({ jobId, orderId }: JobStep): Promise<ActivatedEntitlements> {
+      const purchaseKey = await findOrderPurchaseKey(db, orderId);
+      return activateOrderEntitlements(db, { jobId, orderId, purchaseKey }, null);
+    },
+
+    /** @deprecated Runs before the lean shape: analytics as a step of its own. */
     async emitAnalytics({ orderId }: JobStep): Promise<void> {
       await recordFulfillmentAnalytics(db, analytics, orderId);
     },
 
-    /** Marks the job completed once every step succeeded (a revoked job stays revoked). */
+    /** @deprecated Runs before the lean shape: completion as a step of its own. */
     async completeJob({ jobId }: JobStep): Promise<FulfillmentStatus> {
-      const job = await transitionJobInTransaction(db, jobId, 'completed', { step: 'complete' });
+      const job = await transitionJob(db, jobId, 'completed', { step: 'complete' });
       return job.status;
     },
   };

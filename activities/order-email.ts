@@ -3,23 +3,23 @@ import { CLAIM_TOKEN_TTL_DAYS, newClaimToken } from '../security/claim-tokens.ts
 import { createDownloadToken, DOWNLOAD_LINK_TTL_SECONDS } from '../security/download-links.ts';
 import type { Db } from '../db/database.ts';
 import {
+  claimOrderEmailAttempt,
   countOrderEmailAttempt,
-  findOrderEmail,
   findOrderForEmail,
   findReminderState,
-  insertClaimToken,
-  insertOrderEmailOnce,
-  listOrderEmailItems,
   markOrderEmailSent,
   recordOrderEmailError,
+  type OrderForEmail,
 } from '../db/queries/order-emails.ts';
+import type { NewClaimToken } from '../db/tables/claim-tokens.ts';
+import { fulfillmentLatency } from '../observability/metrics.ts';
 import {
   EMAIL_REJECTED,
   type OrderEmailKind,
   type ReminderMilestone,
 } from '../workflows/contracts.ts';
 import { raiseAlert, type AlertSinks } from '../support/alerts.ts';
-import type { EmailDriver } from '../drivers/email/driver.ts';
+import type { EmailDriver, SentEmail } from '../drivers/email/driver.ts';
 import { EmailSendError } from '../drivers/email/errors.ts';
 import { renderOrderEmail } from '../drivers/email/templates.ts';
 
@@ -57,23 +57,27 @@ function toActivityFailure(error: unknown): unknown {
 
 /**
  * A guest's claim link for the receipt and the claim reminders: a new single-use token whose
- * hash is stored (the raw token exists only in the email).
+ * hash is stored with the email's ledger row (the raw token exists only in the email).
  */
-async function issueClaimUrl(
-  db: Db,
+function issueClaimUrl(
   kind: OrderEmailKind,
   order: { customer_id: string; auth_user_id: string | null },
   links: DownloadLinkSigning | undefined,
-): Promise<string | undefined> {
+): {
+  url: string;
+  stored: Pick<NewClaimToken, 'token_hash' | 'customer_id' | 'expires_at'>;
+} | null {
   const claimKinds: OrderEmailKind[] = ['delivery', 'claim_reminder_24h', 'claim_reminder_7d'];
-  if (!links || order.auth_user_id !== null || !claimKinds.includes(kind)) return undefined;
+  if (!links || order.auth_user_id !== null || !claimKinds.includes(kind)) return null;
   const { token, hash } = newClaimToken();
-  await insertClaimToken(db, {
-    token_hash: hash,
-    customer_id: order.customer_id,
-    expires_at: new Date(Date.now() + CLAIM_TOKEN_TTL_DAYS * 86_400_000),
-  });
-  return `${links.publicBaseUrl}/claim/${token}`;
+  return {
+    url: `${links.publicBaseUrl}/claim/${token}`,
+    stored: {
+      token_hash: hash,
+      customer_id: order.customer_id,
+      expires_at: new Date(Date.now() + CLAIM_TOKEN_TTL_DAYS * 86_400_000),
+    },
+  };
 }
 
 export interface DownloadLinkSigning {
@@ -95,16 +99,13 @@ export function orderEmailKey(kind: OrderEmailKind, orderId: string, sequence = 
   return `${kind}:${orderId}:${sequence}`;
 }
 
-async function renderRecordedOrder(
-  db: Db,
-  orderId: string,
+function renderRecordedOrder(
+  order: OrderForEmail,
   kind: OrderEmailKind,
   links: DownloadLinkSigning | undefined,
 ) {
-  const order = await findOrderForEmail(db, orderId);
-  const entitlements = await listOrderEmailItems(db, orderId);
   const expiresAt = new Date(Date.now() + DOWNLOAD_LINK_TTL_SECONDS * 1000);
-  const items = entitlements.map(({ id, title, formats }) => ({
+  const items = order.items.map(({ id, title, formats }) => ({
     title,
     formats,
     // Links point at /downloads/<token>, never at storage: each click re-checks access.
@@ -117,6 +118,7 @@ async function renderRecordedOrder(
         }
       : {}),
   }));
+  const claim = issueClaimUrl(kind, order, links);
   const rendered = renderOrderEmail(kind, {
     orderReference: order.purchase_key,
     items,
@@ -124,18 +126,79 @@ async function renderRecordedOrder(
     currency: order.currency,
     paidAt: order.paid_at,
     guest: order.auth_user_id === null,
-    claimUrl: await issueClaimUrl(db, kind, order, links),
+    claimUrl: claim?.url,
   });
-  return { recipient: order.email, rendered };
+  return { recipient: order.email, rendered, claimToken: claim?.stored ?? null };
 }
 
-export function createOrderEmailActivities({
-  db,
-  email,
-  emailFrom,
-  alerts,
-  links,
-}: OrderEmailDeps) {
+/** One send attempt of an order email through the ledger; what it found and what it sent. */
+export interface OrderEmailAttempt {
+  order: OrderForEmail;
+  idempotencyKey: string;
+  /** What the provider accepted in this attempt; null when the key was sent before. */
+  sent: SentEmail | null;
+}
+
+/**
+ * Attempts an order email through the ledger: the row is claimed by its idempotency key first
+ * (recorded on the first attempt, counted on every one), and a key already sent is never sent
+ * again, however often this is retried. Three round trips when it sends: the order with the
+ * ledger's row, the claim, and (the caller's) marking it sent. A failed attempt records its
+ * error and throws in the retry policy's terms.
+ */
+export async function attemptOrderEmail(
+  { db, email, emailFrom, links }: OrderEmailDeps,
+  { orderId, kind, sequence }: { orderId: string; kind: OrderEmailKind; sequence?: number },
+): Promise<OrderEmailAttempt> {
+  const idempotencyKey = orderEmailKey(kind, orderId, sequence);
+  const order = await findOrderForEmail(db, orderId, idempotencyKey);
+  const settled = (status: string) => status !== 'queued' && status !== 'failed';
+  if (order.recorded && settled(order.recorded.status))
+    return { order, idempotencyKey, sent: null };
+  let message;
+  if (order.recorded) {
+    message = await countOrderEmailAttempt(db, idempotencyKey);
+  } else {
+    const { recipient, rendered, claimToken } = renderRecordedOrder(order, kind, links);
+    message = await claimOrderEmailAttempt(
+      db,
+      { idempotency_key: idempotencyKey, kind, recipient, order_id: orderId, ...rendered },
+      claimToken,
+    );
+  }
+  // Sent by a concurrent attempt between the two statements.
+  if (!message) return { order, idempotencyKey, sent: null };
+  const { recipient, subject, html, text } = message;
+  try {
+    const sent = await email.send({
+      idempotencyKey,
+      from: emailFrom,
+      to: recipient,
+      subject,
+      html,
+      text,
+    });
+    return { order, idempotencyKey, sent };
+  } catch (error) {
+    const rejected = error instanceof EmailSendError && !error.retryable;
+    await recordOrderEmailError(db, idempotencyKey, {
+      error: error instanceof Error ? error.message : String(error),
+      rejected,
+    });
+    throw toActivityFailure(error);
+  }
+}
+
+/**
+ * Observes `fulfillment_latency_seconds` (payment → receipt sent) when an order's receipt was
+ * sent for the first time, from the figures the send already has: no extra reads.
+ */
+export function observeReceiptLatency(paidAt: Date, sentAt: Date): void {
+  fulfillmentLatency.observe(Math.max(0, (sentAt.getTime() - paidAt.getTime()) / 1000));
+}
+
+export function createOrderEmailActivities(deps: OrderEmailDeps) {
+  const { db, alerts } = deps;
   const activities = {
     /**
      * Sends an order's email through the ledger: the row is claimed by its idempotency key
@@ -151,39 +214,10 @@ export function createOrderEmailActivities({
       /** The n-th email of this kind (resends); 1 for everything sent once per order. */
       sequence?: number;
     }): Promise<void> {
-      const idempotencyKey = orderEmailKey(kind, orderId, sequence);
-      let message = await findOrderEmail(db, idempotencyKey);
-      if (message && message.status !== 'queued' && message.status !== 'failed') return;
-      if (!message) {
-        const { recipient, rendered } = await renderRecordedOrder(db, orderId, kind, links);
-        message = await insertOrderEmailOnce(db, {
-          idempotency_key: idempotencyKey,
-          kind,
-          recipient,
-          order_id: orderId,
-          ...rendered,
-        });
-      }
-      await countOrderEmailAttempt(db, idempotencyKey);
-      const { recipient, subject, html, text } = message;
-      try {
-        const sent = await email.send({
-          idempotencyKey,
-          from: emailFrom,
-          to: recipient,
-          subject,
-          html,
-          text,
-        });
-        await markOrderEmailSent(db, idempotencyKey, sent);
-      } catch (error) {
-        const rejected = error instanceof EmailSendError && !error.retryable;
-        await recordOrderEmailError(db, idempotencyKey, {
-          error: error instanceof Error ? error.message : String(error),
-          rejected,
-        });
-        throw toActivityFailure(error);
-      }
+      const attempt = await attemptOrderEmail(deps, { orderId, kind, sequence });
+      if (!attempt.sent) return;
+      const sentAt = await markOrderEmailSent(db, attempt.idempotencyKey, attempt.sent);
+      if (kind === 'delivery' && sentAt) observeReceiptLatency(attempt.order.paid_at, sentAt);
     },
 
     /**

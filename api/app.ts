@@ -10,7 +10,7 @@ import { createHttpMetrics } from '../observability/http-metrics.ts';
 import type { AnalyticsSink } from '../drivers/analytics/index.ts';
 import type Stripe from 'stripe';
 import type { Db } from '../db/database.ts';
-import { checkStripeEventGaps } from '../gateway/gap-check.ts';
+import { createEventDispatcher, type EventDispatcher } from '../gateway/dispatcher.ts';
 import { createGatewayMetrics } from '../observability/webhook-metrics.ts';
 import { startWebhookRelay } from '../gateway/relay.ts';
 import { createJwtAuthenticator, type JwtAuthOptions } from './auth.ts';
@@ -20,6 +20,7 @@ import { registerDevOutboxRoutes } from './routes/dev-outbox.ts';
 import { registerStorefrontRoutes } from './routes/storefront.ts';
 import { registerDownloadRoutes, type DownloadRoutesOptions } from './routes/downloads.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import type { TemporalHealth } from '../temporal/connection-check.ts';
 import { registerCodecRoutes, type CodecRoutesOptions } from './routes/codec.ts';
 import { trackDrain } from './drain.ts';
 import { registerResendWebhookRoute } from './routes/resend-webhook.ts';
@@ -41,22 +42,30 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** `METHOD /path/{param}` for every route, in registration order. */
     registeredRoutes: string[];
+    /** Dispatches recorded Stripe events right after their ack (`idle()` for tests). */
+    webhookDispatcher: EventDispatcher;
   }
 }
 
 export interface AppDeps {
   db: Db;
   temporal: Client;
+  /** What the process's Temporal monitor last saw, for /readyz (scripts/api.ts). */
+  temporalHealth?: () => TemporalHealth;
   stripe: Stripe;
   stripeWebhookSecrets: string[];
   webhook?: {
     bodyLimitBytes?: number;
-    rateLimitPerMinute?: number;
+    /** Dispatches in flight at once, right after the ack and in the relay (each). */
+    dispatchConcurrency?: number;
+    /** How long this process holds a recorded event for its own dispatch before a relay may. */
+    dispatchLeaseSeconds?: number;
   };
-  /** Run the relay for recorded-but-undispatched events every `intervalMs` (off when omitted). */
-  relay?: { intervalMs: number };
-  /** Compare the inbox with Stripe's Events API every `intervalMs` over `windowMs` (off when omitted). */
-  gapCheck?: { intervalMs: number; windowMs: number };
+  /**
+   * The relay: claims recorded events nobody dispatched (a crash, a Temporal outage) every
+   * `intervalMs`. Off when omitted (tests drive it themselves).
+   */
+  relay?: { intervalMs: number; batchSize?: number };
   /** Svix signing secret of the Resend webhook endpoint (POST /webhooks/resend). */
   resendWebhookSecret?: string | undefined;
   /** Where alerts raised by the api (a bounced receipt) go besides the table and the log. */
@@ -139,11 +148,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const drain = trackDrain(app);
 
   // This app's own metrics (HTTP per route, the gateway's); what the process counted elsewhere
-  // (webhook processing, downloads, email events) is in processRegistry. No gauge read from
-  // Postgres here: the worker alone exports fulfillment_jobs_active.
+  // (webhook processing, downloads, email events) is in processRegistry. The job gauges read
+  // from Postgres are the worker's alone (fulfillment_jobs_active); the inbox's
+  // webhook_events_undispatched is the api's (its relay's backlog; rules take the max).
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const gatewayMetrics = createGatewayMetrics(registry);
+  const gatewayMetrics = createGatewayMetrics(registry, deps.db);
   // Before any route: every route gets its request metrics and server span.
   installRequestTelemetry(app, createHttpMetrics(registry));
 
@@ -152,6 +162,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     production: deps.security?.production ?? false,
     // A storefront page makes a few calls per view; 120 a minute per user is generous for people.
     apiRateLimitPerMinute: deps.security?.apiRateLimitPerMinute ?? 120,
+    db: deps.db,
+    ...(deps.security?.rateLimitScope ? { rateLimitScope: deps.security.rateLimitScope } : {}),
   });
 
   // The routes as registered, so a test can hold the OpenAPI document to all of them.
@@ -182,18 +194,37 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const docs = openApiDocument(deps.publicBaseUrl ?? 'http://localhost:3000');
   app.get('/docs', () => docs);
-  await app.register(registerHealthRoutes, { db: deps.db, temporal: deps.temporal, drain });
-  if (deps.codec) await app.register(registerCodecRoutes, deps.codec);
-  await app.register(registerStripeWebhookRoute, {
+  await app.register(registerHealthRoutes, {
     db: deps.db,
     temporal: deps.temporal,
+    temporalHealth: deps.temporalHealth,
+    drain,
+  });
+  if (deps.codec) await app.register(registerCodecRoutes, deps.codec);
+  const webhook = {
+    // Temporal starts take a few ms each: a few dozen in flight keep up with any Stripe account.
+    dispatchConcurrency: deps.webhook?.dispatchConcurrency ?? 16,
+    // Far beyond one dispatch (Temporal's 5 s deadline): the relay never races a live dispatch.
+    dispatchLeaseSeconds: deps.webhook?.dispatchLeaseSeconds ?? 30,
+  };
+  const dispatcher = createEventDispatcher(deps.db, deps.temporal, {
+    concurrency: webhook.dispatchConcurrency,
+    // A burst beyond this waits in the inbox for the relay rather than in memory.
+    maxQueued: 10_000,
+    leaseSeconds: webhook.dispatchLeaseSeconds,
+    log: (level, msg, fields) => app.log[level](fields, msg),
+    metrics: gatewayMetrics,
+  });
+  app.decorate('webhookDispatcher', dispatcher);
+  await app.register(registerStripeWebhookRoute, {
+    db: deps.db,
     secrets: deps.stripeWebhookSecrets,
     metrics: gatewayMetrics,
     // Stripe events are a few kB; 512 KiB admits the largest expanded objects and still
     // bounds memory per request.
     bodyLimitBytes: deps.webhook?.bodyLimitBytes ?? 512 * 1024,
-    // Far above Stripe's delivery rate for one account; a flood gets 429 and Stripe retries.
-    rateLimitPerMinute: deps.webhook?.rateLimitPerMinute ?? 6_000,
+    dispatcher,
+    dispatchLeaseSeconds: webhook.dispatchLeaseSeconds,
   });
   await app.register(registerResendWebhookRoute, {
     db: deps.db,
@@ -205,6 +236,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       db: deps.db,
       ...deps.downloads,
       analytics: deps.analytics,
+      ...(deps.security?.rateLimitScope ? { rateLimitScope: deps.security.rateLimitScope } : {}),
     });
   if (deps.auth && deps.downloads) {
     await app.register(registerStorefrontRoutes, {
@@ -233,29 +265,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.relay) {
     const relay = startWebhookRelay(deps.db, deps.temporal, {
       intervalMs: deps.relay.intervalMs,
-      logger: app.log,
+      batchSize: deps.relay.batchSize ?? 100,
+      concurrency: webhook.dispatchConcurrency,
+      leaseSeconds: webhook.dispatchLeaseSeconds,
+      log: (level, msg, fields) => app.log[level](fields, msg),
+      metrics: gatewayMetrics,
     });
     app.addHook('onClose', () => relay.stop());
   }
-  if (deps.gapCheck) {
-    const { intervalMs, windowMs } = deps.gapCheck;
-    const ingestDeps = {
-      db: deps.db,
-      temporal: deps.temporal,
-      stripe: deps.stripe,
-      metrics: gatewayMetrics,
-    };
-    const timer = setInterval(() => {
-      checkStripeEventGaps(ingestDeps, { since: new Date(Date.now() - windowMs) }).then(
-        (result) => {
-          if (result.redriven.length > 0)
-            app.log.warn(result, 'gap check re-drove missed Stripe events');
-        },
-        (error: unknown) => app.log.warn({ err: error }, 'gap check failed'),
-      );
-    }, intervalMs);
-    timer.unref();
-    app.addHook('onClose', async () => clearInterval(timer));
-  }
+  // After the server stopped taking requests: running dispatches finish, queued ones go back
+  // to the relay.
+  app.addHook('onClose', () => dispatcher.close());
   return app;
 }

@@ -2,7 +2,10 @@ import { createHash } from 'node:crypto';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Db } from '../db/database.ts';
 import { EMAIL_PATTERN, redactEmails } from '../security/redaction.ts';
+import { installInputTextGuard } from './input-guard.ts';
+import { postgresRateLimitStore } from './rate-limit-store.ts';
 
 export interface SecurityOptions {
   /** Browser origins allowed to call the storefront API under /v1/ (exact `scheme://host[:port]`). */
@@ -13,6 +16,13 @@ export interface SecurityOptions {
   apiRateLimitPerMinute: number;
   /** Fastify's `trustProxy`: whose X-Forwarded-For names the client (TRUST_PROXY). */
   trustProxy?: boolean | number | string[] | undefined;
+  /** Where the limits count: PostgreSQL, shared by every api replica. */
+  db: Db;
+  /**
+   * The counters' namespace: replicas that share it share their limits (default `fleet`). Only
+   * apps that must not count together on one database — separate test stacks — set another.
+   */
+  rateLimitScope?: string;
 }
 
 /**
@@ -70,8 +80,10 @@ function pathOf(request: FastifyRequest): string {
 /**
  * Installs the cross-cutting protections on the root instance, before any route registers so
  * every route gets them: security headers on every answer, CORS for the storefront's origins on
- * /v1/ only, a 16 KiB body limit on /v1/ routes, and per-caller rate limits on /v1/ and /admin/.
- * Webhooks, downloads and claim links keep the limits their own plugins set.
+ * /v1/ only, a 16 KiB body limit on /v1/ routes, per-caller rate limits on /v1/ and /admin/
+ * counted in PostgreSQL (fleet-wide), and a 400 naming the field for any input that is not
+ * text PostgreSQL can store (NUL, invalid UTF-8). Webhooks, downloads and claim links keep the
+ * limits their own plugins set.
  */
 export async function installSecurity(
   app: FastifyInstance,
@@ -120,7 +132,13 @@ export async function installSecurity(
       route.bodyLimit = API_BODY_LIMIT_BYTES;
   });
 
+  installInputTextGuard(app);
+
   await app.register(rateLimit, {
+    // Every replica counts in the same rows: a limit holds across the fleet.
+    store: postgresRateLimitStore(options.db, `${options.rateLimitScope ?? 'fleet'}:api`),
+    // A limiter that cannot count lets the request through: the route itself still answers.
+    skipOnError: true,
     // After authentication, so a signed-in user is counted as themselves on every device.
     hook: 'preHandler',
     timeWindow: '1 minute',

@@ -121,10 +121,12 @@ export const OPERATIONS: Operation[] = [
     summary: 'Stripe events (signed; raw JSON body)',
     security: 'stripeSignature',
     responses: {
-      200: ['recorded (and dispatched, or left to the relay)', schemas.stripeWebhookResponse],
+      200: [
+        'recorded with its audit row (one write); its workflow is started right after',
+        schemas.stripeWebhookResponse,
+      ],
       400: ['missing or bad signature, not JSON, not an event', schemas.errorResponse],
       413: ['body over the limit', schemas.errorResponse],
-      429: ['rate limited; Stripe retries', schemas.errorResponse],
       500: ['the event could not be recorded; Stripe retries', schemas.errorResponse],
     },
   },

@@ -61,8 +61,12 @@ export const rewardParams = z.object({ rewardId: z.string() });
 
 export const stripeWebhookResponse = z.object({
   received: z.literal(true),
+  /** A redelivery of an event recorded before. */
   duplicate: z.boolean(),
+  eventId: z.string(),
+  /** The inbox row's result as the ack leaves it: `pending` until its workflow is started. */
   result: z.enum(['processed', 'ignored', 'duplicate', 'failed', 'pending']),
+  /** The workflow the event is routed to (started right after the ack). */
   workflowId: z.string().nullable(),
 });
 export const resendWebhookResponse = z.object({ received: z.literal(true) });

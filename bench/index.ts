@@ -10,8 +10,9 @@ interface Benchmark {
 
 const BENCHMARKS: Record<string, Benchmark> = {
   webhooks: {
-    summary: 'POST /webhooks/stripe ack latency: ours vs a bare verify+insert route, duplicates',
-    options: '[--rate 100] [--duration 60] [--dup-duration 20]',
+    summary:
+      'POST /webhooks/stripe ack latency vs a bare verify+insert route (interleaved, worker saturated), duplicates, dispatch lag',
+    options: '[--rate 100] [--duration 60] [--slice 5] [--saturate 15] [--dup-duration 20]',
     load: async () => (await import('./webhooks.ts')).runWebhookBenchmark,
   },
   fulfillment: {

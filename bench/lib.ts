@@ -118,8 +118,6 @@ export async function bootBenchStack(cleanups: Cleanups, signal: AbortSignal): P
     ...appDepsFromConfig(config, await openDatabase('api'), components.temporal),
     relay: undefined,
     logger: false,
-    // The limiter would answer 429 long before the benchmark's rate is reached.
-    webhook: { bodyLimitBytes: config.WEBHOOK_BODY_LIMIT_BYTES, rateLimitPerMinute: 1_000_000 },
   });
   cleanups.add('api', () => app.close());
   const apiUrl = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -213,11 +211,11 @@ HTTP — never mocks. Each run rewrites its own section below and keeps the othe
 Benchmarks print figures; they are not tests and never fail a build.
 
 | benchmark     | what it measures                                                                                                                                                                   | reproduce                      |
-| ------------- | ---------------------------------------------------------------------------------------------------------------------------------------------------------------------------------- | ------------------------------ |
-| \`webhooks\`    | acknowledgement latency of \`POST /webhooks/stripe\` under open-loop load, against a bare verify-and-insert route, and for redeliveries                                              | \`npm run bench -- webhooks\`    |
-| \`fulfillment\` | webhook-to-delivery-email latency under open-loop load, sustained fulfillments/s against a bare workflow with as many no-op activities, and Temporal Cloud actions per fulfillment | \`npm run bench -- fulfillment\` |
-| \`actions\`     | billable Temporal actions per purchase (known account; guest with both reminders) from real histories, against a bare workflow with as many activities                             | \`npm run bench -- actions\`     |
-| \`memory\`      | worker RSS with 10,000 fulfillments open on their reminder timer and the workflow cache size, against a bare worker holding as many sleeping workflows                             | \`npm run bench -- memory\`      |
+| ------------- | ------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------ | ------------------------------ |
+| \`webhooks\`    | acknowledgement latency of \`POST /webhooks/stripe\` with api, worker, bare baseline and load generator as separate processes: ours interleaved with a bare verify-and-insert route against a saturated worker, redeliveries, and dispatch lag (inbox commit → workflow started) with relay pickups                                              | \`npm run bench -- webhooks\`    |
+| \`fulfillment\` | as deployed (api and worker as separate processes): webhook \`received_at\` → receipt \`sent_at\` under open-loop load, sustained fulfillments/s against a bare workflow of the same shape (local and regular no-op activities), ablations that attribute the gap (bare + upserts, no-op steps, without the gateway), and Temporal Cloud actions per fulfillment | \`npm run bench -- fulfillment\` |
+| \`actions\`     | billable Temporal Cloud actions per purchase (known account; guest with both reminders) from real histories, counted as Temporal bills them, against a bare workflow of the same shape; and the periodic work's actions per day                                                                                                                              | \`npm run bench -- actions\`     |
+| \`memory\`      | worker peak RSS (VmHWM, the judged figure) and settled RSS while 10,000 fulfillments start and wait on their reminder timer, and the workflow cache size, against a bare worker holding as many sleeping workflows                                                                                                                                           | \`npm run bench -- memory\`      |
 | \`startup\`     | \`scripts/worker.ts\` start to first poll with a prebuilt bundle, against bundling \`workflows/\` at start                                                                             | \`npm run bench -- startup\`     |
 
 Requirements are those of \`npm test\`: PostgreSQL on \`127.0.0.1:5432\` with trust auth (or

@@ -102,11 +102,18 @@ interface WorkerFigures {
   count: number;
   rssBefore: number;
   rssAfter: number;
+  /** VmHWM: the most the process was ever resident, read when all workflows wait. */
   peak: number;
+  /** When the highest sampled VmRSS was seen: while starting, finishing or settling. */
+  peakPhase: Phase;
   cached: number;
   /** From the first start to every workflow waiting on its timer. */
   seconds: number;
 }
+
+type Phase = 'idle' | 'starting' | 'finishing' | 'settling';
+// Sampling once a second finds the phase of the peak; VmHWM itself catches it exactly.
+const SAMPLE_EVERY_MS = 1_000;
 
 async function spawnWorker(
   cleanups: Cleanups,
@@ -144,12 +151,25 @@ async function measureWorker(
   await sleep(3_000);
   const before = residentBytes(pid);
   progress(`${label}: idle worker ${formatMiB(before.rss)} resident; starting ${count} workflows`);
+  let phase: Phase = 'starting';
+  let highest = { rss: before.rss, phase: 'idle' as Phase };
+  const sampler = setInterval(() => {
+    const { rss } = residentBytes(pid);
+    if (rss > highest.rss) highest = { rss, phase };
+  }, SAMPLE_EVERY_MS);
   const startedAt = performance.now();
-  await startAll();
-  await reachedTimers();
-  await waitForQuiet(spawned.metricsUrl, count, label, signal);
+  let after: { rss: number; peak: number };
+  try {
+    await startAll();
+    phase = 'finishing';
+    await reachedTimers();
+    phase = 'settling';
+    await waitForQuiet(spawned.metricsUrl, count, label, signal);
+    after = residentBytes(pid);
+  } finally {
+    clearInterval(sampler);
+  }
   const seconds = (performance.now() - startedAt) / 1000 - QUIET_SECONDS;
-  const after = residentBytes(pid);
   const cached = await scrapeMetric(spawned.metricsUrl, STICKY_CACHE_SIZE);
   progress(`${label}: ${formatMiB(after.rss)} resident with ${count} open, ${cached} cached`);
   await spawned.worker.stop();
@@ -159,6 +179,7 @@ async function measureWorker(
     rssBefore: before.rss,
     rssAfter: after.rss,
     peak: after.peak,
+    peakPhase: highest.phase,
     cached,
     seconds,
   };
@@ -304,8 +325,9 @@ export async function runMemoryBenchmark(args: string[], signal: AbortSignal): P
       'worker',
       'open workflows',
       'RSS idle',
-      'RSS with all open',
-      'peak RSS',
+      'peak RSS (VmHWM)',
+      'peak while',
+      'RSS settled, all open',
       'in cache',
       'start → all on timer',
     ];
@@ -313,30 +335,33 @@ export async function runMemoryBenchmark(args: string[], signal: AbortSignal): P
       figures.label,
       String(figures.count),
       formatMiB(figures.rssBefore),
-      formatMiB(figures.rssAfter),
       formatMiB(figures.peak),
+      figures.peakPhase,
+      formatMiB(figures.rssAfter),
       String(figures.cached),
       `${figures.seconds.toFixed(0)} s (${(figures.count / figures.seconds).toFixed(1)}/s)`,
     ];
     const rows = [row(fulfillment), row(bare)];
-    const ratio = fulfillment.rssAfter / bare.rssAfter;
+    const ratio = fulfillment.peak / bare.peak;
+    // The target is the peak: a worker whose memory exceeds its limit while the fulfillments
+    // start is killed then, whatever it settles at afterwards.
     const targets = [
       [
-        `fulfillment worker RSS with ${count} open ≤ 1 GiB`,
-        formatMiB(fulfillment.rssAfter),
-        fulfillment.rssAfter <= TARGET_BYTES ? 'met' : 'missed',
-      ],
-      [
-        'its peak RSS ≤ 1 GiB',
+        `worker peak RSS (VmHWM) while ${count} fulfillments start and wait ≤ 1 GiB`,
         formatMiB(fulfillment.peak),
         fulfillment.peak <= TARGET_BYTES ? 'met' : 'missed',
+      ],
+      [
+        'for context, not judged: its settled RSS with all open',
+        formatMiB(fulfillment.rssAfter),
+        '—',
       ],
     ];
     console.log(
       [
         '',
         formatTextTable(header, rows),
-        `fulfillment RSS ÷ bare RSS (all open): ${ratio.toFixed(2)}`,
+        `fulfillment peak ÷ bare peak: ${ratio.toFixed(2)}`,
         `maxCachedWorkflows: ${maxCached} (WORKER_MAX_CACHED_WORKFLOWS, both workers)`,
         '',
         formatTextTable(['target', 'measured', 'result'], targets),
@@ -345,10 +370,14 @@ export async function runMemoryBenchmark(args: string[], signal: AbortSignal): P
     const section = `
 ${measurementPreamble(measuredAt, ['npm run bench -- memory', ...args].join(' '))}
 
-Resident memory (\`VmRSS\`, and the peak \`VmHWM\`, from \`/proc/<pid>/status\`) of the worker
-process — \`scripts/worker.ts\`, what \`npm run worker\` runs, with the prebuilt bundle and
-payload encryption — idle after its first poll, and once ${count} fulfillments are open and
-waiting on their 24 h reminder timer. Each is a real purchase through the gateway path
+Resident memory of the worker process — \`scripts/worker.ts\`, what \`npm run worker\` runs,
+with the prebuilt bundle and payload encryption — from \`/proc/<pid>/status\`: idle after its
+first poll (\`VmRSS\`); the **peak** (\`VmHWM\`, the most it was ever resident), which is what
+the target judges — a worker over its memory limit is killed when it gets there, not when it
+settles — with the phase in which the highest once-a-second \`VmRSS\` sample fell (starting:
+while the ${count} starts go out; finishing: until every job completed; settling: until the last
+workflow task); and the settled \`VmRSS\` once all ${count} fulfillments are open and waiting on their
+24 h reminder timer. Each is a real purchase through the gateway path
 without HTTP (\`ingestStripeEvent\`: inbox row, audit, workflow start; ${concurrency} at a time) that
 runs every step against a throwaway database, so this also measures how long that takes on
 this machine: "start → all on timer" runs from the first start until every job is
@@ -367,7 +396,7 @@ and replay their history when their timer fires.
 
 ${formatMarkdownTable(header, rows)}
 
-fulfillment RSS ÷ bare RSS (all open): **${ratio.toFixed(2)}**
+fulfillment peak ÷ bare peak: **${ratio.toFixed(2)}**
 
 ${formatMarkdownTable(['target', 'measured', 'result'], targets)}
 `;

@@ -1,259 +1,164 @@
+import { once } from 'node:events';
+import { readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { performance } from 'node:perf_hooks';
 import type { Client } from '@temporalio/client';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Db } from '../db/database.ts';
 import { countJobsByStatus } from '../db/queries/outcomes.ts';
-import { recordWebhookEvent } from '../db/queries/webhook-events.ts';
-import { verifyStripeSignature } from '../gateway/signature.ts';
+import { readDispatchStats, type DispatchStats } from '../db/queries/webhook-events.ts';
 import { Cleanups } from '../stack/cleanups.ts';
 import { DEMO_SKU } from '../stack/demo-catalog.ts';
-import {
-  isSuccess,
-  runOpenLoad,
-  signedWebhookRequest,
-  STRIPE_WEBHOOK_PATH,
-  type LoadRequest,
-  type LoadSample,
-} from '../stack/load.ts';
+import { spawnRepoScript, startDeployedStack } from '../stack/deployed-stack.ts';
+import { getFreePort, waitFor, type ManagedProcess } from '../stack/processes.ts';
 import { describeMachine, formatMarkdownTable } from '../stack/measurement-docs.ts';
-import { buildPaymentIntentSucceededEvent } from '../stack/stripe-events.ts';
 import {
-  bootBenchStack,
   formatMs,
   formatTextTable,
+  percentile,
   positiveNumber,
   progress,
-  summarizeSamples,
   UsageError,
   writeBenchmarkSection,
-  type LatencySummary,
 } from './lib.ts';
+import type { WebhookLoadPlan, WebhookLoadSample } from './webhook-load.ts';
 
-// Enough requests for JIT compilation and pool connections to settle before anything counts.
-const WARMUP_SECONDS = 3;
-// A 60 s backlog at 100 req/s drains in a few minutes on a small machine; past this the
-// duplicates run anyway and the report says the worker was still busy.
-const DRAIN_TIMEOUT_MS = 10 * 60_000;
-// Visibility counts are cheap, and a second is fine-grained next to a drain of minutes.
-const DRAIN_POLL_MS = 1_000;
-const REPORT_EVERY_SECONDS = 10;
-
-const TARGET_OURS_P99_MS = 50;
+const TARGET_ACK_P99_MS = 10;
+const TARGET_ACK_RATIO = 2;
 const TARGET_DUPLICATE_P99_MS = 10;
+const TARGET_DISPATCH_LAG_P99_MS = 100;
+// Every fulfillment of ours is started within seconds; minutes mean something is wrong.
+const DISPATCH_WAIT_MS = 5 * 60_000;
+// A second between backlog readings is fine-grained next to a run of minutes.
+const BACKLOG_POLL_MS = 1_000;
 
 interface WebhookBenchOptions {
   ratePerSecond: number;
   durationSeconds: number;
+  sliceSeconds: number;
+  saturateSeconds: number;
   dupDurationSeconds: number;
 }
 
-interface DrainResult {
-  drained: boolean;
-  seconds: number;
-  stillRunning: number;
-}
-
-interface WebhookBenchResults {
-  bare: LoadSample[];
-  ours: LoadSample[];
-  duplicates: LoadSample[];
-  drain: DrainResult;
-}
-
 function parseWebhookArgs(args: string[]): WebhookBenchOptions {
-  let values: { rate: string; duration: string; 'dup-duration': string };
+  let values: Record<'rate' | 'duration' | 'slice' | 'saturate' | 'dup-duration', string>;
   try {
     ({ values } = parseArgs({
       args,
       options: {
         rate: { type: 'string', default: '100' },
         duration: { type: 'string', default: '60' },
+        slice: { type: 'string', default: '5' },
+        saturate: { type: 'string', default: '15' },
         'dup-duration': { type: 'string', default: '20' },
       },
-    }));
+    }) as { values: typeof values });
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
   return {
     ratePerSecond: positiveNumber('--rate', values.rate),
     durationSeconds: positiveNumber('--duration', values.duration),
+    sliceSeconds: positiveNumber('--slice', values.slice),
+    saturateSeconds: positiveNumber('--saturate', values.saturate),
     dupDurationSeconds: positiveNumber('--dup-duration', values['dup-duration']),
   };
 }
 
-/** A new purchase: its own event, payment intent and buyer email. */
-function freshPurchasePayload(scenario: string, index: number): string {
-  return JSON.stringify(
-    buildPaymentIntentSucceededEvent({
-      skus: [DEMO_SKU],
-      email: `bench-${scenario}-${index}@example.com`,
-    }),
-  );
-}
-
-interface BareEventEnvelope {
-  id: string;
-  type: string;
-  created: number;
-  livemode: boolean;
-  api_version?: string | null;
-}
-
-/**
- * The floor for any webhook endpoint on this stack: verify the signature over the raw body,
- * insert the inbox row, answer 200 — no audit row, no Temporal.
- */
-function buildBareWebhookApp(db: Db, secrets: readonly string[]): FastifyInstance {
-  const app = Fastify({ logger: false });
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
-    done(null, body);
-  });
-  app.post(STRIPE_WEBHOOK_PATH, async (request: FastifyRequest<{ Body: Buffer }>, reply) => {
-    const header = request.headers['stripe-signature'];
-    const check = verifyStripeSignature(
-      request.body,
-      typeof header === 'string' ? header : undefined,
-      secrets,
-    );
-    if (!check.ok) return reply.code(400).send({ error: check.reason });
-    const payload = request.body.toString('utf8');
-    const event = JSON.parse(payload) as BareEventEnvelope;
-    await recordWebhookEvent(db, {
-      provider: 'stripe',
-      event_id: event.id,
-      type: event.type,
-      api_version: event.api_version ?? null,
-      livemode: event.livemode,
-      event_created_at: new Date(event.created * 1000),
-      payload,
-      dispatched_at: null,
-      processed_at: null,
-      result: null,
-      error: null,
-      workflow_id: null,
-    });
-    return reply.code(200).send({ received: true });
-  });
-  return app;
-}
-
-async function startBareWebhookApp(
-  cleanups: Cleanups,
-  db: Db,
-  secrets: readonly string[],
-): Promise<string> {
-  const app = buildBareWebhookApp(db, secrets);
-  cleanups.add('bare webhook app', () => app.close());
-  const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  progress(`bare webhook app listening on ${url}`);
-  return url;
-}
-
-/**
- * Waits until no fulfillment is still working through its steps (runs waiting on reminder
- * timers are done with their work), so one phase's backlog is not the next's.
- */
+/** Fulfillments still working through their steps: the worker's backlog. */
 const WORKING_FULFILLMENTS =
   'ExecutionStatus="Running" AND FulfillmentStatus IN ("pending_storage", "pending_entitlement", "pending_email", "pending_retry")';
 
-async function waitForWorkflowsToFinish(
-  temporal: Client,
-  signal: AbortSignal,
-): Promise<DrainResult> {
-  const startedAt = performance.now();
-  let reportedAt = startedAt;
-  for (;;) {
-    const { count } = await temporal.workflow.count(WORKING_FULFILLMENTS);
-    const now = performance.now();
-    const seconds = (now - startedAt) / 1000;
-    if (count === 0) return { drained: true, seconds, stillRunning: 0 };
-    if (now - startedAt > DRAIN_TIMEOUT_MS) return { drained: false, seconds, stillRunning: count };
-    if (now - reportedAt >= REPORT_EVERY_SECONDS * 1000) {
-      progress(`waiting for the worker: ${count} workflows still running`);
-      reportedAt = now;
+/** Samples the worker's backlog until `stop` aborts; min and max seen. */
+async function watchBacklog(temporal: Client, stop: AbortSignal) {
+  const seen: number[] = [];
+  while (!stop.aborted) {
+    try {
+      seen.push((await temporal.workflow.count(WORKING_FULFILLMENTS)).count);
+    } catch {
+      // A slow visibility answer under load is no reason to stop watching.
     }
-    await sleep(DRAIN_POLL_MS, undefined, { signal });
+    await sleep(BACKLOG_POLL_MS, undefined, { signal: stop }).catch(() => undefined);
   }
+  return { min: Math.min(...seen), max: Math.max(...seen), readings: seen.length };
 }
 
-function isDuplicateAck(body: string): boolean {
-  try {
-    return (JSON.parse(body) as { duplicate?: unknown }).duplicate === true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Warm-up on both endpoints, then bare on an idle stack, then ours (the worker runs its
- * workflows meanwhile), then — once the worker has finished them — redeliveries of ours.
- */
-async function measureScenarios(
-  urls: { ours: string; bare: string },
+/** Starts the bare baseline as its own process on the stack's database. */
+async function startBareServer(
+  cleanups: Cleanups,
+  databaseUrl: string,
   secret: string,
-  temporal: Client,
-  options: WebhookBenchOptions,
-  signal: AbortSignal,
-): Promise<WebhookBenchResults> {
-  const load = async (
-    label: string,
-    url: string,
-    durationSeconds: number,
-    buildRequest: (index: number) => LoadRequest,
-  ): Promise<LoadSample[]> => {
-    progress(`${label}: ${options.ratePerSecond} req/s for ${durationSeconds} s`);
-    const samples = await runOpenLoad({
-      label,
-      url: `${url}${STRIPE_WEBHOOK_PATH}`,
-      ratePerSecond: options.ratePerSecond,
-      durationSeconds,
-      buildRequest,
-      signal,
-      report: { everySeconds: REPORT_EVERY_SECONDS, log: progress },
-    });
-    signal.throwIfAborted();
-    return samples;
-  };
-  const freshPurchases = (scenario: string) => (index: number) =>
-    signedWebhookRequest(freshPurchasePayload(scenario, index), secret);
-
-  await load('warm-up ours', urls.ours, WARMUP_SECONDS, freshPurchases('warmup-ours'));
-  await waitForWorkflowsToFinish(temporal, signal);
-  await load('warm-up bare', urls.bare, WARMUP_SECONDS, freshPurchases('warmup-bare'));
-
-  const bare = await load('bare', urls.bare, options.durationSeconds, freshPurchases('bare'));
-
-  const oursPayloads: string[] = [];
-  const ours = await load('ours', urls.ours, options.durationSeconds, (index) => {
-    const payload = freshPurchasePayload('ours', index);
-    oursPayloads[index] = payload;
-    return signedWebhookRequest(payload, secret);
+): Promise<string> {
+  const port = await getFreePort();
+  const bare: ManagedProcess = spawnRepoScript('bench/bare-webhook-server.ts', [], {
+    cwd: process.cwd(),
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      STRIPE_WEBHOOK_SECRETS: secret,
+      PORT: String(port),
+    },
   });
-
-  progress('waiting for the worker to finish the workflows of ours');
-  const drain = await waitForWorkflowsToFinish(temporal, signal);
-  progress(
-    drain.drained
-      ? `worker finished in ${drain.seconds.toFixed(0)} s after the load`
-      : `${drain.stillRunning} workflows still running; measuring duplicates anyway`,
-  );
-
-  const processed = ours.filter(isSuccess).map((sample) => oursPayloads[sample.index]!);
-  if (processed.length === 0) throw new Error('ours accepted no event: nothing to redeliver');
-  // Stripe signs every redelivery afresh, so the body repeats and the signature is new.
-  const duplicates = await load('duplicates', urls.ours, options.dupDurationSeconds, (index) =>
-    signedWebhookRequest(processed[index % processed.length]!, secret),
-  );
-  return { bare, ours, duplicates, drain };
+  cleanups.add('bare webhook server', () => bare.stop());
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor('bare webhook server', async () => (await fetch(`${url}/healthz`)).ok, {
+    abort: () => bare.exitReason(),
+  });
+  return url;
 }
 
-/** `completed 120, pending_email 3`, or `none`. */
-async function describeJobsByStatus(db: Db): Promise<string> {
-  const rows = await countJobsByStatus(db);
-  return rows.map((row) => `${row.status} ${row.jobs}`).join(', ') || 'none';
+/** Runs the load generator as its own process and reads back its samples. */
+async function runLoadGenerator(plan: WebhookLoadPlan, dir: string): Promise<WebhookLoadSample[]> {
+  const planFile = path.join(dir, 'webhook-load-plan.json');
+  const samplesFile = path.join(dir, 'webhook-load-samples.json');
+  await writeFile(planFile, JSON.stringify(plan));
+  const generator = spawnRepoScript('bench/webhook-load.ts', [planFile, samplesFile], {
+    cwd: process.cwd(),
+    env: process.env,
+  });
+  generator.child.stdout?.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) progress(line);
+  });
+  const [code] = (await once(generator.child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`the load generator failed:\n${generator.recentOutput()}`);
+  return JSON.parse(await readFile(samplesFile, 'utf8')) as WebhookLoadSample[];
+}
+
+interface AckSummary {
+  requests: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  non2xx: number;
+  errors: number;
+  sendLagP99Ms: number;
+}
+
+function summarize(samples: readonly WebhookLoadSample[]): AckSummary {
+  const answered = samples.filter((sample) => sample.status !== null);
+  const latencies = answered.map((sample) => sample.latencyMs).sort((a, b) => a - b);
+  const lags = samples.map((sample) => sample.sendLagMs).sort((a, b) => a - b);
+  return {
+    requests: samples.length,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    maxMs: latencies.at(-1) ?? Number.NaN,
+    non2xx: answered.filter((sample) => sample.status! < 200 || sample.status! >= 300).length,
+    errors: samples.length - answered.length,
+    sendLagP99Ms: percentile(lags, 99),
+  };
+}
+
+/** Waits until every event ours acknowledged is dispatched (or the wait runs out). */
+async function waitForDispatch(db: Db, eventIds: readonly string[]): Promise<DispatchStats> {
+  const deadline = Date.now() + DISPATCH_WAIT_MS;
+  for (;;) {
+    const stats = await readDispatchStats(db, eventIds);
+    if (stats.undispatched === 0 || Date.now() > deadline) return stats;
+    progress(`${stats.undispatched} events of ours not dispatched yet`);
+    await sleep(2_000);
+  }
 }
 
 interface WebhookReport {
@@ -261,21 +166,24 @@ interface WebhookReport {
   commandLine: string;
   measuredAt: string;
   machine: string;
-  summaries: { ours: LatencySummary; bare: LatencySummary; duplicates: LatencySummary };
+  loadAverage: string;
+  ours: AckSummary;
+  bare: AckSummary;
+  duplicates: AckSummary;
   duplicateAcks: number;
-  drain: DrainResult;
+  dispatch: DispatchStats & { p50Ms: number; p99Ms: number; maxMs: number };
+  backlog: { min: number; max: number; readings: number };
   jobsByStatus: string;
 }
 
 const TABLE_HEADER = ['scenario', 'requests', 'p50 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors'];
 
 function tableRows(report: WebhookReport): string[][] {
-  const { ours, bare, duplicates } = report.summaries;
   return (
     [
-      ['ours', ours],
-      ['bare', bare],
-      ['duplicates', duplicates],
+      ['ours', report.ours],
+      ['bare', report.bare],
+      ['duplicates', report.duplicates],
     ] as const
   ).map(([name, summary]) => [
     name,
@@ -294,18 +202,29 @@ interface TargetCheck {
   met: boolean;
 }
 
-function checkTargets({ ours, duplicates }: WebhookReport['summaries']): TargetCheck[] {
+function checkTargets(report: WebhookReport): TargetCheck[] {
+  const { ours, bare, duplicates, dispatch } = report;
   const failed = ours.non2xx + ours.errors + duplicates.non2xx + duplicates.errors;
   return [
     {
-      target: `ours p99 ≤ ${TARGET_OURS_P99_MS} ms (Temporal start in the path)`,
+      target: `ack p99 ≤ ${TARGET_ACK_P99_MS} ms`,
       measured: `${formatMs(ours.p99Ms)} ms`,
-      met: ours.p99Ms <= TARGET_OURS_P99_MS,
+      met: ours.p99Ms <= TARGET_ACK_P99_MS,
     },
     {
-      target: `duplicate p99 ≤ ${TARGET_DUPLICATE_P99_MS} ms`,
+      target: `ack p99 ≤ ${TARGET_ACK_RATIO}× bare p99`,
+      measured: `${(ours.p99Ms / bare.p99Ms).toFixed(1)}×`,
+      met: ours.p99Ms <= TARGET_ACK_RATIO * bare.p99Ms,
+    },
+    {
+      target: `duplicate ack p99 ≤ ${TARGET_DUPLICATE_P99_MS} ms`,
       measured: `${formatMs(duplicates.p99Ms)} ms`,
       met: duplicates.p99Ms <= TARGET_DUPLICATE_P99_MS,
+    },
+    {
+      target: `dispatch lag p99 ≤ ${TARGET_DISPATCH_LAG_P99_MS} ms (Temporal up)`,
+      measured: `${formatMs(dispatch.p99Ms)} ms`,
+      met: dispatch.p99Ms <= TARGET_DISPATCH_LAG_P99_MS,
     },
     {
       target: 'zero non-2xx from the api (ours + duplicates)',
@@ -315,88 +234,97 @@ function checkTargets({ ours, duplicates }: WebhookReport['summaries']): TargetC
   ];
 }
 
-const p99Ratio = ({ ours, bare }: WebhookReport['summaries']): string =>
-  `${(ours.p99Ms / bare.p99Ms).toFixed(1)}×`;
-
-function drainNote({ drain }: WebhookReport): string {
-  return drain.drained
-    ? `The worker finished the workflows of ours ${drain.seconds.toFixed(0)} s after the load ended`
-    : `${drain.stillRunning} workflows of ours were still running after ${drain.seconds.toFixed(0)} s; duplicates ran meanwhile`;
-}
-
-function sendLagNote({ summaries }: WebhookReport): string {
-  return (['ours', 'bare', 'duplicates'] as const)
-    .map(
-      (name) =>
-        `${name} p99 ${formatMs(summaries[name].sendLagP99Ms)} ms / max ${formatMs(summaries[name].sendLagMaxMs)} ms`,
-    )
-    .join('; ');
+function notes(report: WebhookReport): string[] {
+  const { dispatch, backlog } = report;
+  return [
+    `worker backlog during the run (fulfillments still working through their steps, read every second): ${backlog.min}–${backlog.max}`,
+    `dispatch lag p50 ${formatMs(dispatch.p50Ms)} ms, max ${formatMs(dispatch.maxMs)} ms over ${dispatch.lagsMs.length} events; relay pickups: ${dispatch.byRelay}; left undispatched: ${dispatch.undispatched}`,
+    `duplicates acknowledged as duplicate: ${report.duplicateAcks} of ${report.duplicates.requests}`,
+    `send lag behind the schedule, p99: ours ${formatMs(report.ours.sendLagP99Ms)} ms, bare ${formatMs(report.bare.sendLagP99Ms)} ms, duplicates ${formatMs(report.duplicates.sendLagP99Ms)} ms`,
+    `fulfillment jobs at the end: ${report.jobsByStatus}`,
+  ];
 }
 
 function printReport(report: WebhookReport): void {
-  const lines = [
-    '',
-    formatTextTable(TABLE_HEADER, tableRows(report)),
-    '',
-    `ours p99 / bare p99: ${p99Ratio(report.summaries)}`,
-    'targets:',
-    ...checkTargets(report.summaries).map(
-      (check) => `  ${check.target}: ${check.measured} — ${check.met ? 'met' : 'missed'}`,
-    ),
-    '',
-    `duplicates acknowledged as duplicate: ${report.duplicateAcks} of ${report.summaries.duplicates.requests}`,
-    `${drainNote(report)}; fulfillment jobs: ${report.jobsByStatus}`,
-    `send lag behind schedule: ${sendLagNote(report)}`,
-  ];
-  console.log(lines.join('\n'));
+  console.log(
+    [
+      '',
+      formatTextTable(TABLE_HEADER, tableRows(report)),
+      '',
+      'targets:',
+      ...checkTargets(report).map(
+        (check) => `  ${check.target}: ${check.measured} — ${check.met ? 'met' : 'missed'}`,
+      ),
+      '',
+      ...notes(report),
+    ].join('\n'),
+  );
 }
 
 function webhooksSection(report: WebhookReport): string {
   const { options } = report;
-  const targets = checkTargets(report.summaries);
   return `
-Measured ${report.measuredAt} on ${report.machine}.
+Measured ${report.measuredAt} on ${report.machine}; load average (1, 5, 15 min) at the end:
+${report.loadAverage}.
 
 \`\`\`sh
 ${report.commandLine}
 \`\`\`
 
-Open-loop load at ${options.ratePerSecond} req/s: each request leaves on schedule whether or not
-earlier ones were answered, over keep-alive HTTP on 127.0.0.1. Latency runs from writing the
-request to the end of the response body; percentiles are nearest-rank. Every event is a signed
-\`payment_intent.succeeded\` for \`${DEMO_SKU}\` with its own buyer email.
+Every process runs apart, as deployed: the api (\`scripts/api.ts\`) and the worker
+(\`scripts/worker.ts\`) as child processes on a Temporal dev server and a throwaway PostgreSQL
+database, the bare baseline (\`bench/bare-webhook-server.ts\`) as a process of its own on the
+same database, and the load generator (\`bench/webhook-load.ts\`) as another. Load is
+open-loop at ${options.ratePerSecond} req/s — each request leaves on schedule whether or not
+earlier ones were answered — over keep-alive HTTP on 127.0.0.1; latency runs from writing the
+request to the end of the response body; percentiles are nearest-rank. Every fresh event is a
+signed \`payment_intent.succeeded\` for \`${DEMO_SKU}\` with its own buyer.
 
-- **ours** (${options.durationSeconds} s of distinct events) — the api as deployed (\`buildApp\`):
-  verify the signature over the raw body, record the event and its audit row, start
-  \`fulfillment-<payment intent>\` on Temporal, answer 200. The worker runs the workflows meanwhile.
-- **bare** (${options.durationSeconds} s of distinct events, on an idle stack) — a minimal Fastify
-  route: \`verifyStripeSignature\`, \`recordWebhookEvent\` into the same database, 200. The floor
-  any webhook endpoint on this stack pays.
-- **duplicates** (${options.dupDurationSeconds} s) — redeliveries, re-signed as Stripe does, of
-  events ours already processed, sent once the worker has finished the workflows of ours.
-
-Each endpoint first gets ${WARMUP_SECONDS} s of warm-up that is not counted. The load generator,
-both apps and the worker share one Node process (as \`npm start\` runs them); PostgreSQL and
-Temporal run on the same machine.
+1. **Saturate** (${options.saturateSeconds} s, not counted): fresh purchases to ours only, so the
+   worker has a backlog before anything is measured.
+2. **Interleaved** (${options.durationSeconds} s each): ${options.sliceSeconds} s slices alternate
+   between **bare** and **ours**, so both meet the same machine and the same saturated worker
+   (ours keeps adding workflows to its backlog).
+   - **ours** — the api as deployed: verify the signature over the raw body, write the inbox
+     row and its audit row in one statement, answer 200; the workflow start follows the ack.
+   - **bare** — a minimal Fastify route: verify the signature, insert the inbox row, answer
+     200. No audit row, no security hooks, no Temporal: the floor any webhook endpoint here pays.
+3. **Duplicates** (${options.dupDurationSeconds} s): redeliveries of events ours acknowledged,
+   re-signed as Stripe does, right after — the worker still busy.
 
 ${formatMarkdownTable(TABLE_HEADER, tableRows(report))}
 
-ours p99 / bare p99: **${p99Ratio(report.summaries)}**
-
 ${formatMarkdownTable(
   ['target', 'measured', 'result'],
-  targets.map((check) => [check.target, check.measured, check.met ? 'met' : 'missed']),
+  checkTargets(report).map((check) => [check.target, check.measured, check.met ? 'met' : 'missed']),
 )}
 
-- Duplicates acknowledged as \`duplicate: true\`: ${report.duplicateAcks} of ${report.summaries.duplicates.requests}.
-- ${drainNote(report)}; fulfillment jobs at the end: ${report.jobsByStatus}.
-- Send lag behind the schedule (the load generator's own delay): ${sendLagNote(report)}.
+What each figure is:
+
+- **ack p50/p99/max** — how long Stripe waits for our 2xx. Targets: p99 ≤ ${TARGET_ACK_P99_MS} ms and
+  ≤ ${TARGET_ACK_RATIO}× the bare route's p99 measured in the same run.
+- **duplicate ack p99** — a redelivery: the same one statement (it counts the delivery on the
+  row already there and audits it), then 200. Target ≤ ${TARGET_DUPLICATE_P99_MS} ms.
+- **dispatch lag** — per event of ours, \`dispatched_at − received_at\` of its inbox row (both the
+  database's clock): from the commit of the ack's write to the settle statement after Temporal
+  confirmed the start. Target p99 ≤ ${TARGET_DISPATCH_LAG_P99_MS} ms while Temporal is up.
+- **relay pickups** — events of ours that the api which recorded them did not dispatch, so a
+  relay claimed them after their lease (\`dispatched_by = 'relay'\`). Expected 0 with Temporal up.
+- **non-2xx / errors** — answers outside 2xx, and requests that got no answer. Target: none.
+- **send lag** — how late the load generator sent requests against its schedule (its own
+  delay, not the api's); large values mean the machine, not the api, was the limit.
+
+${notes(report)
+  .map((line) => `- ${line.charAt(0).toUpperCase()}${line.slice(1)}.`)
+  .join('\n')}
 `;
 }
 
 /**
- * `npm run bench -- webhooks`: boots the stack, measures ours, bare and duplicates, prints the
- * table and rewrites the `## webhooks` section of docs/BENCHMARKS.md.
+ * `npm run bench -- webhooks`: the deployed stack as processes, a bare baseline process and a
+ * load generator process; measures ours and bare interleaved against a saturated worker, then
+ * duplicates; reads the dispatch lag from the inbox; prints the report and rewrites the
+ * `## webhooks` section of docs/BENCHMARKS.md.
  */
 export async function runWebhookBenchmark(args: string[], signal: AbortSignal): Promise<void> {
   const options = parseWebhookArgs(args);
@@ -404,37 +332,68 @@ export async function runWebhookBenchmark(args: string[], signal: AbortSignal): 
   const measuredAt = new Date().toISOString();
   const cleanups = new Cleanups('bench');
   try {
-    const stack = await bootBenchStack(cleanups, signal);
-    const bareUrl = await startBareWebhookApp(
-      cleanups,
-      stack.db,
-      stack.config.STRIPE_WEBHOOK_SECRETS,
+    progress('starting PostgreSQL, Temporal, the api and the worker as separate processes');
+    const stack = await startDeployedStack(cleanups, { name: 'bench_webhooks' });
+    signal.throwIfAborted();
+    const secret = stack.webhookSecrets[0]!;
+    const bareUrl = await startBareServer(cleanups, stack.databaseUrl, secret);
+    progress(`api ${stack.apiUrl}, bare ${bareUrl}`);
+
+    const stopWatching = new AbortController();
+    const backlog = watchBacklog(stack.temporal, stopWatching.signal);
+    const samples = await runLoadGenerator(
+      {
+        oursUrl: stack.apiUrl,
+        bareUrl,
+        secret,
+        ratePerSecond: options.ratePerSecond,
+        saturateSeconds: options.saturateSeconds,
+        durationSeconds: options.durationSeconds,
+        sliceSeconds: options.sliceSeconds,
+        dupDurationSeconds: options.dupDurationSeconds,
+      },
+      stack.dir,
     );
-    const results = await measureScenarios(
-      { ours: stack.apiUrl, bare: bareUrl },
-      stack.webhookSecret,
-      stack.temporal,
-      options,
-      signal,
-    );
+    stopWatching.abort();
+    signal.throwIfAborted();
+
+    const of = (target: WebhookLoadSample['target']) =>
+      samples.filter((sample) => sample.target === target);
+    const oursIds = of('ours')
+      .filter((sample) => sample.status === 200)
+      .map((sample) => sample.eventId);
+    progress('waiting until every event of ours is dispatched');
+    const dispatch = await waitForDispatch(stack.db, oursIds);
+    const lags = [...dispatch.lagsMs].sort((a, b) => a - b);
     const report: WebhookReport = {
       options,
       commandLine,
       measuredAt,
       machine: describeMachine(),
-      summaries: {
-        ours: summarizeSamples(results.ours),
-        bare: summarizeSamples(results.bare),
-        duplicates: summarizeSamples(results.duplicates),
+      loadAverage: os
+        .loadavg()
+        .map((value) => value.toFixed(2))
+        .join(', '),
+      ours: summarize(of('ours')),
+      bare: summarize(of('bare')),
+      duplicates: summarize(of('duplicates')),
+      duplicateAcks: of('duplicates').filter((sample) => sample.duplicateAck).length,
+      dispatch: {
+        ...dispatch,
+        p50Ms: percentile(lags, 50),
+        p99Ms: percentile(lags, 99),
+        maxMs: lags.at(-1) ?? Number.NaN,
       },
-      duplicateAcks: results.duplicates.filter((sample) => isDuplicateAck(sample.body)).length,
-      drain: results.drain,
-      jobsByStatus: await describeJobsByStatus(stack.db),
+      backlog: await backlog,
+      jobsByStatus:
+        (await countJobsByStatus(stack.db)).map((row) => `${row.status} ${row.jobs}`).join(', ') ||
+        'none',
     };
+    if (stack.crashes.length > 0) progress(`unexpected exits: ${stack.crashes.join('; ')}`);
     printReport(report);
     await writeBenchmarkSection('webhooks', webhooksSection(report));
   } finally {
-    progress('stopping the stack');
+    progress('stopping the processes');
     await cleanups.runAll();
   }
 }

@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import { parsePayloadKeys } from '../security/payload-codec.ts';
+import {
+  resolveTemporalConnection,
+  type TemporalConnectionSettings,
+} from './temporal-connection.ts';
 
 const commaList = z.string().transform((value) =>
   value
@@ -23,8 +27,38 @@ export const envSchema = z.object({
   DATABASE_URL: z.url().optional(),
   PGLITE_DATA_DIR: z.string().min(1).default('.data/pglite'),
 
-  TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /**
+   * The Temporal connection, read as Temporal's CLI and SDKs read it (`@temporalio/envconfig`,
+   * config/temporal-connection.ts): these variables override the `temporal.toml` profile named by
+   * TEMPORAL_PROFILE (default `default`) in TEMPORAL_CONFIG_FILE (default
+   * `~/.config/temporalio/temporal.toml`; empty: no file). Unset everywhere: localhost:7233,
+   * namespace `default`, no TLS. `Config.TEMPORAL_ADDRESS` and `TEMPORAL_NAMESPACE` hold the
+   * resolved values; `Config.temporalConnection` the whole connection.
+   */
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).optional(),
+  /** An API key (Temporal Cloud, or a proxy that checks `Authorization: Bearer`); turns TLS on. */
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  /** `true` turns TLS on with the system's roots; `false` turns it off even with an API key. */
+  TEMPORAL_TLS: z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).optional(),
+  /** The client certificate and key for mTLS (PEM), as files or inline. */
+  TEMPORAL_TLS_CLIENT_CERT_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_CLIENT_CERT_DATA: z.string().min(1).optional(),
+  TEMPORAL_TLS_CLIENT_KEY_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_CLIENT_KEY_DATA: z.string().min(1).optional(),
+  /** The CA that signed the server's certificate (PEM), when it is not a public one. */
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_CA_CERT_DATA: z.string().min(1).optional(),
+  /** The name to check the server's certificate against, when it differs from the address. */
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** Not supported by the TypeScript SDK: start-up refuses `true` and says why. */
+  TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: z
+    .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+    .optional(),
+  /** The `temporal.toml` profile to read (default `default`). */
+  TEMPORAL_PROFILE: z.string().min(1).optional(),
+  /** The `temporal.toml` to read instead of the user's config folder (empty: none). */
+  TEMPORAL_CONFIG_FILE: z.string().min(1).optional(),
   TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
   /**
    * Keys that encrypt workflow payloads (AES-256-GCM), as comma-separated `keyId:base64key`
@@ -71,9 +105,12 @@ export const envSchema = z.object({
   /**
    * Workflows a worker keeps in memory (its sticky cache). Fulfillments wait days on reminder
    * timers: an evicted one replays its short history when a timer fires, so a bounded cache
-   * keeps a worker holding 10,000 open runs under 1 GiB (`npm run bench -- memory`).
+   * keeps a worker holding 10,000 open runs under 1 GiB at its peak (`npm run bench --
+   * memory`). A cached fulfillment holds about 0.45 MiB (200 vs 600 open); 500 keeps the cache
+   * near 225 MiB and leaves the activities' surge room, and a fulfillment spends well under a
+   * second in its steps, so 500 still caches every run in flight at hundreds of starts a second.
    */
-  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(500),
 
   STRIPE_SECRET_KEY: z
     .string({ error: 'is required (a Stripe secret key, sk_…)' })
@@ -91,12 +128,19 @@ export const envSchema = z.object({
     .int()
     .min(1024)
     .default(512 * 1024),
-  /** Webhook requests per minute per client address before 429 (Stripe then retries). */
-  WEBHOOK_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
-  /** How often the relay looks for recorded events Temporal has not received yet. */
+  /** How often each api's relay claims recorded events nobody dispatched (crash, outage). */
   WEBHOOK_RELAY_INTERVAL_SECONDS: z.coerce.number().min(0.1).default(2),
+  /** Workflow starts in flight per api process, right after the ack and in the relay (each). */
+  WEBHOOK_DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
+  /**
+   * How long the api that recorded an event holds it for its own dispatch before any relay may
+   * claim it (and how long a relay's claim lasts): above Temporal's 5 s call deadline.
+   */
+  WEBHOOK_DISPATCH_LEASE_SECONDS: z.coerce.number().min(6).max(3600).default(30),
   /** How long the inbox keeps processed events (Stripe itself keeps them 30 days). */
   WEBHOOK_RETENTION_MONTHS: z.coerce.number().int().min(1).default(13),
+  /** How often the fleet prunes the inbox past its retention (once per interval, any worker). */
+  WEBHOOK_RETENTION_PRUNE_INTERVAL_HOURS: z.coerce.number().min(0).default(24),
   /** How often to compare the inbox with Stripe's Events API; 0 turns the gap check off. */
   STRIPE_GAP_CHECK_INTERVAL_MINUTES: z.coerce.number().min(0).default(10),
   /** How far back the gap check looks (Stripe retries deliveries for up to 3 days). */
@@ -400,8 +444,17 @@ function developmentDefaultsInProduction(given: Record<string, string>): string[
   return problems;
 }
 
-export interface Config extends Omit<Env, 'PUBLIC_BASE_URL'> {
+export interface Config extends Omit<
+  Env,
+  'PUBLIC_BASE_URL' | 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'
+> {
   PUBLIC_BASE_URL: string;
+  /** Where Temporal is, resolved from the variables and the profile (default localhost:7233). */
+  TEMPORAL_ADDRESS: string;
+  /** The namespace, resolved from the variables and the profile (default `default`). */
+  TEMPORAL_NAMESPACE: string;
+  /** The whole Temporal connection: address, namespace, API key, TLS, and where each came from. */
+  temporalConnection: TemporalConnectionSettings;
 }
 
 export class ConfigError extends Error {
@@ -422,7 +475,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.superRefine(requireDriverSettings).safeParse(relevant);
   const production =
     relevant['NODE_ENV'] === 'production' ? developmentDefaultsInProduction(relevant) : [];
-  if (!parsed.success || production.length > 0) {
+  // The TEMPORAL_* values pass through untouched (the schema above only checks their shape),
+  // plus the empty TEMPORAL_CONFIG_FILE that means "no file" and HOME/XDG_CONFIG_HOME, which
+  // locate the default temporal.toml.
+  const temporal = resolveTemporalConnection({
+    ...Object.fromEntries(Object.entries(env).filter(([key]) => key.startsWith('TEMPORAL_'))),
+    HOME: env['HOME'],
+    XDG_CONFIG_HOME: env['XDG_CONFIG_HOME'],
+    APPDATA: env['APPDATA'],
+  });
+  if (!parsed.success || production.length > 0 || temporal.problems.length > 0) {
     const problems = (parsed.success ? [] : parsed.error.issues).map((issue) => {
       const key = issue.path.join('.');
       // zod's own "expected string, received undefined": the variable is not set at all.
@@ -433,10 +495,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         !(key in relevant);
       return `  - ${key || '(environment)'}: ${missing ? 'is required' : issue.message}`;
     });
-    throw new ConfigError(`Invalid configuration:\n${[...problems, ...production].join('\n')}`);
+    throw new ConfigError(
+      `Invalid configuration:\n${[...problems, ...production, ...temporal.problems].join('\n')}`,
+    );
   }
+  const temporalConnection = temporal.settings!;
   return {
     ...parsed.data,
     PUBLIC_BASE_URL: parsed.data.PUBLIC_BASE_URL ?? `http://localhost:${parsed.data.PORT}`,
+    TEMPORAL_ADDRESS: temporalConnection.address,
+    TEMPORAL_NAMESPACE: temporalConnection.namespace,
+    temporalConnection,
   };
 }

@@ -13,6 +13,7 @@ import type { OutboxMessagesTable } from './tables/outbox-messages.ts';
 import type { PaymentAdjustmentsTable } from './tables/payment-adjustments.ts';
 import type { PeriodicJobsTable } from './tables/periodic-jobs.ts';
 import type { ProductsTable } from './tables/products.ts';
+import type { RateLimitCountersTable } from './tables/rate-limit-counters.ts';
 import type { ReconciliationRunsTable } from './tables/reconciliation-runs.ts';
 import type { RewardsTable } from './tables/rewards.ts';
 import type { WebhookEventsTable } from './tables/webhook-events.ts';
@@ -37,6 +38,7 @@ export interface Database {
   reconciliation_runs: ReconciliationRunsTable;
   periodic_jobs: PeriodicJobsTable;
   outbox_messages: OutboxMessagesTable;
+  rate_limit_counters: RateLimitCountersTable;
 }
 
 export type Db = Kysely<Database>;

@@ -3,9 +3,19 @@ import type { LogEvent } from 'kysely';
 
 const tracer = trace.getTracer('fulfillment-orchestrator/db');
 
-/** `SELECT`, `INSERT`, … and the first table a statement names: a span name without values. */
+/**
+ * `SELECT`, `INSERT`, … and the first table a statement names: a span name without values. A
+ * statement of common table expressions (one round trip doing several writes) is named by its
+ * first one: `with upserted as (insert into webhook_events …` is `INSERT webhook_events`.
+ */
 export function statementSummary(sql: string): { operation: string; table: string | null } {
-  const operation = (/^\s*(\w+)/.exec(sql)?.[1] ?? 'QUERY').toUpperCase();
+  let operation = (/^\s*(\w+)/.exec(sql)?.[1] ?? 'QUERY').toUpperCase();
+  if (operation === 'WITH')
+    operation = (
+      /\bas\s*(?:(?:not\s+)?materialized\s*)?\(\s*(select|insert|update|delete)\b/i.exec(
+        sql,
+      )?.[1] ?? operation
+    ).toUpperCase();
   const table = /\b(?:from|into|update|join)\s+"?([a-z_][a-z0-9_]*)"?/i.exec(sql)?.[1] ?? null;
   return { operation, table };
 }

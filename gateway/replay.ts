@@ -3,7 +3,8 @@ import { describeWorkflowStatus } from '../temporal/workflows.ts';
 import type { Db } from '../db/database.ts';
 import { recordAudit } from '../db/queries/audit.ts';
 import type { WebhookEvent } from '../db/tables/webhook-events.ts';
-import { dispatchRecordedEvent, isDispatchable, startRouteWorkflow } from './dispatch.ts';
+import { withTraceparent } from '../observability/tracing.ts';
+import { dispatchInboxEvent, isDispatchable, startRouteWorkflow } from './dispatch.ts';
 import type { StripeEventEnvelope } from './ingest.ts';
 import { routeStripeEvent } from './stripe-routing.ts';
 
@@ -36,17 +37,23 @@ function plannedChange(action: string, status: string): string {
 /**
  * Re-runs recorded events through the same path they took when they arrived. Every step is
  * idempotent, so a replay only changes what did not happen: a failed run is started again, an
- * undispatched event is dispatched; a completed fulfillment stays as it is.
+ * undispatched event is dispatched; a completed fulfillment stays as it is. Each start continues
+ * the trace of the request that recorded the event.
  */
 export async function replayEvents(
   db: Db,
   temporal: Client,
-  events: Pick<WebhookEvent, 'id' | 'event_id' | 'type' | 'payload' | 'result'>[],
+  events: Pick<
+    WebhookEvent,
+    'id' | 'event_id' | 'type' | 'payload' | 'result' | 'dispatch_attempts' | 'traceparent'
+  >[],
   { dryRun, operator, reason }: { dryRun: boolean; operator: string; reason?: string | undefined },
 ): Promise<ReplayPlan[]> {
   const plans: ReplayPlan[] = [];
   for (const event of events) {
-    const route = routeStripeEvent(event.payload as StripeEventEnvelope);
+    const route = event.payload
+      ? routeStripeEvent(event.payload as StripeEventEnvelope)
+      : ({ action: 'reject', error: 'the recorded event cannot be read' } as const);
     if (!isDispatchable(route)) {
       plans.push({
         eventId: event.event_id,
@@ -67,8 +74,16 @@ export async function replayEvents(
     };
     plans.push(plan);
     if (dryRun) continue;
-    if (event.result === null) await dispatchRecordedEvent(db, temporal, event, route, operator);
-    else await startRouteWorkflow(temporal, route);
+    if (event.result === null) {
+      await dispatchInboxEvent(db, temporal, event, route, {
+        dispatchedBy: operator,
+        attemptCounted: false,
+        attempts: event.dispatch_attempts + 1,
+      });
+    } else {
+      // A new run joins the purchase's trace, as the first dispatch did.
+      await withTraceparent(event.traceparent, () => startRouteWorkflow(temporal, route));
+    }
     await recordAudit(db, {
       actor: operator,
       action: 'webhook.replayed',

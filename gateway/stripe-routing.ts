@@ -7,6 +7,7 @@ import {
   type FulfillmentInput,
   type PaymentAdjustmentInput,
 } from '../workflows/contracts.ts';
+import { isStorableText } from '../db/storable.ts';
 
 /** What the gateway does with a verified event. */
 export type StripeRoute =
@@ -32,25 +33,31 @@ export const HANDLED_STRIPE_EVENT_TYPES = [
   'charge.dispute.closed',
 ] as const;
 
+/**
+ * A Stripe object id as it becomes a workflow id and a key in PostgreSQL: never a U+0000 (which
+ * PostgreSQL cannot store) or a lone surrogate, and short.
+ */
+const stripeId = z.string().min(1).max(255).refine(isStorableText, 'not a Stripe id');
+
 const idOf = z
-  .union([z.string(), z.object({ id: z.string() })])
+  .union([stripeId, z.object({ id: stripeId })])
   .nullish()
   .transform((value) => (value == null ? null : typeof value === 'string' ? value : value.id));
 
-const paymentIntent = z.object({ id: z.string().min(1) });
+const paymentIntent = z.object({ id: stripeId });
 const checkoutSession = z.object({
-  id: z.string().min(1),
+  id: stripeId,
   payment_status: z.enum(['paid', 'unpaid', 'no_payment_required']),
   payment_intent: idOf,
 });
 const charge = z.object({
-  id: z.string().min(1),
+  id: stripeId,
   payment_intent: idOf,
   amount: z.number().int(),
   amount_refunded: z.number().int(),
-  refunds: z.object({ data: z.array(z.object({ id: z.string() })) }).nullish(),
+  refunds: z.object({ data: z.array(z.object({ id: stripeId })) }).nullish(),
 });
-const dispute = z.object({ id: z.string().min(1), payment_intent: idOf });
+const dispute = z.object({ id: stripeId, payment_intent: idOf });
 
 interface EventLike {
   id: string;

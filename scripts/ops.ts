@@ -2,6 +2,7 @@
 // (DATABASE_URL is required: embedded PGlite belongs to `npm start` alone).
 import { connectDatabase } from '../db/connect.ts';
 import { connectTemporalClient } from '../temporal/client.ts';
+import { diagnoseTemporalConnection } from '../temporal/connection-check.ts';
 import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
 import { databaseTarget, loadConfigOrExit, loadDotEnv } from './lib/runtime.ts';
 import { EMAIL_USAGE, previewEmail, runEmailDrill } from './ops/email.ts';
@@ -18,6 +19,8 @@ import {
 } from './ops/entitlements.ts';
 import { DSAR_USAGE, runDsarCommand } from './ops/dsar.ts';
 import { CATALOG_USAGE, runCatalogCommand } from './ops/catalog.ts';
+import { runSchedulesCommand, SCHEDULES_USAGE } from './ops/schedules.ts';
+import { runWorkflowsCommand, WORKFLOWS_USAGE } from './ops/workflows.ts';
 
 const USAGE = `usage: npm run ops -- <command> [--json]
 
@@ -29,7 +32,9 @@ ${RECONCILE_USAGE}
 ${JOBS_USAGE}
 ${ENTITLEMENTS_USAGE}
 ${DSAR_USAGE}
-${CATALOG_USAGE}`;
+${CATALOG_USAGE}
+${SCHEDULES_USAGE}
+${WORKFLOWS_USAGE}`;
 
 function exitWithError(error: unknown): void {
   // A refused operation (unknown reference, invalid input, wrong state) is its message alone.
@@ -66,7 +71,21 @@ if (argv[0] === 'email' && argv[1] === 'drill') {
   process.exit();
 }
 const db = await connectDatabase(databaseTarget(config, false));
-const temporal = await connectTemporalClient(temporalTargetFromConfig(config));
+const target = temporalTargetFromConfig(config);
+/** The CLI waits for nothing: a Temporal that does not answer, or refuses, is said at once. */
+async function connectOrExit() {
+  try {
+    const client = await connectTemporalClient(target);
+    await client.workflowService.describeNamespace({ namespace: target.namespace });
+    return client;
+  } catch (error) {
+    const problem = await diagnoseTemporalConnection(error, target);
+    console.error(`Cannot connect to Temporal: ${problem.message}`);
+    await db.destroy();
+    return process.exit(1);
+  }
+}
+const temporal = await connectOrExit();
 try {
   if (argv[0] === 'events') await runEventsCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'stuck')
@@ -81,6 +100,10 @@ try {
   else if (argv[0] === 'dsar') await runDsarCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'catalog')
     await runCatalogCommand(argv.slice(1), { db, temporal, config, json });
+  else if (argv[0] === 'schedules')
+    await runSchedulesCommand(argv.slice(1), { temporal, config, json });
+  else if (argv[0] === 'workflows')
+    await runWorkflowsCommand(argv.slice(1), { temporal, config, json });
   else throw new UsageError(`unknown command ${argv[0]}\n\n${USAGE}`);
 } catch (error) {
   exitWithError(error);

@@ -1,8 +1,10 @@
-// `npm run record-histories`: runs representative fulfillments on the time-skipping test
-// server against a throwaway database and writes their event histories to test/histories/.
-// The replay test (test/workflows/replay.test.ts) replays them against the current workflow
-// code, so a change that would break runs already in flight fails CI.
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+// `npm run record-histories -- <label>`: runs representative fulfillments on the time-skipping
+// test server against a throwaway database and writes their event histories to
+// test/histories/<label>/ (a folder per workflow shape; it never overwrites a recorded file).
+// The replay test (test/workflows/replay.test.ts) replays every history under test/histories/
+// against the current workflow code, so a change that would break runs already in flight
+// fails CI.
+import { access, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
@@ -16,13 +18,14 @@ import { connectDatabase } from '../db/connect.ts';
 import type { Db } from '../db/database.ts';
 import { workflowsPath } from '../worker/worker.ts';
 import { tracingWorkerOptions, workflowInterceptorModules } from '../worker/tracing.ts';
+import { fulfillmentStartOptions } from '../temporal/workflows.ts';
 import {
   claimedSignal,
   disputeEventSignal,
   disputeWorkflowId,
   fulfillmentStatusQuery,
-  fulfillmentWorkflowId,
   refundWorkflowId,
+  type FulfillmentInput,
 } from '../workflows/contracts.ts';
 import { waitFor } from '../stack/processes.ts';
 import { createActivityDeps } from './lib/worker-deps.ts';
@@ -37,7 +40,14 @@ import {
 import { createThrowawayDatabase } from '../stack/throwaway-database.ts';
 import { startTimeSkippingServer } from '../stack/time-skipping.ts';
 
-const HISTORIES_DIR = path.resolve(import.meta.dirname, '../test/histories');
+const label = process.argv[2];
+if (!label || !/^[a-z0-9][a-z0-9-]*$/.test(label)) {
+  console.error(
+    'usage: npm run record-histories -- <label>   (e.g. lean: writes test/histories/lean/)',
+  );
+  process.exit(2);
+}
+const HISTORIES_DIR = path.resolve(import.meta.dirname, '../test/histories', label);
 const TASK_QUEUE = 'record-histories';
 
 interface Context {
@@ -50,16 +60,21 @@ async function startPurchase({ env, db }: Context, options: { userId?: string } 
   const event = buildPaymentIntentSucceededEvent({
     paymentIntentId,
     skus: ['ebook-durable-execution', 'course-webhooks-workbook'],
-    email: 'recorded-buyer@example.com',
+    // A buyer of its own: a guest sharing the known account's email would be that account.
+    email: `recorded-buyer-${paymentIntentId.slice(-8)}@example.com`,
     ...options,
   });
   await recordStripeEvent(db, event);
+  const input: FulfillmentInput = {
+    source: 'stripe',
+    purchaseKey: paymentIntentId,
+    paymentIntentId,
+    stripeEventId: event.id,
+  };
+  // As the gateway starts it: the status and keys set at start.
   const handle = await env.client.workflow.start('fulfillmentWorkflow', {
+    ...fulfillmentStartOptions(input),
     taskQueue: TASK_QUEUE,
-    workflowId: fulfillmentWorkflowId(paymentIntentId),
-    args: [
-      { source: 'stripe', purchaseKey: paymentIntentId, paymentIntentId, stripeEventId: event.id },
-    ],
   });
   return { paymentIntentId, handle };
 }
@@ -105,6 +120,22 @@ const scenarios: Record<string, (context: Context) => Promise<Record<string, Wor
     await handle.result();
     return { 'fulfillment-refunded-while-reminding': handle, 'refund-full': refundHandle };
   },
+  async 'refund-after-close'(context) {
+    const { paymentIntentId, handle } = await startPurchase(context);
+    await reminding(handle);
+    await handle.signal(claimedSignal);
+    await handle.result();
+    const refundId = stripeTestId('re');
+    const refund = buildChargeRefundedEvent({ paymentIntentId, refundId, amountRefunded: 2900 });
+    await recordStripeEvent(context.db, refund);
+    const refundHandle = await context.env.client.workflow.start('refundWorkflow', {
+      taskQueue: TASK_QUEUE,
+      workflowId: refundWorkflowId(refundId),
+      args: [{ stripeEventId: refund.id }],
+    });
+    await refundHandle.result();
+    return { 'refund-after-close': refundHandle };
+  },
   async 'dispute-won'(context) {
     const { paymentIntentId, handle } = await startPurchase(context, { userId: 'auth0|disputed' });
     await reminding(handle);
@@ -147,14 +178,23 @@ try {
     ...tracingWorkerOptions(),
   });
   await mkdir(HISTORIES_DIR, { recursive: true });
+  const exists = (file: string) =>
+    access(file).then(
+      () => true,
+      () => false,
+    );
   await worker.runUntil(async () => {
     for (const [name, scenario] of Object.entries(scenarios)) {
       const handles = await scenario({ env, db });
       for (const [file, handle] of Object.entries(handles)) {
         const history = await handle.fetchHistory();
-        await writeFile(path.join(HISTORIES_DIR, `${file}.json`), `${historyToJSON(history)}\n`);
+        const target = path.join(HISTORIES_DIR, `${file}.json`);
+        // A recorded history is evidence of runs in flight: never re-record one to make a
+        // failing replay pass.
+        if (await exists(target)) throw new Error(`${target} exists; choose a new label`);
+        await writeFile(target, `${historyToJSON(history)}\n`);
         console.log(
-          `${name}: wrote test/histories/${file}.json (${history.events?.length ?? 0} events)`,
+          `${name}: wrote test/histories/${label}/${file}.json (${history.events?.length ?? 0} events)`,
         );
       }
     }

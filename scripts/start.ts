@@ -6,14 +6,16 @@ import path from 'node:path';
 import { buildApp } from '../api/app.ts';
 import { closeGracefully } from '../api/drain.ts';
 import { connectDatabase } from '../db/connect.ts';
-import { connectTemporalClient } from '../temporal/client.ts';
+import { lazyTemporalClient } from '../temporal/client.ts';
+import { monitorTemporal, TemporalConnectionRefused } from '../temporal/connection-check.ts';
+import { ensureOperationsSchedules } from '../temporal/schedules.ts';
 import { generatePayloadKeyEntry } from '../security/payload-codec.ts';
 import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
 import { installTemporalRuntime } from '../worker/runtime.ts';
 import { startTracing } from '../observability/tracing.ts';
-import { createFulfillmentWorker } from '../worker/worker.ts';
+import { connectWorkerToTemporal, createFulfillmentWorker } from '../worker/worker.ts';
 import { startWorkerOperations } from '../worker/operations.ts';
-import { temporalMetricsBindAddress } from '../worker/metrics-server.ts';
+import { temporalMetricsBindAddress, WorkerHealth } from '../worker/metrics-server.ts';
 import { ensureDevJwks } from './lib/dev-auth.ts';
 import { startLocalstripe } from '../stack/localstripe.ts';
 import { appDepsFromConfig } from './lib/app-options.ts';
@@ -67,10 +69,12 @@ if (localOperatorToken) process.env['OPERATOR_TOKENS'] = `local:admin:${localOpe
 if (!process.env['STRIPE_API_URL'] && !process.env['STRIPE_SECRET_KEY']) {
   const emulator = await startLocalstripe({ port: LOCALSTRIPE_PORT });
   children.push({ name: 'localstripe', stop: () => emulator.stop() });
-  process.env['STRIPE_API_URL'] = `http://localhost:${LOCALSTRIPE_PORT}`;
+  process.env['STRIPE_API_URL'] = emulator.url;
   process.env['STRIPE_SECRET_KEY'] = 'sk_test_localstripe';
 }
-if (!process.env['TEMPORAL_ADDRESS']) {
+// No Temporal configured (no address, no profile): a dev server of its own, and no
+// temporal.toml (a profile for some other cluster must not apply to it).
+if (!process.env['TEMPORAL_ADDRESS'] && !process.env['TEMPORAL_PROFILE']) {
   const uiOrigins = [
     `http://localhost:${TEMPORAL_UI_PORT}`,
     `http://127.0.0.1:${TEMPORAL_UI_PORT}`,
@@ -86,6 +90,7 @@ if (!process.env['TEMPORAL_ADDRESS']) {
   });
   children.push({ name: 'temporal', stop: () => devServer!.stop() });
   process.env['TEMPORAL_ADDRESS'] = devServer.address;
+  process.env['TEMPORAL_CONFIG_FILE'] = '';
 }
 
 const config = loadConfigOrExit();
@@ -101,18 +106,44 @@ const { seeded } = await prepareLocalDatabase(db);
 const activityDeps = createActivityDeps(config, db);
 await seedDemoAssets(activityDeps.storage);
 const temporalTarget = temporalTargetFromConfig(config);
-const temporal = await connectTemporalClient(temporalTarget);
+const temporal = lazyTemporalClient(temporalTarget);
 const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000;
-const { worker, connection } = await createFulfillmentWorker({
+// The worker's /metrics, /healthz, /readyz and its periodic jobs; then Temporal, waited for.
+const health = new WorkerHealth(temporalTarget);
+const operations = await startWorkerOperations(config, db, temporalTarget, health);
+let connection: Awaited<ReturnType<typeof connectWorkerToTemporal>>;
+try {
+  connection = await connectWorkerToTemporal(temporalTarget, {
+    onWait: (problem) => health.waiting(problem),
+  });
+} catch (error) {
+  if (!(error instanceof TemporalConnectionRefused)) throw error;
+  console.error(`Cannot connect to Temporal: ${error.message}`);
+  process.exit(1);
+}
+const { worker } = await createFulfillmentWorker({
   ...temporalTarget,
+  connection,
   shutdownGraceTimeMs: graceMs,
   maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
   deps: activityDeps,
 });
 const workerRun = worker.run();
-// The ops-stuck-scan / ops-reconcile-daily schedules and the worker's /metrics.
-const operations = await startWorkerOperations(config, db, temporalTarget);
-const app = await buildApp(appDepsFromConfig(config, db, temporal));
+const monitor = monitorTemporal(
+  () => connection.workflowService.describeNamespace({ namespace: temporalTarget.namespace }),
+  temporalTarget,
+);
+health.polling(monitor);
+// One process owns this configuration: apply the schedules' definitions (the deploy step of a
+// fleet, `npm run ops -- schedules sync`), off the start path.
+ensureOperationsSchedules(temporal, {
+  reconcileAutoHeal: config.RECONCILE_AUTO_HEAL,
+  reconcileCron: config.RECONCILE_CRON,
+}).catch((error: unknown) => console.warn('schedules not reconciled:', error));
+const app = await buildApp({
+  ...appDepsFromConfig(config, db, temporal),
+  temporalHealth: () => monitor.health(),
+});
 await app.listen({ host: config.HOST, port: config.PORT });
 
 const api = `http://localhost:${config.PORT}`;
@@ -164,6 +195,7 @@ onShutdownSignal(async () => {
   await closeGracefully(app, { graceMs });
   worker.shutdown();
   await workerRun.catch(() => undefined);
+  monitor.stop();
   await operations.close();
   await connection.close();
   await temporal.connection.close();

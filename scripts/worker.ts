@@ -1,11 +1,16 @@
 // `npm run worker`: the Temporal worker alone (scale it out; Temporal and Postgres hold state).
+// Start-up order: configuration, database pool, /metrics + /healthz + /readyz and the periodic
+// jobs, then Temporal — waited for with backoff, each wait logged with the address and the
+// reason — then polling. A server that refuses the configuration (API key, certificate,
+// namespace) stops the process with the setting to fix.
 import { connectDatabase } from '../db/connect.ts';
 import { startTracing } from '../observability/tracing.ts';
 import { installTemporalRuntime } from '../worker/runtime.ts';
 import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
-import { createFulfillmentWorker } from '../worker/worker.ts';
+import { monitorTemporal, TemporalConnectionRefused } from '../temporal/connection-check.ts';
+import { connectWorkerToTemporal, createFulfillmentWorker } from '../worker/worker.ts';
 import { startWorkerOperations } from '../worker/operations.ts';
-import { temporalMetricsBindAddress } from '../worker/metrics-server.ts';
+import { temporalMetricsBindAddress, WorkerHealth } from '../worker/metrics-server.ts';
 import { databaseTarget, loadConfigOrExit, loadDotEnv, onShutdownSignal } from './lib/runtime.ts';
 import { createActivityDeps } from './lib/worker-deps.ts';
 
@@ -19,30 +24,66 @@ const tracing = startTracing({
 installTemporalRuntime('WARN', temporalMetricsBindAddress(config));
 const db = await connectDatabase(databaseTarget(config, false));
 const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000;
-const { worker, connection } = await createFulfillmentWorker({
-  ...temporalTargetFromConfig(config),
-  shutdownGraceTimeMs: graceMs,
-  maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
-  deps: createActivityDeps(config, db),
-  ...(process.env['WORKFLOW_BUNDLE_PATH']
-    ? { workflowBundlePath: process.env['WORKFLOW_BUNDLE_PATH'] }
-    : {}),
-});
-// The ops-stuck-scan / ops-reconcile-daily schedules and the worker's /metrics.
-const operations = await startWorkerOperations(config, db, temporalTargetFromConfig(config));
-const running = worker.run().finally(async () => {
+const target = temporalTargetFromConfig(config);
+const health = new WorkerHealth(target);
+const operations = await startWorkerOperations(config, db, target, health);
+
+const waiting = new AbortController();
+// Until the worker runs, stopping means: stop waiting, close what is open.
+let stop = async (): Promise<void> => {
+  waiting.abort();
   await operations.close();
-  await connection.close();
   await db.destroy();
   await tracing.shutdown();
-});
+};
 // SIGTERM: stop polling, let in-flight activities finish (up to the grace; Temporal retries
 // any cut off on another worker), close, exit 0.
-onShutdownSignal(
-  async () => {
+onShutdownSignal(() => stop(), { forceExitAfterMs: graceMs + 10_000 });
+
+async function run(): Promise<void> {
+  let connection;
+  try {
+    connection = await connectWorkerToTemporal(target, {
+      signal: waiting.signal,
+      onWait: (problem) => health.waiting(problem),
+    });
+  } catch (error) {
+    if (waiting.signal.aborted) return;
+    if (error instanceof TemporalConnectionRefused) {
+      console.error(`Cannot connect to Temporal: ${error.message}`);
+      await operations.close();
+      await db.destroy();
+      await tracing.shutdown();
+      process.exit(1);
+    }
+    throw error;
+  }
+  const { worker } = await createFulfillmentWorker({
+    ...target,
+    connection,
+    shutdownGraceTimeMs: graceMs,
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+    deps: createActivityDeps(config, db),
+    ...(config.WORKFLOW_BUNDLE_PATH ? { workflowBundlePath: config.WORKFLOW_BUNDLE_PATH } : {}),
+  });
+  const monitor = monitorTemporal(
+    () => connection.workflowService.describeNamespace({ namespace: target.namespace }),
+    target,
+  );
+  const running = worker.run().finally(async () => {
+    monitor.stop();
+    await operations.close();
+    await connection.close();
+    await db.destroy();
+    await tracing.shutdown();
+  });
+  health.polling(monitor);
+  stop = async () => {
+    health.draining();
     worker.shutdown();
     await running;
-  },
-  { forceExitAfterMs: graceMs + 10_000 },
-);
-await running;
+  };
+  await running;
+}
+
+await run();

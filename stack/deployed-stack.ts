@@ -56,8 +56,6 @@ export function deployedProcessEnv(options: {
       options.webhookSecrets ?? [`whsec_${randomBytes(16).toString('hex')}`]
     ).join(','),
     STRIPE_GAP_CHECK_INTERVAL_MINUTES: '0',
-    // Load from one address is the point here, not the per-client limit.
-    WEBHOOK_RATE_LIMIT_PER_MINUTE: '1000000',
     WEBHOOK_RELAY_INTERVAL_SECONDS: '1',
     STORAGE_DRIVER: 'local',
     STORAGE_LOCAL_DIR: options.storageDir,

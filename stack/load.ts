@@ -9,6 +9,8 @@ export const STRIPE_WEBHOOK_PATH = '/webhooks/stripe';
 export interface LoadRequest {
   body: string;
   headers: Record<string, string>;
+  /** Where this request goes, when not to the load's `url` (interleaving two endpoints). */
+  url?: string;
 }
 
 /** A webhook delivery as Stripe sends it: the JSON body and a fresh `Stripe-Signature`. */
@@ -155,7 +157,7 @@ export async function runOpenLoad(options: OpenLoadOptions): Promise<LoadSample[
       const request = options.buildRequest(index);
       const sendLagMs = Math.max(0, performance.now() - dueAt);
       pending.push(
-        postOnce(agent, url, request).then((sample) => {
+        postOnce(agent, request.url ? new URL(request.url) : url, request).then((sample) => {
           samples.push({ ...sample, index, sendLagMs });
         }),
       );

@@ -13,9 +13,19 @@ export const PENDING_STATUSES = FULFILLMENT_STATUSES.filter((status) =>
   status.startsWith('pending_'),
 );
 
-/** Defaults of the every-minute scan (STUCK_THRESHOLD_MINUTES, FAILURE_RATE_THRESHOLD). */
+/** Defaults of the scan (STUCK_THRESHOLD_MINUTES, FAILURE_RATE_THRESHOLD). */
 export const DEFAULT_STUCK_THRESHOLD_MINUTES = 5;
 export const DEFAULT_FAILURE_RATE_THRESHOLD = 3;
+
+/**
+ * How often the workers' periodic job scans (worker/periodic.ts: once per interval across the
+ * fleet). A run stuck for 5 minutes is alerted within 6: the periodic job asks for its turn
+ * every quarter interval (±25 %), so turns start at most 30 s + 9.4 s apart, and a run that
+ * crosses the threshold just after one scan is seen by the next, 5 min 40 s in at worst. The
+ * scan costs no Temporal action (a visibility list is not billed), so the interval is set by
+ * the alerting promise, not by cost.
+ */
+export const STUCK_SCAN_INTERVAL_SECONDS = 30;
 
 export interface StuckJob {
   workflowId: string;
@@ -122,7 +132,7 @@ export interface OperationsScanResult {
 }
 
 /**
- * The every-minute scan: one alert per stuck run (key `stuck:<workflow id>:<run id>`) and
+ * The stuck scan (a periodic job of the workers): one alert per stuck run (key `stuck:<workflow id>:<run id>`) and
  * one failure-rate alert per clock hour in which more than `failureThreshold` jobs failed
  * within the hour before (key `failure-rate:<YYYY-MM-DDTHH>`). Each alert is stored, logged
  * as a JSON line and posted to the sinks by raiseAlert.

@@ -1,12 +1,36 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client/index.js';
+import type { TemporalSettingNames } from '../config/temporal-connection.ts';
 
 export interface TemporalTarget {
   address: string;
   namespace: string;
   /** Encrypts payloads (temporal/data-converter.ts); every client and worker must share it. */
   dataConverter?: DataConverter;
+  /** TLS (mTLS with a client certificate pair), from TEMPORAL_TLS_* or the profile. */
+  tls?: TLSConfig | boolean;
+  /** Sent as `Authorization: Bearer …` (Temporal Cloud API keys). */
+  apiKey?: string;
+  /** Extra gRPC headers (TEMPORAL_GRPC_META_*). */
+  metadata?: Record<string, string>;
+  /** Where each part came from, so a refused connection names what to fix. */
+  settingNames?: TemporalSettingNames;
+}
+
+/** What both connection kinds (the client's and the worker's native one) are opened with. */
+export function connectionOptions(target: TemporalTarget): {
+  address: string;
+  tls?: TLSConfig | boolean;
+  apiKey?: string;
+  metadata?: Record<string, string>;
+} {
+  return {
+    address: target.address,
+    ...(target.tls !== undefined ? { tls: target.tls } : {}),
+    ...(target.apiKey !== undefined ? { apiKey: target.apiKey } : {}),
+    ...(target.metadata ? { metadata: target.metadata } : {}),
+  };
 }
 
 /**
@@ -27,7 +51,7 @@ const interceptors = () => ({ workflow: [new OpenTelemetryWorkflowClientIntercep
 
 /** A client on its own connection; close it with `client.connection.close()`. */
 export async function connectTemporalClient(target: TemporalTarget): Promise<Client> {
-  const connection = await Connection.connect({ address: target.address, channelArgs });
+  const connection = await Connection.connect({ ...connectionOptions(target), channelArgs });
   return new Client({
     connection,
     namespace: target.namespace,
@@ -42,7 +66,7 @@ export async function connectTemporalClient(target: TemporalTarget): Promise<Cli
  */
 export function lazyTemporalClient(target: TemporalTarget): Client {
   return new Client({
-    connection: Connection.lazy({ address: target.address, channelArgs }),
+    connection: Connection.lazy({ ...connectionOptions(target), channelArgs }),
     namespace: target.namespace,
     interceptors: interceptors(),
     ...(target.dataConverter ? { dataConverter: target.dataConverter } : {}),

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { DataConverter } from '@temporalio/common';
 import { EncryptionCodec, type PayloadKey } from '../security/payload-codec.ts';
+import type { TemporalConnectionSettings } from '../config/temporal-connection.ts';
 import type { TemporalTarget } from './client.ts';
 
 /** Failure messages and stacks become payloads, so the codec encrypts them too. */
@@ -22,16 +23,26 @@ export function payloadDataConverter(
   return { payloadCodecs: [new EncryptionCodec(keys)], failureConverterPath };
 }
 
-/** Where Temporal is and how payloads are encoded, as the configuration describes it. */
+/**
+ * Where Temporal is, how to reach it (TLS, API key) and how payloads are encoded, as the
+ * configuration describes it (`loadConfig` resolves the connection through envconfig; a bare
+ * address and namespace are enough for local tools).
+ */
 export function temporalTargetFromConfig(config: {
   TEMPORAL_ADDRESS: string;
   TEMPORAL_NAMESPACE: string;
   PAYLOAD_ENCRYPTION_KEYS?: readonly PayloadKey[] | undefined;
+  temporalConnection?: TemporalConnectionSettings;
 }): TemporalTarget {
   const dataConverter = payloadDataConverter(config.PAYLOAD_ENCRYPTION_KEYS);
+  const connection = config.temporalConnection;
   return {
     address: config.TEMPORAL_ADDRESS,
     namespace: config.TEMPORAL_NAMESPACE,
     ...(dataConverter ? { dataConverter } : {}),
+    ...(connection?.tls !== undefined ? { tls: connection.tls } : {}),
+    ...(connection?.apiKey !== undefined ? { apiKey: connection.apiKey } : {}),
+    ...(connection?.metadata ? { metadata: connection.metadata } : {}),
+    ...(connection ? { settingNames: connection.settingNames } : {}),
   };
 }

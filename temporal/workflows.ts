@@ -190,6 +190,28 @@ export async function describeWorkflowStatus(
   }
 }
 
+/**
+ * The latest run of `workflowId`: its status name and when it started, or null when Temporal
+ * has none. The gateway asks before it re-dispatches an event whose first attempt may have
+ * started the run already.
+ */
+export async function describeLatestRun(
+  temporal: Client,
+  workflowId: string,
+): Promise<{ status: string; startTime: Date } | null> {
+  try {
+    const description = await withinTimeout(
+      temporal.workflow.getHandle(workflowId).describe(),
+      TEMPORAL_CALL_DEADLINE_MS,
+      'Temporal',
+    );
+    return { status: description.status.name, startTime: description.startTime };
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return null;
+    throw error;
+  }
+}
+
 /** Ends a running workflow for an operator, with who and why in Temporal's history. */
 export async function terminateWorkflow(
   temporal: Client,

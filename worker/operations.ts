@@ -1,16 +1,35 @@
 import type { Config } from '../config/env.ts';
 import type { Db } from '../db/database.ts';
-import { connectTemporalClient, type TemporalTarget } from '../temporal/client.ts';
-import { ensureOperationsSchedules } from '../temporal/schedules.ts';
-import { startWorkerMetricsServer, temporalMetricsBindAddress } from './metrics-server.ts';
 import { analyticsOutboxSinks } from '../drivers/analytics/index.ts';
+import { runOperationsScan, STUCK_SCAN_INTERVAL_SECONDS } from '../support/stuck.ts';
+import { lazyTemporalClient, type TemporalTarget } from '../temporal/client.ts';
+import { jsonLineLog } from '../temporal/connection-check.ts';
+import { operationsSchedules, reconcileSchedules } from '../temporal/schedules.ts';
+import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
+import {
+  startWorkerMetricsServer,
+  temporalMetricsBindAddress,
+  type WorkerHealth,
+} from './metrics-server.ts';
+import { gatewayPeriodicJobs, type GatewayJobsConfig } from './gateway-jobs.ts';
 import { startOutboxRelay, type OutboxRelay } from './outbox-relay.ts';
+import { startPeriodicJobs, type PeriodicJobDefinition } from './periodic.ts';
 
 /**
- * What a worker process runs besides the worker: the operations schedules (created or
- * updated once at start), its /metrics endpoint on `WORKER_METRICS_PORT` (0: none) and the
- * outbox relay delivering analytics batches to the ANALYTICS_SINK service (none for `table`).
- * `close` stops them.
+ * How often the fleet checks the schedules (one worker per interval): creates a missing one,
+ * deletes an obsolete one. Ten minutes: a schedule deleted by hand is back well before the
+ * daily reconciliation's next run; changing a definition is the deploy step's job.
+ */
+const SCHEDULE_CHECK_SECONDS = 600;
+
+/**
+ * What a worker process runs besides the worker, none of it on the path to polling: its
+ * /metrics, /healthz and /readyz on `WORKER_METRICS_PORT` (0: none), the fleet-wide periodic
+ * jobs: the schedule check (`reconcileSchedules` in create-missing mode, on a client of its own
+ * that connects when first used — a failed schedule call is logged and retried next turn, it
+ * never keeps the worker from polling), the stuck scan, and the gateway's gap check, inbox
+ * retention and rate-limit clean-up; and the outbox relay delivering analytics batches to the
+ * ANALYTICS_SINK service (none for `table`). Starts before Temporal answers; `close` stops them.
  */
 export async function startWorkerOperations(
   config: Pick<
@@ -22,39 +41,104 @@ export async function startWorkerOperations(
     | 'FAILURE_RATE_THRESHOLD'
     | 'RECONCILE_AUTO_HEAL'
     | 'RECONCILE_CRON'
+    | 'ALERT_SLACK_WEBHOOK_URL'
+    | 'ALERT_WEBHOOK_URL'
     | 'ANALYTICS_SINK'
     | 'SEGMENT_WRITE_KEY'
     | 'SEGMENT_API_URL'
-  >,
+  > &
+    GatewayJobsConfig,
   db: Db,
   target: TemporalTarget,
+  health?: WorkerHealth,
 ): Promise<{ metricsUrl: string | null; close(): Promise<void> }> {
-  const client = await connectTemporalClient(target);
-  try {
-    await ensureOperationsSchedules(client, {
-      stuckThresholdMinutes: config.STUCK_THRESHOLD_MINUTES,
-      failureRateThreshold: config.FAILURE_RATE_THRESHOLD,
-      reconcileAutoHeal: config.RECONCILE_AUTO_HEAL,
-      reconcileCron: config.RECONCILE_CRON,
-    });
-  } finally {
+  const client = lazyTemporalClient(target);
+  const periodic = startPeriodicJobs(db, [
+    {
+      name: 'temporal-schedules',
+      everySeconds: SCHEDULE_CHECK_SECONDS,
+      async run() {
+        const results = await reconcileSchedules(
+          client,
+          operationsSchedules({
+            reconcileAutoHeal: config.RECONCILE_AUTO_HEAL,
+            reconcileCron: config.RECONCILE_CRON,
+          }),
+          { mode: 'create-missing' },
+        );
+        for (const { scheduleId, outcome } of results) {
+          if (outcome === 'differs')
+            jsonLineLog('warn', 'schedule differs from this release; run the deploy step', {
+              scheduleId,
+              command: 'npm run ops -- schedules sync',
+            });
+          else if (outcome === 'created' || outcome === 'deleted')
+            jsonLineLog('info', `schedule ${outcome}`, { scheduleId });
+        }
+      },
+    },
+    stuckScanJob(config, db, client),
+    ...gatewayPeriodicJobs(config, db),
+  ]);
+  const stopPeriodic = async () => {
+    await periodic.stop();
     await client.connection.close();
-  }
+  };
   const analyticsRelay = startAnalyticsExport(config, db);
-  if (config.WORKER_METRICS_PORT === 0)
-    return { metricsUrl: null, close: () => analyticsRelay.stop() };
+  const stopBackground = async () => {
+    await analyticsRelay.stop();
+    await stopPeriodic();
+  };
+  if (config.WORKER_METRICS_PORT === 0) return { metricsUrl: null, close: stopBackground };
   const metrics = await startWorkerMetricsServer({
     db,
     host: config.WORKER_METRICS_HOST,
     port: config.WORKER_METRICS_PORT,
     temporalMetricsAddress: temporalMetricsBindAddress(config),
+    ...(health ? { health } : {}),
   });
   return {
     metricsUrl: metrics.url,
     close: async () => {
-      await analyticsRelay.stop();
       await metrics.close();
+      await stopBackground();
     },
+  };
+}
+
+/**
+ * The stuck scan (support/stuck.ts) once per `STUCK_SCAN_INTERVAL_SECONDS` across the fleet:
+ * a visibility list and two small queries, no Temporal action. It watches the fulfillments of
+ * the `fulfillment` task queue.
+ */
+export function stuckScanJob(
+  config: Pick<
+    Config,
+    | 'STUCK_THRESHOLD_MINUTES'
+    | 'FAILURE_RATE_THRESHOLD'
+    | 'ALERT_SLACK_WEBHOOK_URL'
+    | 'ALERT_WEBHOOK_URL'
+  >,
+  db: Db,
+  temporal: Parameters<typeof runOperationsScan>[0]['temporal'],
+  { everySeconds = STUCK_SCAN_INTERVAL_SECONDS, taskQueue = FULFILLMENT_TASK_QUEUE } = {},
+): PeriodicJobDefinition {
+  return {
+    name: 'stuck-scan',
+    everySeconds,
+    run: () =>
+      runOperationsScan({
+        db,
+        temporal,
+        sinks: {
+          slackWebhookUrl: config.ALERT_SLACK_WEBHOOK_URL,
+          webhookUrl: config.ALERT_WEBHOOK_URL,
+        },
+        now: new Date(),
+        thresholdMinutes: config.STUCK_THRESHOLD_MINUTES,
+        failureThreshold: config.FAILURE_RATE_THRESHOLD,
+        taskQueue,
+      }),
   };
 }
 

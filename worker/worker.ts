@@ -3,13 +3,23 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { ActivityDeps } from '../activities/index.ts';
 import { createActivities } from '../activities/index.ts';
 import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
-import type { TemporalTarget } from '../temporal/client.ts';
+import { connectionOptions, type TemporalTarget } from '../temporal/client.ts';
+import {
+  waitForTemporal,
+  type ConnectionLog,
+  type TemporalProblem,
+} from '../temporal/connection-check.ts';
 import { tracingWorkerOptions, workflowInterceptorModules } from './tracing.ts';
 
 const require = createRequire(import.meta.url);
 
 export interface FulfillmentWorkerOptions extends TemporalTarget {
   deps: ActivityDeps;
+  /**
+   * A connection made beforehand (`connectWorkerToTemporal`, which waits for Temporal); the
+   * worker then owns it. Without it the worker connects once and fails if Temporal is away.
+   */
+  connection?: NativeConnection;
   /** A prebuilt bundle (`bundleWorkflowCode`); without it the worker bundles workflows/ at start. */
   workflowBundlePath?: string;
   taskQueue?: string;
@@ -32,7 +42,8 @@ export const workflowsPath = require.resolve('../workflows/index.ts');
 export async function createFulfillmentWorker(
   options: FulfillmentWorkerOptions,
 ): Promise<{ worker: Worker; connection: NativeConnection }> {
-  const connection = await NativeConnection.connect({ address: options.address });
+  const connection =
+    options.connection ?? (await NativeConnection.connect(connectionOptions(options)));
   // Workflows and activities continue the trace of whoever started them (worker/tracing.ts).
   const tracing = tracingWorkerOptions();
   try {
@@ -70,4 +81,34 @@ export async function createFulfillmentWorker(
     await connection.close();
     throw error;
   }
+}
+
+/**
+ * The worker's connection, once Temporal answers for the namespace: while it does not, waits
+ * with backoff (1 s up to 30 s) and logs each wait with the address and the reason; a server
+ * that refuses the configuration (API key, certificate, namespace) ends the wait at once with
+ * `TemporalConnectionRefused`, whose message names the setting.
+ */
+export async function connectWorkerToTemporal(
+  target: TemporalTarget,
+  options: {
+    log?: ConnectionLog;
+    signal?: AbortSignal;
+    onWait?: (problem: TemporalProblem) => void;
+  } = {},
+): Promise<NativeConnection> {
+  return waitForTemporal(
+    async () => {
+      const connection = await NativeConnection.connect(connectionOptions(target));
+      try {
+        await connection.workflowService.describeNamespace({ namespace: target.namespace });
+        return connection;
+      } catch (error) {
+        await connection.close();
+        throw error;
+      }
+    },
+    target,
+    options,
+  );
 }

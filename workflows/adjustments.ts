@@ -2,16 +2,21 @@ import {
   condition,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
+  upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
-import { databaseStepPatient, emailStepPatient } from './activity-options.ts';
+import { databaseStepLocal, databaseStepPatient, emailStepPatient } from './activity-options.ts';
 import {
   disputeEventSignal,
   fulfillmentWorkflowId,
   revokedSignal,
+  searchAttributes,
   type AppliedAdjustment,
+  type PurchaseStatusAttributes,
   type OperatorRevocationInput,
   type PaymentAdjustmentInput,
   type ResendInput,
@@ -19,15 +24,44 @@ import {
 } from './contracts.ts';
 
 const database = proxyActivities<Activities>(databaseStepPatient);
+const databaseLocal = proxyLocalActivities<Activities>(databaseStepLocal);
 const email = proxyActivities<Activities>(emailStepPatient);
+
+/**
+ * Patch id: a workflow that changes a purchase's status carries the purchase's search
+ * attributes, so the Temporal UI shows the true status after the fulfillment run closed. Runs
+ * from before replay without the upsert. Adjustment runs are short (a dispute's waits a minute
+ * of quiet), so the patch can go once the deploy after this one is out.
+ */
+const ADJUSTMENT_CARRIES_STATUS = 'adjustment-carries-status';
+
+/**
+ * Shows the purchase's status on this workflow: FulfillmentStatus (e.g. `revoked`),
+ * PaymentIntentId, OrderSource and CustomerEmail, in one upsert (one action).
+ */
+function carryPurchaseStatus(purchase: PurchaseStatusAttributes | null | undefined): void {
+  if (!purchase || !patched(ADJUSTMENT_CARRIES_STATUS)) return;
+  upsertSearchAttributes([
+    { key: searchAttributes.fulfillmentStatus, value: purchase.status },
+    { key: searchAttributes.orderSource, value: purchase.orderSource },
+    { key: searchAttributes.customerEmail, value: purchase.customerEmailSearchValue },
+    ...(purchase.paymentIntentId
+      ? [{ key: searchAttributes.paymentIntentId, value: purchase.paymentIntentId }]
+      : []),
+  ]);
+}
 
 /** Applies one refund or dispute event; a revocation sends the order's one cancellation email. */
 async function applyAdjustment(input: PaymentAdjustmentInput): Promise<AppliedAdjustment> {
   return followUp(await database.applyPaymentAdjustment(input));
 }
 
-/** After a fact was applied: one cancellation email when it revoked, and no more reminders. */
+/**
+ * After a fact was applied: the purchase's new status shown on this workflow, one cancellation
+ * email when it revoked, and no more reminders.
+ */
 async function followUp(applied: AppliedAdjustment): Promise<AppliedAdjustment> {
+  carryPurchaseStatus(applied.statusChange);
   if (applied.revoked && applied.orderId) {
     await email.sendOrderEmail({ orderId: applied.orderId, kind: 'cancellation' });
   }
@@ -89,6 +123,9 @@ export async function rewardRevocationWorkflow(
  * email, like after a refund. Once per order: the ledger key is the order's cancellation key.
  */
 export async function operatorRevocationWorkflow(input: OperatorRevocationInput): Promise<void> {
+  // The operator's command revoked the order before this started: show its status here too.
+  if (patched(ADJUSTMENT_CARRIES_STATUS))
+    carryPurchaseStatus(await databaseLocal.describePurchaseStatus(input));
   await email.sendOrderEmail({ orderId: input.orderId, kind: 'cancellation' });
 }
 

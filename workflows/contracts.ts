@@ -69,6 +69,7 @@ export const WORKFLOW_TYPES = {
   rewardRevocation: 'rewardRevocationWorkflow',
   operatorRevocation: 'operatorRevocationWorkflow',
   resendLinks: 'resendLinksWorkflow',
+  /** Registered only so runs of the removed `ops-stuck-scan` schedule can finish. */
   opsStuckScan: 'opsStuckScanWorkflow',
   reconciliation: 'reconciliationWorkflow',
 } as const;
@@ -161,6 +162,22 @@ export interface AppliedAdjustment {
   entitlementStatus: EntitlementStatus | null;
   /** The entitlements became revoked by this event: one cancellation email is owed. */
   revoked: boolean;
+  /**
+   * Set when this event moved the purchase's job (revoked, or restored to completed): the
+   * purchase's search attributes as the Temporal UI should show them now. The adjustment
+   * workflow carries them, so `FulfillmentStatus="revoked"` finds the purchase even when its
+   * fulfillment run has closed. Absent from runs recorded before.
+   */
+  statusChange?: PurchaseStatusAttributes | null;
+}
+
+/** A purchase's search attributes, for a workflow that changed its status. */
+export interface PurchaseStatusAttributes {
+  status: FulfillmentStatus;
+  orderSource: OrderSource;
+  paymentIntentId: string | null;
+  /** The keyed hash of the buyer's email (as the fulfillment's `CustomerEmail`). */
+  customerEmailSearchValue: string;
 }
 
 export interface FulfillmentStep {
@@ -204,10 +221,20 @@ export type PermanentFailureType = (typeof PERMANENT_FAILURE_TYPES)[number];
  */
 export const ASSET_MISSING = 'AssetMissing';
 
+/**
+ * A delivered receipt whose delivery could not be recorded (the database failed after the
+ * provider accepted it): retried like any step, but not an email failure.
+ */
+export const DELIVERY_NOT_RECORDED = 'DeliveryNotRecorded';
+
 /** What `recordPurchase` wrote: the keys later steps work on, and who the buyer is. */
 export interface RecordedPurchase {
   jobId: string;
   orderId: string;
+  /** The purchase's key (the lock later steps take). Absent from runs before the lean shape. */
+  purchaseKey: string;
+  /** Storage paths of every purchased file, for the storage check. Absent before the lean shape. */
+  assets: string[];
   /**
    * The `CustomerEmail` search attribute's value: a keyed hash of the buyer's email (search
    * attributes are indexed in clear; `npm run ops -- temporal-query --email` computes it).
@@ -235,6 +262,12 @@ export interface ActivatedEntitlements {
 export interface JobStep {
   jobId: string;
   orderId: string;
+}
+
+/** The storage check and activation step: the job, its purchase and the files to look for. */
+export interface StoredJobStep extends JobStep {
+  purchaseKey: string;
+  assets: string[];
 }
 
 /** Why a fulfillment stopped for a human, for the job row and the alert. */
@@ -289,7 +322,7 @@ export interface ResendInput {
   sequence: number;
 }
 
-/** Input of the `ops-stuck-scan` schedule's workflow. */
+/** Input of `opsStuckScanWorkflow` (the removed `ops-stuck-scan` schedule's workflow). */
 export interface OperationsScanWorkflowInput {
   thresholdMinutes?: number;
   failureThreshold?: number;

@@ -19,8 +19,11 @@ const reconcile = proxyActivities<Activities>({
 });
 
 /**
- * Schedule `ops-stuck-scan`, every minute: stuck jobs and the failure rate, alerted once. It
- * watches the fulfillments of the task queue it runs on (the schedule runs it on `fulfillment`).
+ * The scan the removed `ops-stuck-scan` schedule ran every minute: stuck jobs and the failure
+ * rate, alerted once, for the fulfillments of the task queue it runs on. The workers now run the
+ * same scan as a periodic job (worker/operations.ts); this stays registered so a run the
+ * schedule started just before a deploy deleted it can finish.
+ * @deprecated
  */
 export async function opsStuckScanWorkflow(
   input: OperationsScanWorkflowInput = {},

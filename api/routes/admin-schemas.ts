@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { RECONCILIATION_CLASSES } from '../../db/tables/reconciliation-runs.ts';
 import { REWARD_KINDS } from '../../db/tables/rewards.ts';
-import { WEBHOOK_RESULTS } from '../../db/tables/webhook-events.ts';
+import { WEBHOOK_OUTCOMES } from '../../db/tables/webhook-events.ts';
 import { catalogFileSchema } from '../../support/catalog.ts';
 import { ENTITLEMENT_STATUSES, FULFILLMENT_STATUSES } from '../../workflows/contracts.ts';
 import type { Operation } from '../operation.ts';
@@ -161,7 +161,12 @@ export const adminProblemsResponse = errorResponse.extend({
   problems: z.array(z.string()).optional(),
 });
 export const adminEventsQuery = z.object({
-  status: z.enum([...WEBHOOK_RESULTS, 'pending']).optional(),
+  status: z
+    .enum(WEBHOOK_OUTCOMES)
+    .optional()
+    .describe(
+      'an outcome; `failed` selects the gateway’s failures and purchases that ended needs_attention',
+    ),
   type: z.string().max(100).optional(),
   since: z.iso.datetime().optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -173,7 +178,11 @@ export const adminEventsResponse = z.object({
       type: z.string(),
       receivedAt: timestamp,
       result: z.string(),
+      /** What became of it: the purchase's outcome where it started a fulfillment. */
+      outcome: z.enum(WEBHOOK_OUTCOMES),
+      jobStatus: z.enum(FULFILLMENT_STATUSES).nullable(),
       workflowId: z.string().nullable(),
+      deliveries: z.number().int(),
       error: z.string().nullable(),
     }),
   ),

@@ -195,7 +195,10 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
           type: row.type,
           receivedAt: row.received_at,
           result: row.result ?? 'pending',
+          outcome: row.outcome,
+          jobStatus: row.job_status,
           workflowId: row.workflow_id,
+          deliveries: row.deliveries,
           error: row.error,
         })),
       };

@@ -13,6 +13,7 @@ import type { Db } from '../../db/database.ts';
 import { issueDownload } from '../issue-download.ts';
 import type { AnalyticsSink } from '../../drivers/analytics/index.ts';
 import { downloads } from '../../observability/metrics.ts';
+import { postgresRateLimitStore } from '../rate-limit-store.ts';
 import { hashClaimToken } from '../../security/claim-tokens.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import { findClaimTokenCustomer, insertClaimInitiatedEvent } from '../../db/queries/claims.ts';
@@ -29,6 +30,8 @@ export interface DownloadRoutesOptions {
   rateLimitPerMinute: number;
   /** Where `entitlement.download` goes (ANALYTICS_SINK). */
   analytics?: AnalyticsSink | undefined;
+  /** The rate-limit counters' namespace (`SecurityOptions.rateLimitScope`). */
+  rateLimitScope?: string;
 }
 
 function page(
@@ -56,8 +59,14 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
   options,
 ) => {
   const { db, storage, secrets, storefrontUrl, localRoot, analytics } = options;
-  // Links are clicked by people: a handful a minute each; a scraper gets 429.
-  await app.register(rateLimit, { max: options.rateLimitPerMinute, timeWindow: '1 minute' });
+  // Links are clicked by people: a handful a minute each; a scraper gets 429 — counted in
+  // PostgreSQL, so the limit holds across every api replica.
+  await app.register(rateLimit, {
+    max: options.rateLimitPerMinute,
+    timeWindow: '1 minute',
+    store: postgresRateLimitStore(db, `${options.rateLimitScope ?? 'fleet'}:downloads`),
+    skipOnError: true,
+  });
   // A link that could not be served (5xx) — including a storage file that went missing — is a
   // failed download: the download SLI's bad events (docs/SLOS.md).
   app.addHook('onResponse', async (request, reply) => {

@@ -11,6 +11,7 @@ import {
 import { recordWebhookEvent } from '../../db/queries/webhook-events.ts';
 import { emailDeliveryEvents } from '../../observability/metrics.ts';
 import type { EmailDeliveryStatus } from '../../db/tables/email-deliveries.ts';
+import { isStorableText, jsonbCanHold } from '../../db/storable.ts';
 
 /** What each Resend event says about a delivery; other event types are recorded and ignored. */
 const STATUS_BY_EVENT: Record<string, EmailDeliveryStatus> = {
@@ -19,10 +20,17 @@ const STATUS_BY_EVENT: Record<string, EmailDeliveryStatus> = {
   'email.complained': 'complained',
 };
 
+/** A field that becomes a column: no U+0000 (PostgreSQL text cannot hold it), well-formed. */
+const storableText = z.string().min(1).max(255).refine(isStorableText, 'not storable text');
+
 const resendEvent = z.object({
-  type: z.string(),
-  created_at: z.string(),
-  data: z.object({ email_id: z.string() }).loose(),
+  type: storableText,
+  created_at: z.string().refine((value) => {
+    // A date PostgreSQL's timestamptz holds: from 1970 to the year 9999.
+    const time = Date.parse(value);
+    return time >= 0 && time <= 253_402_300_799_000;
+  }, 'not a date'),
+  data: z.object({ email_id: storableText }).loose(),
 });
 
 /**
@@ -74,7 +82,20 @@ export const registerResendWebhookRoute: FastifyPluginAsync<{
         return reply.code(400).send({ error: 'invalid Svix signature' });
       }
       const parsed = resendEvent.safeParse(verified);
-      if (!parsed.success) return reply.code(400).send({ error: 'not a Resend email event' });
+      if (!parsed.success) {
+        const fields = parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ');
+        // Signed by Resend but not an event we can key: kept, byte for byte, in the audit row.
+        await recordAudit(db, {
+          actor: 'resend',
+          action: 'resend_webhook.malformed',
+          reason: `invalid event fields: ${fields}`,
+          requestId: request.id,
+          detail: isStorableText(body)
+            ? { rawBody: body }
+            : { rawBodyBase64: Buffer.from(body, 'utf8').toString('base64') },
+        });
+        return reply.code(400).send({ error: `not a Resend email event: ${fields}` });
+      }
       const event = parsed.data;
       const status = STATUS_BY_EVENT[event.type];
 
@@ -85,7 +106,9 @@ export const registerResendWebhookRoute: FastifyPluginAsync<{
         api_version: null,
         livemode: true,
         event_created_at: new Date(event.created_at),
-        payload: body,
+        // The parsed event where PostgreSQL can hold it (no U+0000); the bytes always.
+        payload: jsonbCanHold(verified) ? body : null,
+        raw_body: Buffer.from(body, 'utf8'),
         dispatched_at: null,
         processed_at: new Date(),
         result: status ? 'processed' : 'ignored',

@@ -1,31 +1,40 @@
 import { createHash } from 'node:crypto';
-import type { Client } from '@temporalio/client';
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Db } from '../../db/database.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
-import { ingestStripeEvent } from '../../gateway/ingest.ts';
+import type { EventDispatcher } from '../../gateway/dispatcher.ts';
+import { recordStripeEvent } from '../../gateway/ingest.ts';
 import { webhookProcessing } from '../../observability/metrics.ts';
 import type { GatewayMetrics } from '../../observability/webhook-metrics.ts';
 import { verifyStripeSignature } from '../../gateway/signature.ts';
+import { isStorableText } from '../../db/storable.ts';
 
 export interface StripeWebhookOptions {
   db: Db;
-  temporal: Client;
   secrets: string[];
   metrics: GatewayMetrics;
   bodyLimitBytes: number;
-  rateLimitPerMinute: number;
+  /** Dispatches each newly recorded event right after the ack, in this process. */
+  dispatcher: EventDispatcher;
+  /** How long this process holds a recorded event for its own dispatch before a relay may. */
+  dispatchLeaseSeconds: number;
 }
+
+/**
+ * A text field of the envelope as it becomes a column: never a U+0000 (PostgreSQL text cannot
+ * hold one) or a lone surrogate. Stripe's ids and type names are short ASCII.
+ */
+const envelopeText = z.string().min(1).max(255).refine(isStorableText, 'not storable text');
 
 /** The envelope every Stripe event has; the object itself is checked per type later. */
 const stripeEventEnvelope = z.object({
-  id: z.string().min(1),
-  type: z.string().min(1),
-  created: z.number().int(),
+  id: envelopeText,
+  type: envelopeText,
+  // Seconds since 1970, within what PostgreSQL's timestamptz holds (up to year 9999).
+  created: z.number().int().min(0).max(253_402_300_799),
   livemode: z.boolean(),
-  api_version: z.string().nullish(),
+  api_version: envelopeText.nullish(),
   data: z.object({ object: z.record(z.string(), z.unknown()) }),
 });
 
@@ -33,15 +42,28 @@ const stripeEventEnvelope = z.object({
 const fingerprint = (secret: string): string =>
   createHash('sha256').update(secret).digest('hex').slice(0, 8);
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The body as text, and whether it was valid UTF-8 (if not, invalid bytes became U+FFFD). */
+function decodeBody(rawBody: Buffer): { text: string; utf8: boolean } {
+  try {
+    return { text: strictUtf8.decode(rawBody), utf8: true };
+  } catch {
+    return { text: rawBody.toString('utf8'), utf8: false };
+  }
+}
+
 /**
- * `POST /webhooks/stripe`: verify the signature over the raw body, record the event in the
- * inbox, start its workflow, answer 200. A bad request is a 4xx with an audit row and nothing
- * else recorded; a 5xx only when the event could not be recorded; 429 (Stripe retries) when
- * the rate limit is hit.
+ * `POST /webhooks/stripe`: verify the signature over the raw body, record the event and its
+ * audit row in one statement, answer 200 — nothing else is on the request path. The event's
+ * workflow is started (or signalled) right after, off the request, by `dispatcher`; a relay in
+ * every api process dispatches whatever that misses. A 5xx only when the write failed; a bad
+ * request is a 4xx with an audit row. No rate limit here: a limit could only turn Stripe's own
+ * deliveries away.
  */
 export const registerStripeWebhookRoute: FastifyPluginAsync<StripeWebhookOptions> = async (
   app,
-  { db, temporal, secrets, metrics, bodyLimitBytes, rateLimitPerMinute },
+  { db, secrets, metrics, bodyLimitBytes, dispatcher, dispatchLeaseSeconds },
 ) => {
   const fingerprints = secrets.map(fingerprint);
 
@@ -54,14 +76,18 @@ export const registerStripeWebhookRoute: FastifyPluginAsync<StripeWebhookOptions
       done(null, body);
     },
   );
-  await app.register(rateLimit, { max: rateLimitPerMinute, timeWindow: '1 minute' });
 
-  const reject = async (request: FastifyRequest, action: string, reason: string) => {
+  const reject = async (
+    request: FastifyRequest,
+    action: string,
+    reason: string,
+    extra: Record<string, unknown> = {},
+  ) => {
     await recordAudit(db, {
       actor: 'stripe',
       action,
       reason,
-      detail: { ip: request.ip, userAgent: request.headers['user-agent'] ?? null },
+      detail: { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, ...extra },
       requestId: request.id,
     });
     request.log.warn({ action, reason }, 'stripe webhook rejected');
@@ -111,38 +137,45 @@ export const registerStripeWebhookRoute: FastifyPluginAsync<StripeWebhookOptions
           .send({ error: `invalid Stripe-Signature: ${check.reason.replaceAll('_', ' ')}` });
       }
 
+      const { text, utf8 } = decodeBody(rawBody);
+      // Signed by Stripe but not an event we can key: kept, byte for byte, in the audit row
+      // (as text where jsonb can hold it, so an erasure request finds addresses in it).
+      const signedBody =
+        utf8 && isStorableText(text)
+          ? { rawBody: text }
+          : { rawBodyBase64: rawBody.toString('base64') };
       let json: unknown;
       try {
-        json = JSON.parse(rawBody.toString('utf8'));
+        json = JSON.parse(text);
       } catch {
-        await reject(request, 'webhook.malformed', 'body is not JSON');
+        await reject(request, 'webhook.malformed', 'body is not JSON', signedBody);
         return reply.code(400).send({ error: 'body is not JSON' });
       }
       const envelope = stripeEventEnvelope.safeParse(json);
       if (!envelope.success) {
         const fields = envelope.error.issues.map((i) => i.path.join('.') || '(root)').join(', ');
-        await reject(request, 'webhook.malformed', `invalid event fields: ${fields}`);
+        await reject(request, 'webhook.malformed', `invalid event fields: ${fields}`, signedBody);
         return reply.code(400).send({ error: `invalid Stripe event: ${fields}` });
       }
 
-      const outcome = await ingestStripeEvent(
-        { db, temporal, metrics },
-        envelope.data,
-        rawBody.toString('utf8'),
-        { actor: 'stripe', requestId: request.id },
+      const recorded = await recordStripeEvent(
+        db,
+        { rawBody, event: envelope.data, utf8 },
+        {
+          actor: 'stripe',
+          requestId: request.id,
+          leaseSeconds: dispatchLeaseSeconds,
+          metrics,
+        },
       );
-      if (outcome.error && outcome.result === null) {
-        // Recorded but not dispatched: the relay starts the workflow once Temporal answers.
-        request.log.warn(
-          { eventId: envelope.data.id },
-          'temporal unavailable; event left to the relay',
-        );
-      }
+      if (recorded.toDispatch) dispatcher.submit({ row: recorded.row, route: recorded.toDispatch });
+      const { row } = recorded;
       return reply.code(200).send({
         received: true,
-        duplicate: !outcome.inserted,
-        result: outcome.result ?? 'pending',
-        workflowId: outcome.workflowId,
+        duplicate: !recorded.inserted,
+        eventId: row.event_id,
+        result: row.result ?? 'pending',
+        workflowId: row.workflow_id,
       });
     },
   );

@@ -1,6 +1,7 @@
 import type { DeployedStack } from '../../stack/deployed-stack.ts';
 import { DEMO_SKU } from '../../stack/demo-catalog.ts';
 import { mapLimit } from '../../stack/load.ts';
+import { waitFor } from '../../stack/processes.ts';
 import {
   buildChargeRefundedEvent,
   buildCheckoutSessionCompletedEvent,
@@ -50,9 +51,14 @@ const CASES: Case[] = [
       const refundId = stripeTestId('re');
       return [
         buildChargeRefundedEvent({ paymentIntentId, amountRefunded: 2900, refundId }),
-        // The refund workflow has recorded the refund before the success arrives.
+        // The refund workflow has recorded the refund before the success arrives (it starts
+        // right after the ack, off the request: wait for it to exist, then to end).
         async () => {
-          await stack.temporal.workflow.getHandle(refundWorkflowId(refundId)).result();
+          const refund = stack.temporal.workflow.getHandle(refundWorkflowId(refundId));
+          await waitFor('the refund workflow started', async () =>
+            Boolean(await refund.describe()),
+          );
+          await refund.result();
         },
         purchaseEvent(paymentIntentId, email),
       ];

@@ -7,8 +7,9 @@ import { quietBundlerLogger, REPO_ROOT } from '../../stack/workflow-bundle.ts';
 import { defineScenario } from '../harness.ts';
 
 const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'histories');
-// Where the change goes: after the handlers are set, before the first activity.
-const ANCHOR = '  let job: JobStep | null = null;\n';
+// Where the change goes: at the top of the workflow, before its first command (the lean
+// shape's own patch), so it meets every recorded fulfillment, whatever shape it ran.
+const ANCHOR = '  if (!patched(LEAN_FULFILLMENT)) return fulfillmentBeforeLean(input);\n';
 // A namespace import cannot clash with whatever the file already imports by name.
 const IMPORT = "import * as chaosWorkflowApi from '@temporalio/workflow';\n";
 
@@ -33,7 +34,10 @@ async function bundleChangedWorkflows(cleanups: Cleanups, insert: string): Promi
 async function replayAll(
   code: string,
 ): Promise<{ replayed: string[]; failed: Map<string, string> }> {
-  const files = (await readdir(HISTORIES_DIR)).filter((file) => file.endsWith('.json')).sort();
+  // Every shape's histories, as the replay test reads them (`lean/…` for the lean shape).
+  const files = (await readdir(HISTORIES_DIR, { recursive: true }))
+    .filter((file) => file.endsWith('.json'))
+    .sort();
   const histories = await Promise.all(
     files.map(async (file) => ({
       workflowId: file.replace(/\.json$/, ''),
@@ -73,7 +77,9 @@ export const replayCheck = defineScenario({
         "  if (chaosWorkflowApi.patched('chaos-timer-before-recording')) await chaosWorkflowApi.sleep('1 millisecond');\n",
       ),
     );
-    const fulfillments = unguarded.replayed.filter((id) => id.startsWith('fulfillment-'));
+    const fulfillments = unguarded.replayed.filter((id) =>
+      path.basename(id).startsWith('fulfillment-'),
+    );
     const nondeterministic = [...unguarded.failed.values()].filter((error) =>
       /nondetermin/i.test(error),
     ).length;

@@ -2,6 +2,8 @@ import { sql } from 'kysely';
 import {
   rewardPurchaseKey,
   type AppliedAdjustment,
+  type FulfillmentStatus,
+  type OrderSource,
   type RewardRevocationInput,
 } from '../../workflows/contracts.ts';
 import type { Db, DbExecutor } from '../database.ts';
@@ -9,6 +11,19 @@ import type { NewPaymentAdjustment } from '../tables/payment-adjustments.ts';
 import { recordAudit } from './audit.ts';
 import { lockPurchase, reconcileOrderEntitlements } from './entitlements.ts';
 import { transitionJob } from './fulfillment.ts';
+
+/**
+ * What applying a fact did, as the database knows it: the adjustment's outcome and, when it
+ * moved the purchase's job, the purchase as the Temporal UI should now show it.
+ */
+export interface AppliedAdjustmentRows extends Omit<AppliedAdjustment, 'statusChange'> {
+  statusChange: {
+    status: FulfillmentStatus;
+    source: OrderSource;
+    paymentIntentId: string | null;
+    email: string;
+  } | null;
+}
 
 /** The type of a recorded Stripe event (`charge.refunded`, …), or undefined when not recorded. */
 export async function findStripeEventType(
@@ -33,7 +48,7 @@ export async function findStripeEventType(
 export async function recordPaymentAdjustment(
   db: Db,
   adjustment: NewPaymentAdjustment,
-): Promise<AppliedAdjustment> {
+): Promise<AppliedAdjustmentRows> {
   return db.transaction().execute(async (trx) => {
     await lockPurchase(trx, adjustment.purchase_key);
     await trx
@@ -61,7 +76,7 @@ export async function recordPaymentAdjustment(
 export async function revokeRewardRows(
   db: Db,
   { rewardId, reason, actor }: RewardRevocationInput,
-): Promise<AppliedAdjustment | undefined> {
+): Promise<AppliedAdjustmentRows | undefined> {
   return db.transaction().execute(async (trx) => {
     const purchaseKey = rewardPurchaseKey(rewardId);
     await lockPurchase(trx, purchaseKey);
@@ -108,11 +123,20 @@ export async function revokeRewardRows(
 async function reconcilePurchase(
   trx: DbExecutor,
   adjustment: Pick<NewPaymentAdjustment, 'kind' | 'external_id' | 'purchase_key'>,
-): Promise<AppliedAdjustment> {
+): Promise<AppliedAdjustmentRows> {
   const order = await trx
     .selectFrom('orders')
     .innerJoin('fulfillment_jobs', 'fulfillment_jobs.order_id', 'orders.id')
-    .select(['orders.id', 'fulfillment_jobs.id as jobId', 'fulfillment_jobs.completed_at'])
+    .innerJoin('customers', 'customers.id', 'orders.customer_id')
+    .select([
+      'orders.id',
+      'orders.source',
+      'orders.payment_intent_id',
+      'customers.email',
+      'fulfillment_jobs.id as jobId',
+      'fulfillment_jobs.status as jobStatus',
+      'fulfillment_jobs.completed_at',
+    ])
     .where('orders.purchase_key', '=', adjustment.purchase_key)
     .executeTakeFirst();
   if (!order) {
@@ -121,6 +145,7 @@ async function reconcilePurchase(
       orderId: null,
       entitlementStatus: null,
       revoked: false,
+      statusChange: null,
     };
   }
   const { previous, status } = await reconcileOrderEntitlements(trx, order.id);
@@ -130,14 +155,45 @@ async function reconcilePurchase(
     externalId: adjustment.external_id,
     entitlementStatus: status,
   };
-  if (status === 'revoked') await transitionJob(trx, order.jobId, 'revoked', detail);
+  let jobStatus = order.jobStatus;
+  if (status === 'revoked')
+    jobStatus = (await transitionJob(trx, order.jobId, 'revoked', detail)).status;
   else if (previous.includes('revoked') && order.completed_at) {
-    await transitionJob(trx, order.jobId, 'completed', detail, { restore: true });
+    jobStatus = (await transitionJob(trx, order.jobId, 'completed', detail, { restore: true }))
+      .status;
   }
   return {
     purchaseKey: adjustment.purchase_key,
     orderId: order.id,
     entitlementStatus: status,
     revoked,
+    statusChange:
+      jobStatus === order.jobStatus
+        ? null
+        : {
+            status: jobStatus,
+            source: order.source,
+            paymentIntentId: order.payment_intent_id,
+            email: order.email,
+          },
   };
+}
+
+/** An order's job status with what its search attributes show; undefined without a job. */
+export async function findPurchaseStatus(
+  db: DbExecutor,
+  orderId: string,
+): Promise<NonNullable<AppliedAdjustmentRows['statusChange']> | undefined> {
+  return db
+    .selectFrom('orders')
+    .innerJoin('fulfillment_jobs', 'fulfillment_jobs.order_id', 'orders.id')
+    .innerJoin('customers', 'customers.id', 'orders.customer_id')
+    .select([
+      'fulfillment_jobs.status',
+      'orders.source',
+      'orders.payment_intent_id as paymentIntentId',
+      'customers.email',
+    ])
+    .where('orders.id', '=', orderId)
+    .executeTakeFirst();
 }

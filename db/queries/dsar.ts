@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db, DbExecutor } from '../database.ts';
 import { recordAudit } from './audit.ts';
+import { asBuffer } from './webhook-events.ts';
 
 /** What happened to one kind of record. */
 export interface DsarTableReport {
@@ -32,6 +33,37 @@ async function redactJsonColumn(
        set ${sql.ref(column)} = regexp_replace(${sql.ref(column)}::text, ${pattern}, ${REDACTED}, 'gi')::jsonb
      where ${sql.ref(column)}::text ilike ${containing(email)}`.execute(trx);
   return Number(result.numAffectedRows ?? 0n);
+}
+
+/**
+ * Cuts the address out of inbox payloads (jsonb) and raw bodies (bytea), returning how many
+ * events changed. The raw bytes are matched and rewritten byte-wise (latin1), so bodies that
+ * are not UTF-8 or carry a U+0000 — those jsonb could not hold — are redacted too.
+ */
+async function redactWebhookBodies(trx: DbExecutor, email: string): Promise<number> {
+  const pattern = literalPattern(email);
+  const jsonb = await sql<{ id: string }>`
+    update webhook_events
+       set payload = regexp_replace(payload::text, ${pattern}, ${REDACTED}, 'gi')::jsonb
+     where payload::text ilike ${containing(email)}
+    returning id`.execute(trx);
+  const raw = await trx
+    .selectFrom('webhook_events')
+    .select(['id', 'raw_body'])
+    // `escape` keeps printable ASCII as it is: an address in the bytes reads as itself.
+    .where(sql<string>`encode(raw_body, 'escape')`, 'ilike', containing(email))
+    .execute();
+  const inBytes = new RegExp(literalPattern(Buffer.from(email, 'utf8').toString('latin1')), 'gi');
+  for (const row of raw) {
+    if (!row.raw_body) continue;
+    const redacted = asBuffer(row.raw_body).toString('latin1').replace(inBytes, REDACTED);
+    await trx
+      .updateTable('webhook_events')
+      .set({ raw_body: Buffer.from(redacted, 'latin1') })
+      .where('id', '=', row.id)
+      .execute();
+  }
+  return new Set([...jsonb.rows.map((row) => row.id), ...raw.map((row) => row.id)]).size;
 }
 
 /**
@@ -150,9 +182,9 @@ export async function erasePersonalData(
     tables.push({
       table: 'webhook_events',
       deleted: 0,
-      redacted: await redactJsonColumn(trx, 'webhook_events', 'payload', email),
+      redacted: await redactWebhookBodies(trx, email),
       kept: 0,
-      why: 'the address is cut out of raw Stripe payloads; the events stay for 13 months as the inbox record',
+      why: 'the address is cut out of Stripe payloads and of their raw bytes; the events stay for 13 months as the inbox record',
     });
 
     progress(`rewards…`);

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { FulfillmentStatus } from '../../workflows/contracts.ts';
 import type { DbExecutor } from '../database.ts';
+import { inboxPayload } from './webhook-events.ts';
 
 /** Every filter that is set must match. */
 export interface JobListFilter {
@@ -236,10 +237,13 @@ export async function listStripePayloadsForWorkflow(
 ): Promise<unknown[]> {
   const events = await db
     .selectFrom('webhook_events')
-    .select(['payload'])
+    .select([
+      'payload',
+      sql<Buffer | null>`case when payload is null then raw_body end`.as('raw_body'),
+    ])
     .where('provider', '=', 'stripe')
     .where('workflow_id', '=', workflowId)
     .orderBy('received_at')
     .execute();
-  return events.map((event) => event.payload);
+  return events.map(inboxPayload);
 }

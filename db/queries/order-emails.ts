@@ -1,7 +1,9 @@
 import { sql } from 'kysely';
 import type { DbExecutor } from '../database.ts';
-import type { EmailDelivery, NewEmailDelivery } from '../tables/email-deliveries.ts';
+import type { OrderSource } from '../../workflows/contracts.ts';
 import type { NewClaimToken } from '../tables/claim-tokens.ts';
+import type { EmailDelivery, NewEmailDelivery } from '../tables/email-deliveries.ts';
+import type { ProductFormat } from '../tables/products.ts';
 
 /** An order email as the ledger (`email_deliveries`) recorded it: exactly what is sent. */
 export type RecordedOrderEmail = Pick<
@@ -9,16 +11,56 @@ export type RecordedOrderEmail = Pick<
   'status' | 'recipient' | 'subject' | 'html' | 'text'
 >;
 
-/** The ledger's row for an idempotency key, or undefined before the email is first recorded. */
-export async function findOrderEmail(
+/** An order, its buyer and its items as an order email shows them, with the ledger's row. */
+export interface OrderForEmail {
+  purchase_key: string;
+  source: OrderSource;
+  amount_total: number | null;
+  currency: string | null;
+  paid_at: Date;
+  customer_id: string;
+  email: string;
+  auth_user_id: string | null;
+  /** By title: what the email lists (and what analytics count). */
+  items: {
+    id: string;
+    product_id: string;
+    sku: string;
+    title: string;
+    formats: ProductFormat[];
+    status: string;
+  }[];
+  /** The ledger's row for the email's idempotency key; null before it is first recorded. */
+  recorded: RecordedOrderEmail | null;
+}
+
+/**
+ * Everything an order email needs, in one round trip: the order, its buyer, its items and —
+ * when the email was recorded before — the ledger's row for `idempotencyKey`.
+ */
+export async function findOrderForEmail(
   db: DbExecutor,
+  orderId: string,
   idempotencyKey: string,
-): Promise<RecordedOrderEmail | undefined> {
-  return db
-    .selectFrom('email_deliveries')
-    .select(['status', 'recipient', 'subject', 'html', 'text'])
-    .where('idempotency_key', '=', idempotencyKey)
-    .executeTakeFirst();
+): Promise<OrderForEmail> {
+  const {
+    rows: [row],
+  } = await sql<OrderForEmail>`
+    select orders.purchase_key, orders.source, orders.amount_total, orders.currency,
+           orders.paid_at, orders.customer_id, customers.email, customers.auth_user_id,
+           (select coalesce(json_agg(json_build_object('id', entitlements.id,
+                     'product_id', entitlements.product_id, 'sku', products.sku,
+                     'title', products.title, 'formats', products.formats,
+                     'status', entitlements.status) order by products.title), '[]')
+              from entitlements join products on products.id = entitlements.product_id
+             where entitlements.order_id = orders.id) as items,
+           (select json_build_object('status', status, 'recipient', recipient,
+                     'subject', subject, 'html', html, 'text', text)
+              from email_deliveries where idempotency_key = ${idempotencyKey}) as recorded
+      from orders join customers on customers.id = orders.customer_id
+     where orders.id = ${orderId}`.execute(db);
+  if (!row) throw new Error(`order ${orderId} does not exist`);
+  return row;
 }
 
 export type NewOrderEmail = Pick<
@@ -27,52 +69,65 @@ export type NewOrderEmail = Pick<
 >;
 
 /**
- * Records an order email in the ledger (`queued`) unless its idempotency key is there already,
- * and returns the row as recorded.
+ * Claims a send attempt of an order email, in one statement: records the rendered message in
+ * the ledger (`queued`, with the guest's claim token when it carries one) unless its
+ * idempotency key is there already, and counts the attempt. Whoever recorded first wins:
+ * every attempt sends exactly the recorded message, so a provider's idempotency check sees the
+ * same payload on a retry. Undefined when the key was sent (or bounced…) meanwhile.
  */
-export async function insertOrderEmailOnce(
+export async function claimOrderEmailAttempt(
   db: DbExecutor,
   email: NewOrderEmail,
-): Promise<RecordedOrderEmail> {
-  await db
-    .insertInto('email_deliveries')
-    .values({
-      ...email,
-      driver: null,
-      provider_message_id: null,
-      last_error: null,
-      sent_at: null,
-    })
-    .onConflict((oc) => oc.column('idempotency_key').doNothing())
-    .execute();
-  // Whoever inserted first wins: every attempt sends exactly the recorded message, so a
-  // provider's idempotency check sees the same payload on a retry.
-  return db
-    .selectFrom('email_deliveries')
-    .select(['status', 'recipient', 'subject', 'html', 'text'])
-    .where('idempotency_key', '=', email.idempotency_key)
-    .executeTakeFirstOrThrow();
+  claimToken: Pick<NewClaimToken, 'token_hash' | 'customer_id' | 'expires_at'> | null,
+): Promise<RecordedOrderEmail | undefined> {
+  const {
+    rows: [row],
+  } = await sql<RecordedOrderEmail>`
+    with recorded as (
+      insert into email_deliveries (idempotency_key, kind, recipient, order_id, subject, html,
+                                    text, attempts)
+      values (${email.idempotency_key}, ${email.kind}, ${email.recipient},
+              ${email.order_id ?? null}::uuid, ${email.subject}, ${email.html}, ${email.text}, 1)
+      on conflict (idempotency_key) do update
+        set attempts = email_deliveries.attempts + 1, updated_at = now()
+        where email_deliveries.status in ('queued', 'failed')
+      returning status, recipient, subject, html, text, xmax = 0 as inserted
+    )${
+      claimToken
+        ? sql`,
+    claim_token as (
+      insert into claim_tokens (token_hash, customer_id, expires_at)
+      select ${claimToken.token_hash}, ${claimToken.customer_id}::uuid,
+             ${claimToken.expires_at}::timestamptz
+        from recorded where inserted
+    )`
+        : sql``
+    }
+    select status, recipient, subject, html, text from recorded`.execute(db);
+  return row;
 }
 
-/** Counts one send attempt of the ledger's row. */
+/** Counts one more send attempt of a recorded email; undefined when it was sent meanwhile. */
 export async function countOrderEmailAttempt(
   db: DbExecutor,
   idempotencyKey: string,
-): Promise<void> {
-  await db
+): Promise<RecordedOrderEmail | undefined> {
+  return db
     .updateTable('email_deliveries')
     .set((eb) => ({ attempts: eb('attempts', '+', 1), updated_at: sql<Date>`now()` }))
     .where('idempotency_key', '=', idempotencyKey)
-    .execute();
+    .where('status', 'in', ['queued', 'failed'])
+    .returning(['status', 'recipient', 'subject', 'html', 'text'])
+    .executeTakeFirst();
 }
 
-/** The provider accepted the email: `sent`, by which driver, under which message id. */
+/** The provider accepted the email: `sent`, by which driver, under which message id; when. */
 export async function markOrderEmailSent(
   db: DbExecutor,
   idempotencyKey: string,
   sent: { driver: string; providerMessageId: string | null },
-): Promise<void> {
-  await db
+): Promise<Date | null> {
+  const row = await db
     .updateTable('email_deliveries')
     .set({
       status: 'sent',
@@ -83,7 +138,9 @@ export async function markOrderEmailSent(
       last_error: null,
     })
     .where('idempotency_key', '=', idempotencyKey)
-    .execute();
+    .returning('sent_at')
+    .executeTakeFirst();
+  return row?.sent_at ?? null;
 }
 
 /** A send attempt failed: records the error; a `rejected` email (permanent) becomes `failed`. */
@@ -100,46 +157,6 @@ export async function recordOrderEmailError(
       updated_at: sql<Date>`now()`,
     })
     .where('idempotency_key', '=', idempotencyKey)
-    .execute();
-}
-
-/** What an order email says about the order, and to whom it goes. */
-export async function findOrderForEmail(db: DbExecutor, orderId: string) {
-  return db
-    .selectFrom('orders')
-    .innerJoin('customers', 'customers.id', 'orders.customer_id')
-    .select([
-      'orders.purchase_key',
-      'orders.amount_total',
-      'orders.currency',
-      'orders.paid_at',
-      'orders.customer_id',
-      'customers.email',
-      'customers.auth_user_id',
-    ])
-    .where('orders.id', '=', orderId)
-    .executeTakeFirstOrThrow();
-}
-
-/** The order's items as an email lists them, by title. */
-export async function listOrderEmailItems(db: DbExecutor, orderId: string) {
-  return db
-    .selectFrom('entitlements')
-    .innerJoin('products', 'products.id', 'entitlements.product_id')
-    .select(['entitlements.id', 'products.title', 'products.formats'])
-    .where('entitlements.order_id', '=', orderId)
-    .orderBy('products.title')
-    .execute();
-}
-
-/** Stores a claim token by its hash (the raw token exists only in the email). */
-export async function insertClaimToken(
-  db: DbExecutor,
-  token: Pick<NewClaimToken, 'token_hash' | 'customer_id' | 'expires_at'>,
-): Promise<void> {
-  await db
-    .insertInto('claim_tokens')
-    .values({ ...token, used_at: null, used_by: null })
     .execute();
 }
 
@@ -162,16 +179,5 @@ export async function findReminderState(db: DbExecutor, orderId: string) {
     ])
     .where('orders.id', '=', orderId)
     .groupBy('customers.auth_user_id')
-    .executeTakeFirst();
-}
-
-/** The order's receipt (`delivery` email) and when the order was paid, for the latency metric. */
-export async function findReceipt(db: DbExecutor, orderId: string) {
-  return db
-    .selectFrom('email_deliveries')
-    .innerJoin('orders', 'orders.id', 'email_deliveries.order_id')
-    .select(['email_deliveries.status', 'email_deliveries.sent_at', 'orders.paid_at'])
-    .where('email_deliveries.order_id', '=', orderId)
-    .where('email_deliveries.kind', '=', 'delivery')
     .executeTakeFirst();
 }

@@ -203,18 +203,21 @@ export async function listDeliveryEmailSentTimes(
   return rows.map((row) => ({ purchaseKey: row.purchase_key, sentAtMs: row.sentAt }));
 }
 
-/** When the api accepted each of these Stripe events: `processed_at` (epoch ms, the db clock). */
-export async function listStripeEventProcessedTimes(
+/**
+ * When the inbox recorded each of these Stripe events: `received_at`, set by the api's first
+ * write, before anything else happens to the event (epoch ms, the database's clock).
+ */
+export async function listStripeEventReceivedTimes(
   db: DbExecutor,
   eventIds: readonly string[],
-): Promise<{ eventId: string; processedAtMs: number | null }[]> {
+): Promise<{ eventId: string; receivedAtMs: number | null }[]> {
   const rows = await db
     .selectFrom('webhook_events')
-    .select(['event_id', epochMs('processed_at').as('processedAt')])
+    .select(['event_id', epochMs('received_at').as('receivedAt')])
     .where('provider', '=', 'stripe')
     .where(isAnyOf('event_id', eventIds))
     .execute();
-  return rows.map((row) => ({ eventId: row.event_id, processedAtMs: row.processedAt }));
+  return rows.map((row) => ({ eventId: row.event_id, receivedAtMs: row.receivedAt }));
 }
 
 /** Which of these event ids the inbox holds (any provider). */

@@ -1,14 +1,14 @@
 import { sql } from 'kysely';
 import {
   fulfillmentWorkflowId,
+  type EntitlementStatus,
   type FulfillmentStatus,
   type OrderSource,
 } from '../../workflows/contracts.ts';
 import type { Db, DbExecutor } from '../database.ts';
-import type { FulfillmentJob } from '../tables/fulfillment-jobs.ts';
 import type { Product } from '../tables/products.ts';
 import type { Reward } from '../tables/rewards.ts';
-import { lockPurchase, reconcileOrderEntitlements } from './entitlements.ts';
+import { deriveEntitlementStatus, lockPurchase, type EntitlementFacts } from './entitlements.ts';
 import { transitionJob } from './fulfillment.ts';
 
 /** What a purchase names: SKUs, or (Checkout line items) Stripe price ids. */
@@ -17,22 +17,6 @@ export type PurchasedItems = { skus: string[] } | { priceIds: string[] };
 /** The recorded reward, or undefined when POST /v1/rewards never recorded it. */
 export async function findReward(db: DbExecutor, rewardId: string): Promise<Reward | undefined> {
   return db.selectFrom('rewards').selectAll().where('reward_id', '=', rewardId).executeTakeFirst();
-}
-
-/** The catalog's products for the purchased items, and the SKUs or price ids it does not know. */
-export async function findPurchasedProducts(
-  db: DbExecutor,
-  items: PurchasedItems,
-): Promise<{ products: Product[]; unknown: string[] }> {
-  const bySku = 'skus' in items;
-  const keys = bySku ? items.skus : items.priceIds;
-  const products = await db
-    .selectFrom('products')
-    .selectAll()
-    .where(bySku ? 'sku' : 'stripe_price_id', 'in', keys)
-    .execute();
-  const found = new Set(products.map((p) => (bySku ? p.sku : p.stripe_price_id)));
-  return { products, unknown: keys.filter((key) => !found.has(key)) };
 }
 
 /** The parts of a purchase that its rows record. */
@@ -47,19 +31,28 @@ export interface PurchaseToRecord {
   paidAt: Date;
 }
 
+/** A purchased product as the later steps need it: where its files live. */
+export type PurchasedProduct = Pick<Product, 'id' | 'sku' | 'slug' | 'version' | 'formats'>;
+
 export interface RecordedPurchaseRows {
   jobId: string;
   orderId: string;
   /** The buyer's profile is not linked to an account. */
   guest: boolean;
   status: FulfillmentStatus;
+  /** The catalog's products for the purchased items (all of them, delivered or not). */
+  products: PurchasedProduct[];
+  /** SKUs or price ids the catalog does not know: nothing was delivered. */
+  unknown: string[];
 }
 
 /**
- * Records customer, order, entitlements (`processing`) for `products`, the job and its first
- * event in one transaction, under the purchase's lock. Running it again for the same purchase
- * returns what is there. A refund or dispute recorded before this applies at once: the job is
- * then `revoked`.
+ * Records customer, order, entitlements (`processing`) for the purchased items, the job and
+ * its first event in one transaction, under the purchase's lock — the rows in one statement
+ * (BEGIN, lock, statement, COMMIT). Nothing is delivered while part of the purchase is unknown
+ * to the catalog. Running it again for the same purchase returns what is there. A refund or
+ * dispute recorded before this applies at once: the entitlements take the status the facts
+ * dictate and the job is then `revoked`.
  */
 export async function recordPurchaseRows(
   db: Db,
@@ -67,123 +60,154 @@ export async function recordPurchaseRows(
     purchase,
     source,
     origin,
-    products,
+    items,
   }: {
     purchase: PurchaseToRecord;
     source: OrderSource;
     /** Where the purchase came from, for the job's first event. */
     origin: Record<string, unknown>;
-    /** What the purchase delivers (entitlements are recorded for these). */
-    products: Product[];
+    items: PurchasedItems;
   },
 ): Promise<RecordedPurchaseRows> {
+  const bySku = 'skus' in items;
+  const keys = [...new Set(bySku ? items.skus : items.priceIds)];
+  const catalogKey = bySku ? sql.ref('sku') : sql.ref('stripe_price_id');
   return db.transaction().execute(async (trx) => {
     await lockPurchase(trx, purchase.purchaseKey);
-    const customer = await trx
-      .insertInto('customers')
-      .values({
-        email: purchase.email,
-        status: purchase.userId ? 'active' : 'pending_claim',
-        auth_user_id: purchase.userId,
-      })
-      .onConflict((oc) =>
-        oc.column('email').doUpdateSet({
-          // A signed-in purchase links a pending profile to its account; never unlinks one.
-          auth_user_id: sql<string | null>`coalesce(customers.auth_user_id, excluded.auth_user_id)`,
-          status: sql<
-            'active' | 'pending_claim'
-          >`case when coalesce(customers.auth_user_id, excluded.auth_user_id) is null then customers.status else 'active' end`,
-          updated_at: sql<Date>`now()`,
-        }),
+    // One statement; its snapshot is taken after the lock, so every committed fact of this
+    // purchase is visible to it.
+    const {
+      rows: [row],
+    } = await sql<{
+      order_id: string;
+      job_id: string;
+      job_status: FulfillmentStatus;
+      guest: boolean;
+      products: (PurchasedProduct & { key: string })[];
+      entitlements: { status: EntitlementStatus; activated: boolean }[];
+      adjustments: EntitlementFacts['adjustments'];
+    }>`
+      with buyer as (
+        insert into customers (email, status, auth_user_id)
+        values (${purchase.email}, ${purchase.userId ? 'active' : 'pending_claim'}, ${purchase.userId})
+        on conflict (email) do update set
+          -- A signed-in purchase links a pending profile to its account; never unlinks one.
+          auth_user_id = coalesce(customers.auth_user_id, excluded.auth_user_id),
+          status = case when coalesce(customers.auth_user_id, excluded.auth_user_id) is null
+                        then customers.status else 'active' end,
+          updated_at = now()
+        returning id, auth_user_id
+      ),
+      inserted_order as (
+        insert into orders (purchase_key, source, payment_intent_id, checkout_session_id,
+                            customer_id, amount_total, currency, paid_at)
+        select ${purchase.purchaseKey}, ${source}, ${purchase.paymentIntentId},
+               ${purchase.checkoutSessionId}, buyer.id, ${purchase.amountTotal}::integer,
+               ${purchase.currency}, ${purchase.paidAt}::timestamptz
+          from buyer
+        on conflict (purchase_key) do nothing
+        returning id
+      ),
+      purchase_order as (
+        select id from inserted_order
+        union all
+        select id from orders where purchase_key = ${purchase.purchaseKey}
+      ),
+      catalog as (
+        select id, sku, slug, version, formats, ${catalogKey} as key
+          from products where ${catalogKey} = any(${keys}::text[])
+      ),
+      deliverable as (
+        select catalog.id from catalog
+         where not exists (
+           select 1 from unnest(${keys}::text[]) as wanted (key)
+            where wanted.key not in (select key from catalog))
+      ),
+      new_entitlements as (
+        insert into entitlements (order_id, product_id, customer_id, status, activated_at,
+                                  last_download_at)
+        select purchase_order.id, deliverable.id, buyer.id, 'processing', null, null
+          from purchase_order, deliverable, buyer
+        on conflict (order_id, product_id) do nothing
+        returning status
+      ),
+      inserted_job as (
+        insert into fulfillment_jobs (order_id, workflow_id, status, last_error, completed_at)
+        select id, ${fulfillmentWorkflowId(purchase.purchaseKey)}, 'pending_storage', null, null
+          from purchase_order
+        on conflict (order_id) do nothing
+        returning id, status
+      ),
+      first_event as (
+        insert into fulfillment_job_events (job_id, status, detail)
+        select id, status, ${JSON.stringify({ step: 'record_purchase', ...origin })}::jsonb
+          from inserted_job
+      ),
+      job as (
+        select id, status from inserted_job
+        union all
+        select fulfillment_jobs.id, fulfillment_jobs.status
+          from fulfillment_jobs join purchase_order on fulfillment_jobs.order_id = purchase_order.id
       )
-      .returningAll()
-      .executeTakeFirstOrThrow();
-
-    await trx
-      .insertInto('orders')
-      .values({
-        purchase_key: purchase.purchaseKey,
-        source,
-        payment_intent_id: purchase.paymentIntentId,
-        checkout_session_id: purchase.checkoutSessionId,
-        customer_id: customer.id,
-        amount_total: purchase.amountTotal,
-        currency: purchase.currency,
-        paid_at: purchase.paidAt,
-      })
-      .onConflict((oc) => oc.column('purchase_key').doNothing())
-      .execute();
-    const order = await trx
-      .selectFrom('orders')
-      .select(['id'])
-      .where('purchase_key', '=', purchase.purchaseKey)
-      .executeTakeFirstOrThrow();
-
-    if (products.length > 0)
-      await trx
-        .insertInto('entitlements')
-        .values(
-          products.map((product) => ({
-            order_id: order.id,
-            product_id: product.id,
-            customer_id: customer.id,
-            status: 'processing' as const,
-            activated_at: null,
-            last_download_at: null,
-          })),
-        )
-        .onConflict((oc) => oc.columns(['order_id', 'product_id']).doNothing())
-        .execute();
-
-    const firstStatus: FulfillmentStatus = 'pending_storage';
-    const created = await trx
-      .insertInto('fulfillment_jobs')
-      .values({
-        order_id: order.id,
-        workflow_id: fulfillmentWorkflowId(purchase.purchaseKey),
-        status: firstStatus,
-        last_error: null,
-        completed_at: null,
-      })
-      .onConflict((oc) => oc.column('order_id').doNothing())
-      .returning(['id'])
-      .executeTakeFirst();
-    const jobId =
-      created?.id ??
-      (
-        await trx
-          .selectFrom('fulfillment_jobs')
-          .select(['id'])
-          .where('order_id', '=', order.id)
-          .executeTakeFirstOrThrow()
-      ).id;
-    if (created) {
-      await trx
-        .insertInto('fulfillment_job_events')
-        .values({
-          job_id: jobId,
-          status: firstStatus,
-          detail: JSON.stringify({ step: 'record_purchase', ...origin }),
-        })
-        .execute();
+      select
+        (select id from purchase_order) as order_id,
+        (select id from job) as job_id,
+        (select status from job) as job_status,
+        (select auth_user_id is null from buyer) as guest,
+        (select coalesce(json_agg(json_build_object('id', id, 'sku', sku, 'slug', slug,
+                  'version', version, 'formats', formats, 'key', key)), '[]')
+           from catalog) as products,
+        -- The order's entitlements: those recorded before (a repeated run) and the new ones.
+        (select coalesce(jsonb_agg(jsonb_build_object('status', status,
+                  'activated', activated_at is not null)), '[]'::jsonb)
+           from entitlements where order_id = (select id from purchase_order))
+        || (select coalesce(jsonb_agg(jsonb_build_object('status', status, 'activated', false)),
+                            '[]'::jsonb)
+              from new_entitlements) as entitlements,
+        (select coalesce(json_agg(json_build_object('kind', kind, 'full', "full", 'status', status)), '[]')
+           from payment_adjustments where purchase_key = ${purchase.purchaseKey}) as adjustments
+    `.execute(trx);
+    const recorded = row!;
+    const entitlementStatus = deriveEntitlementStatus({
+      activated:
+        recorded.entitlements.length > 0 && recorded.entitlements.every((e) => e.activated),
+      claimed: !recorded.guest,
+      adjustments: recorded.adjustments,
+    });
+    let status = recorded.job_status;
+    // A refund or dispute recorded before the purchase: bring the entitlements in line now.
+    if (recorded.entitlements.some((e) => e.status !== entitlementStatus)) {
+      await updateOrderEntitlementStatus(trx, recorded.order_id, entitlementStatus);
+      if (entitlementStatus === 'revoked') {
+        const job = await transitionJob(trx, recorded.job_id, 'revoked', {
+          step: 'record_purchase',
+          reason: 'refunded or disputed before fulfillment',
+        });
+        status = job.status;
+      }
     }
-    const { status: entitlementStatus } = await reconcileOrderEntitlements(trx, order.id);
-    const job: FulfillmentJob =
-      entitlementStatus === 'revoked'
-        ? await transitionJob(trx, jobId, 'revoked', {
-            step: 'record_purchase',
-            reason: 'refunded or disputed before fulfillment',
-          })
-        : await trx
-            .selectFrom('fulfillment_jobs')
-            .selectAll()
-            .where('id', '=', jobId)
-            .executeTakeFirstOrThrow();
+    const found = new Set(recorded.products.map((p) => p.key));
     return {
-      jobId,
-      orderId: order.id,
-      guest: customer.auth_user_id === null,
-      status: job.status,
+      jobId: recorded.job_id,
+      orderId: recorded.order_id,
+      guest: recorded.guest,
+      status,
+      products: recorded.products.map(({ key: _key, ...product }) => product),
+      unknown: keys.filter((key) => !found.has(key)),
     };
   });
+}
+
+/** Sets every entitlement of the order to `status` (call under the purchase's lock). */
+async function updateOrderEntitlementStatus(
+  trx: DbExecutor,
+  orderId: string,
+  status: EntitlementStatus,
+): Promise<void> {
+  await trx
+    .updateTable('entitlements')
+    .set({ status, updated_at: sql<Date>`now()` })
+    .where('order_id', '=', orderId)
+    .where('status', '<>', status)
+    .execute();
 }

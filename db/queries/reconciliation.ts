@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { DbExecutor } from '../database.ts';
 import type { NewReconciliationRun, ReconciliationRun } from '../tables/reconciliation-runs.ts';
+import { inboxPayload } from './webhook-events.ts';
 
 /** Stripe orders paid by one of these payment intents, or paid within [start, end). */
 export async function listStripeOrdersForReconciliation(
@@ -48,9 +49,12 @@ export async function findFirstStripeEventForPurchase(
   db: DbExecutor,
   { purchaseKey, workflowId, types }: { purchaseKey: string; workflowId: string; types: string[] },
 ): Promise<{ payload: unknown } | undefined> {
-  return db
+  const row = await db
     .selectFrom('webhook_events')
-    .select(['payload'])
+    .select([
+      'payload',
+      sql<Buffer | null>`case when payload is null then raw_body end`.as('raw_body'),
+    ])
     .where('provider', '=', 'stripe')
     .where('type', 'in', types)
     .where((eb) =>
@@ -62,6 +66,7 @@ export async function findFirstStripeEventForPurchase(
     )
     .orderBy('received_at')
     .executeTakeFirst();
+  return row && { payload: inboxPayload(row) };
 }
 
 export async function insertReconciliationRun(

@@ -32,4 +32,9 @@ export function analyticsOutboxSinks(
   };
 }
 
-export { tableAnalyticsSink, type AnalyticsEventInput, type AnalyticsSink } from './sink.ts';
+export {
+  analyticsEventRows,
+  tableAnalyticsSink,
+  type AnalyticsEventInput,
+  type AnalyticsSink,
+} from './sink.ts';

@@ -24,7 +24,18 @@ export interface AnalyticsEventInput {
  */
 export interface AnalyticsSink {
   readonly name: string;
+  /**
+   * The outbox topic newly recorded events are queued on for export (null: they stay in the
+   * table). A query that records a fact and its events in one statement
+   * (`completeOrderDelivery`) queues them on it in that same statement.
+   */
+  readonly exportTopic: string | null;
   record(db: DbExecutor, events: readonly AnalyticsEventInput[]): Promise<void>;
+}
+
+/** Events as `analytics_events` rows (what a query recording them itself inserts). */
+export function analyticsEventRows(events: readonly AnalyticsEventInput[]): NewAnalyticsEvent[] {
+  return events.map(toRow);
 }
 
 function toRow(event: AnalyticsEventInput): NewAnalyticsEvent {
@@ -42,6 +53,7 @@ function toRow(event: AnalyticsEventInput): NewAnalyticsEvent {
 /** The default: events stay in the `analytics_events` table. */
 export const tableAnalyticsSink: AnalyticsSink = {
   name: 'table',
+  exportTopic: null,
   async record(db, events) {
     await insertAnalyticsEvents(db, events.map(toRow));
   },
@@ -59,6 +71,7 @@ export function exportingAnalyticsSink(exporter: string): AnalyticsSink {
   const topic = analyticsExportTopic(exporter);
   return {
     name: exporter,
+    exportTopic: topic,
     async record(db, events) {
       await recordAnalyticsEventsForExport(db, events.map(toRow), topic);
     },

@@ -60,17 +60,10 @@ export function appDepsFromConfig(config: Config, db: Db, temporal: Client): App
     },
     webhook: {
       bodyLimitBytes: config.WEBHOOK_BODY_LIMIT_BYTES,
-      rateLimitPerMinute: config.WEBHOOK_RATE_LIMIT_PER_MINUTE,
+      dispatchConcurrency: config.WEBHOOK_DISPATCH_CONCURRENCY,
+      dispatchLeaseSeconds: config.WEBHOOK_DISPATCH_LEASE_SECONDS,
     },
     relay: { intervalMs: config.WEBHOOK_RELAY_INTERVAL_SECONDS * 1000 },
-    ...(config.STRIPE_GAP_CHECK_INTERVAL_MINUTES > 0
-      ? {
-          gapCheck: {
-            intervalMs: config.STRIPE_GAP_CHECK_INTERVAL_MINUTES * 60_000,
-            windowMs: config.STRIPE_GAP_CHECK_WINDOW_HOURS * 3_600_000,
-          },
-        }
-      : {}),
     devOutbox: config.EMAIL_DRIVER === 'outbox' && config.NODE_ENV !== 'production',
     security: {
       corsOrigins: (config.STOREFRONT_ORIGINS ?? [config.STOREFRONT_URL]).map(

@@ -1,20 +1,20 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
-import { recordAudit } from '../../db/queries/audit.ts';
+import { findWebhookEvent, listWebhookEvents } from '../../db/queries/webhook-events.ts';
 import {
-  findWebhookEvent,
-  listWebhookEvents,
-  pruneWebhookEvents,
-} from '../../db/queries/webhook-events.ts';
-import { WEBHOOK_RESULTS, type WebhookEvent } from '../../db/tables/webhook-events.ts';
+  WEBHOOK_OUTCOMES,
+  type WebhookEvent,
+  type WebhookOutcome,
+} from '../../db/tables/webhook-events.ts';
 import { checkStripeEventGaps } from '../../gateway/gap-check.ts';
 import { replayEvents } from '../../gateway/replay.ts';
+import { pruneInbox } from '../../gateway/retention.ts';
 import { createStripeClient } from '../../drivers/stripe.ts';
 import type { Client } from '@temporalio/client';
 import { printRows } from '../lib/table.ts';
 
-export const EVENTS_USAGE = `events list [--status processed|ignored|duplicate|failed|pending] [--type T] [--since ISO] [--limit N]
+export const EVENTS_USAGE = `events list [--status ${WEBHOOK_OUTCOMES.join('|')}] [--type T] [--since ISO] [--limit N]   (failed: also purchases that ended needs_attention)
 events replay <evt_id> [--dry-run] [--operator NAME] [--reason TEXT]
 events replay --since ISO [--type T] [--dry-run] [--operator NAME] [--reason TEXT]
 events prune [--dry-run]            delete settled events older than WEBHOOK_RETENTION_MONTHS
@@ -57,18 +57,12 @@ export async function runEventsCommand(
   switch (sub) {
     case 'list': {
       const status = values.status;
-      if (
-        status &&
-        status !== 'pending' &&
-        !(WEBHOOK_RESULTS as readonly string[]).includes(status)
-      ) {
-        throw new UsageError(
-          `--status must be one of ${[...WEBHOOK_RESULTS, 'pending'].join(', ')}`,
-        );
+      if (status && !(WEBHOOK_OUTCOMES as readonly string[]).includes(status)) {
+        throw new UsageError(`--status must be one of ${WEBHOOK_OUTCOMES.join(', ')}`);
       }
       const since = parseSince(values.since);
       const rows = await listWebhookEvents(db, {
-        ...(status ? { status: status as WebhookEvent['result'] & string } : {}),
+        ...(status ? { status: status as WebhookOutcome } : {}),
         ...(values.type ? { type: values.type } : {}),
         ...(since ? { since } : {}),
         limit: values.limit ? Number(values.limit) : 50,
@@ -78,8 +72,10 @@ export async function runEventsCommand(
           event_id: row.event_id,
           type: row.type,
           received_at: row.received_at,
+          outcome: row.outcome,
           result: row.result ?? 'pending',
           workflow_id: row.workflow_id,
+          deliveries: row.deliveries,
           error: row.error,
         })),
         json,
@@ -88,7 +84,10 @@ export async function runEventsCommand(
     }
     case 'replay': {
       const since = parseSince(values.since);
-      let events: WebhookEvent[];
+      let events: Pick<
+        WebhookEvent,
+        'id' | 'event_id' | 'type' | 'payload' | 'result' | 'dispatch_attempts' | 'traceparent'
+      >[];
       if (positionals[0]) {
         const event = await findWebhookEvent(db, 'stripe', positionals[0]);
         if (!event) throw new UsageError(`no recorded event ${positionals[0]}`);
@@ -119,14 +118,10 @@ export async function runEventsCommand(
     }
     case 'prune': {
       const dryRun = values['dry-run'];
-      const count = await pruneWebhookEvents(db, config.WEBHOOK_RETENTION_MONTHS, { dryRun });
-      if (!dryRun) {
-        await recordAudit(db, {
-          actor: operatorName(values.operator),
-          action: 'webhook.pruned',
-          detail: { count, months: config.WEBHOOK_RETENTION_MONTHS },
-        });
-      }
+      const count = await pruneInbox(db, config.WEBHOOK_RETENTION_MONTHS, {
+        actor: operatorName(values.operator),
+        dryRun,
+      });
       printRows(
         [
           {
@@ -141,6 +136,7 @@ export async function runEventsCommand(
     case 'gap-check': {
       const hours = values.hours ? Number(values.hours) : config.STRIPE_GAP_CHECK_WINDOW_HOURS;
       const stripe = createStripeClient(config.STRIPE_SECRET_KEY, config.STRIPE_API_URL);
+      // Re-driven events are dispatched here and now, so the output is their final state.
       const result = await checkStripeEventGaps(
         { db, temporal, stripe },
         { since: new Date(Date.now() - hours * 3_600_000) },

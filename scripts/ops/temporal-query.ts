@@ -5,6 +5,7 @@ import {
   customerEmailSearchValue,
   DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
 } from '../../security/search-attribute-hash.ts';
+import { resolveTemporalConnection } from '../../config/temporal-connection.ts';
 import { envSchema } from '../../config/env.ts';
 import { FULFILLMENT_STATUSES, searchAttributes } from '../../workflows/contracts.ts';
 import { UsageError } from './events.ts';
@@ -44,7 +45,12 @@ function querySettings(env: NodeJS.ProcessEnv): QuerySettings {
       `Invalid configuration:\n${parsed.error.issues.map((issue) => `  - ${issue.path.join('.')}: ${issue.message}`).join('\n')}`,
     );
   }
-  return parsed.data;
+  // The namespace as every client resolves it (a temporal.toml profile may name it).
+  const namespace =
+    parsed.data.TEMPORAL_NAMESPACE ??
+    resolveTemporalConnection(env).settings?.namespace ??
+    'default';
+  return { ...parsed.data, TEMPORAL_NAMESPACE: namespace };
 }
 
 /**

@@ -100,7 +100,6 @@ describe('security headers', () => {
     const app = await buildApp({
       ...appDepsFromConfig(stack.config, stack.db, stack.temporal),
       relay: undefined,
-      gapCheck: undefined,
       logger: false,
     });
     try {
@@ -281,6 +280,43 @@ describe('rate limits', () => {
   });
 });
 
+describe('rate limits across replicas', () => {
+  it('counts one limit across api processes: two apps on one database share the count', async () => {
+    const config = testConfig({ OPERATOR_TOKENS: `replica-ops:support:${OPERATOR_TOKEN}` });
+    const scope = `replicas-${randomBytes(4).toString('hex')}`;
+    const replicas = await Promise.all(
+      [1, 2].map(() =>
+        buildApp({
+          ...appDepsFromConfig(config, stack.db, stack.temporal),
+          relay: undefined,
+          logger: false,
+          security: {
+            corsOrigins: [],
+            production: false,
+            apiRateLimitPerMinute: 4,
+            rateLimitScope: scope,
+          },
+        }),
+      ),
+    );
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const response = await replicas[i % 2]!.inject({
+          method: 'GET',
+          url: '/admin/jobs?limit=1',
+          headers: { authorization: `Bearer ${OPERATOR_TOKEN}` },
+        });
+        statuses.push(response.statusCode);
+      }
+      // Four in a minute in all, whichever replica answers: per process it would be eight.
+      expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
+    } finally {
+      await Promise.all(replicas.map((replica) => replica.close()));
+    }
+  });
+});
+
 describe('client addresses behind a proxy', () => {
   const clientOf = async (trustProxy: string | undefined) => {
     const lines = captureLogs();
@@ -288,7 +324,6 @@ describe('client addresses behind a proxy', () => {
     const app = await buildApp({
       ...appDepsFromConfig(config, stack.db, stack.temporal),
       relay: undefined,
-      gapCheck: undefined,
       logger: { ...loggerOptions('info'), stream: lines.stream },
     });
     try {
@@ -329,7 +364,6 @@ describe('5xx bodies', () => {
     const app = await buildApp({
       ...appDepsFromConfig(config, db, temporal),
       relay: undefined,
-      gapCheck: undefined,
       auth: { jwks: issuer.jwks, issuer: issuer.issuer, audience: issuer.audience },
       logger: { ...loggerOptions('info'), stream: brokenLogs.stream },
     });

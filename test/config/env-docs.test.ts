@@ -9,8 +9,14 @@ const read = (file: string): string =>
 
 const schemaVariables = Object.keys(envSchema.shape).sort();
 
-/** Read by the binary resolver (stack/binaries.ts) before any configuration loads. */
-const RESOLVER_VARIABLES = ['TEMPORAL_CLI_PATH', 'TEMPORAL_TEST_SERVER_PATH', 'LOCALSTRIPE_PATH'];
+/** Read by the tool resolvers (stack/binaries.ts, stack/kubernetes-schemas.ts), not the service. */
+const RESOLVER_VARIABLES = [
+  'TEMPORAL_CLI_PATH',
+  'TEMPORAL_TEST_SERVER_PATH',
+  'LOCALSTRIPE_PATH',
+  // stack/kubernetes-schemas.ts: the schemas the manifest tests validate against.
+  'KUBERNETES_SCHEMAS_DIR',
+];
 
 /** Variables only temporal.docker-compose.yml reads (database passwords, published ports). */
 const composeOnlyVariables = [

@@ -102,8 +102,11 @@ describe('temporal.docker-compose.yml', () => {
         'temporal',
         'temporal-admin-tools',
         'temporal-postgresql',
+        'temporal-visibility-postgresql',
+        'temporal-schema',
         'temporal-search-attributes',
         'temporal-ui',
+        'schedules',
         'worker',
       ].sort(),
     );
@@ -114,12 +117,37 @@ describe('temporal.docker-compose.yml', () => {
     });
     expect(service('temporal-ui').image).toMatch(/^temporalio\/ui:/);
     expect(service('temporal-admin-tools').image).toMatch(/^temporalio\/admin-tools:/);
-    for (const database of ['temporal-postgresql', 'app-postgresql']) {
+    for (const database of [
+      'temporal-postgresql',
+      'temporal-visibility-postgresql',
+      'app-postgresql',
+    ]) {
       expect(service(database).image).toMatch(/^postgres:/);
       const volume = service(database).volumes?.[0]?.split(':');
       expect(volume?.[1]).toBe('/var/lib/postgresql/data');
       expect(compose.volumes).toHaveProperty(volume![0]!);
     }
+  });
+
+  it('sizes history shards up front and keeps visibility on its own PostgreSQL server', () => {
+    const temporal = environmentOf('temporal');
+    // Fixed at the first boot for the cluster's life: never the image's default of 4.
+    expect(Number(temporal['NUM_HISTORY_SHARDS'])).toBeGreaterThanOrEqual(512);
+    expect(temporal['POSTGRES_SEEDS']).toBe('temporal-postgresql');
+    expect(temporal['VISIBILITY_POSTGRES_SEEDS']).toBe('temporal-visibility-postgresql');
+    expect(temporal['VISIBILITY_DBNAME']).toBe('temporal_visibility');
+    // auto-setup would create the visibility schema on the history server: a one-shot sets
+    // up each schema on its own server first, and Temporal waits for it.
+    expect(temporal['SKIP_SCHEMA_SETUP']).toBe('true');
+    expect(service('temporal').depends_on).toEqual({
+      'temporal-schema': { condition: 'service_completed_successfully' },
+    });
+    const schema = [service('temporal-schema').command].flat().join(' ');
+    expect(schema).toMatch(/--ep temporal-postgresql .*--db temporal update-schema/);
+    expect(schema).toMatch(
+      /--ep temporal-visibility-postgresql .*--db temporal_visibility update-schema -d \S+\/visibility\/versioned/,
+    );
+    expect(schema).toContain('set -e');
   });
 
   it('pins every image to a full version, and builds api, worker and migrate from the Dockerfile', () => {
@@ -133,7 +161,9 @@ describe('temporal.docker-compose.yml', () => {
         );
       }
     }
-    expect(['api', 'worker', 'migrate'].every((name) => service(name).build)).toBe(true);
+    expect(['api', 'worker', 'migrate', 'schedules'].every((name) => service(name).build)).toBe(
+      true,
+    );
   });
 
   it('registers exactly the search attributes workflows/contracts.ts defines', () => {
@@ -153,15 +183,22 @@ describe('temporal.docker-compose.yml', () => {
     expect(service('temporal').ports).toEqual(['127.0.0.1:7233:7233']);
     expect(service('jaeger').ports).toEqual(['127.0.0.1:16686:16686']);
     expect(service('prometheus').ports).toEqual(['127.0.0.1:9090:9090']);
-    for (const name of ['worker', 'migrate', 'app-postgresql', 'temporal-postgresql'])
+    for (const name of [
+      'worker',
+      'migrate',
+      'schedules',
+      'app-postgresql',
+      'temporal-postgresql',
+      'temporal-visibility-postgresql',
+    ])
       expect(service(name).ports, name).toBeUndefined();
   });
 
-  it('checks health: the api by /readyz, the worker by its metrics port, databases and Temporal', () => {
+  it('checks health: the api and the worker by their /readyz, databases and Temporal', () => {
     const check = (name: string) => service(name).healthcheck?.test.join(' ') ?? '';
     expect(check('api')).toContain('http://127.0.0.1:3000/readyz');
     expect(check('worker')).toContain(
-      `http://127.0.0.1:${environmentOf('worker')['WORKER_METRICS_PORT']}/metrics`,
+      `http://127.0.0.1:${environmentOf('worker')['WORKER_METRICS_PORT']}/readyz`,
     );
     // Reachable by Prometheus on the compose network, not only from inside the container.
     expect(environmentOf('worker')['WORKER_METRICS_HOST']).toBe('0.0.0.0');
@@ -173,16 +210,28 @@ describe('temporal.docker-compose.yml', () => {
     expect(check('temporal-postgresql')).toContain('pg_isready');
   });
 
-  it('starts api and worker only after the migration and the search attributes succeeded', () => {
-    for (const name of ['api', 'worker']) {
-      expect(service(name).depends_on, name).toEqual({
-        migrate: { condition: 'service_completed_successfully' },
-        'app-postgresql': { condition: 'service_healthy' },
-        temporal: { condition: 'service_healthy' },
-        'temporal-search-attributes': { condition: 'service_completed_successfully' },
-      });
+  it('starts the api without Temporal, the worker after the search attributes, both after the migration', () => {
+    // The api records and acknowledges webhooks while Temporal is away; the worker waits for it
+    // itself, but its workflows upsert the search attributes.
+    expect(service('api').depends_on).toEqual({
+      migrate: { condition: 'service_completed_successfully' },
+      'app-postgresql': { condition: 'service_healthy' },
+    });
+    expect(service('worker').depends_on).toEqual({
+      migrate: { condition: 'service_completed_successfully' },
+      'app-postgresql': { condition: 'service_healthy' },
+      'temporal-search-attributes': { condition: 'service_completed_successfully' },
+    });
+    for (const name of ['api', 'worker'])
       expect(service(name).stop_grace_period, name).toMatch(/^\d+s$/);
-    }
+    // The schedules are synced once per deploy, off the worker's start path.
+    expect([service('schedules').command].flat()).toEqual([
+      'node',
+      'scripts/ops.ts',
+      'schedules',
+      'sync',
+    ]);
+    expect(service('schedules').restart).toBe('no');
     expect(service('migrate').depends_on).toEqual({
       'app-postgresql': { condition: 'service_healthy' },
     });
@@ -215,7 +264,7 @@ describe('temporal.docker-compose.yml', () => {
   it('gives api and worker every variable production requires, named as config/env.ts names them', () => {
     const required = productionRequiredVariables();
     expect(required).toEqual(expect.arrayContaining(['DATABASE_URL', 'STRIPE_SECRET_KEY']));
-    for (const name of ['api', 'worker']) {
+    for (const name of ['api', 'worker', 'schedules']) {
       const environment = environmentOf(name);
       for (const variable of required)
         expect(environment, `${name} lacks ${variable}`).toHaveProperty(variable);

@@ -27,10 +27,20 @@ afterAll(async () => {
   await stack?.close();
 });
 
-const deliver = async (event: unknown) => {
+/** Delivers an event and returns where it ended once dispatched: its inbox row's result. */
+const deliver = async (event: { id: string }) => {
   const response = await postSignedEvent(stack.app, event, stack.webhookSecret);
   expect(response.statusCode).toBe(200);
-  return response.json<{ result: string; workflowId: string | null; duplicate: boolean }>();
+  const row = await stack.db
+    .selectFrom('webhook_events')
+    .select(['result', 'workflow_id'])
+    .where('event_id', '=', event.id)
+    .executeTakeFirstOrThrow();
+  return {
+    result: row.result,
+    workflowId: row.workflow_id,
+    duplicate: response.json<{ duplicate: boolean }>().duplicate,
+  };
 };
 const fulfilled = (purchaseKey: string) => settledFulfillment(stack.temporal, purchaseKey);
 const refunded = (refundId: string) =>

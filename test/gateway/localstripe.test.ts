@@ -136,6 +136,14 @@ describe('npm run ops -- events', () => {
       (await ops('events', 'list', '--type', 'payment_intent.succeeded', '--limit', '500')).stdout,
     ) as { event_id: string }[];
     expect(listed.map((e) => e.event_id)).toContain(event.id);
+    // The gateway handed it over fine; the purchase failed downstream, and the list says so.
+    const failed = JSON.parse(
+      (await ops('events', 'list', '--status', 'failed', '--limit', '500')).stdout,
+    ) as { event_id: string; result: string; outcome: string }[];
+    expect(failed.find((e) => e.event_id === event.id)).toMatchObject({
+      result: 'processed',
+      outcome: 'needs_attention',
+    });
 
     const plan = JSON.parse((await ops('events', 'replay', event.id, '--dry-run')).stdout) as {
       change: string;
@@ -187,6 +195,10 @@ describe('npm run ops -- events', () => {
       .where('target', '=', event.id)
       .execute();
     expect(audit).toContainEqual({ actor: 'support-alice', action: 'webhook.replayed' });
+    const fulfilled = JSON.parse(
+      (await ops('events', 'list', '--status', 'fulfilled', '--limit', '500')).stdout,
+    ) as { event_id: string; outcome: string }[];
+    expect(fulfilled.find((e) => e.event_id === event.id)).toMatchObject({ outcome: 'fulfilled' });
 
     const again = JSON.parse((await ops('events', 'replay', event.id, '--dry-run')).stdout) as {
       change: string;

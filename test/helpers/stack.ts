@@ -61,14 +61,20 @@ export async function startTestStack(
   const target = temporalTargetFromConfig(config);
   const temporal = await connectTemporalClient(target);
   const running = options.worker === false ? null : await startTestWorker(target, config, db);
+  const appDeps = appDepsFromConfig(config, db, temporal);
   const app = await buildApp({
-    ...appDepsFromConfig(config, db, temporal),
-    // Tests drive the relay and the gap check themselves.
+    ...appDeps,
+    // Tests drive the relay themselves.
     relay: undefined,
-    gapCheck: undefined,
     devOutbox: true,
     logger: false,
     ...options.app,
+    // Test files share one database: each stack counts its rate limits apart.
+    security: {
+      ...appDeps.security,
+      rateLimitScope: `test-${randomBytes(6).toString('hex')}`,
+      ...options.app?.security,
+    },
   });
   return {
     config,

@@ -7,7 +7,11 @@ import {
   type TestPurchase,
 } from '../../stack/stripe-events.ts';
 
-/** Posts a payload to `/webhooks/stripe` signed with `secret`, as Stripe would. */
+/**
+ * Posts a payload to `/webhooks/stripe` signed with `secret`, as Stripe would, and waits until
+ * the api has handed what it recorded to Temporal (the dispatch runs right after the ack, off
+ * the request), so a test can look for the workflow at once.
+ */
 export async function postSignedEvent(
   app: FastifyInstance,
   event: unknown,
@@ -15,7 +19,7 @@ export async function postSignedEvent(
   timestamp?: number,
 ) {
   const payload = JSON.stringify(event);
-  return app.inject({
+  const response = await app.inject({
     method: 'POST',
     url: '/webhooks/stripe',
     headers: {
@@ -24,6 +28,8 @@ export async function postSignedEvent(
     },
     payload,
   });
+  await app.webhookDispatcher.idle();
+  return response;
 }
 
 export function paymentSucceeded(options: Partial<TestPurchase> = {}) {

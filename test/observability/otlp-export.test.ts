@@ -123,7 +123,8 @@ describe('OTLP export from the deployed api and worker', () => {
     for (const name of [
       'StartActivity:recordPurchase',
       'RunActivity:recordPurchase',
-      'RunActivity:sendOrderEmail',
+      'RunActivity:activateStoredEntitlements',
+      'RunActivity:deliverOrder',
       'storage exists',
       'email send',
     ])

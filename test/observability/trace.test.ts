@@ -1,15 +1,14 @@
-// One trace per purchase: the webhook request, the workflow start (now or later by the relay),
-// the workflow's activities and the database, Stripe, storage and email calls they make — all
-// in one trace, as an on-call engineer opens it in Jaeger or Tempo. Spans are collected by an
-// in-memory exporter installed the way the entry points install theirs (startTracing).
+// One trace per purchase: the webhook request and its one-statement ack, the workflow start
+// (right after the ack by the api's dispatcher, or later by the relay), the workflow's
+// activities and the database, Stripe, storage and email calls they make — all in one trace, as
+// an on-call engineer opens it in Jaeger or Tempo. Spans are collected by an in-memory exporter
+// installed the way the entry points install theirs (startTracing).
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../api/app.ts';
 import { findWebhookEvent } from '../../db/queries/webhook-events.ts';
-import { dispatchRecordedEvent, isDispatchable } from '../../gateway/dispatch.ts';
-import type { StripeEventEnvelope } from '../../gateway/ingest.ts';
-import { routeStripeEvent } from '../../gateway/stripe-routing.ts';
+import { relayDueEvents } from '../../gateway/relay.ts';
 import { createStripeClient } from '../../drivers/stripe.ts';
 import { startTracing, type Tracing } from '../../observability/tracing.ts';
 import { Cleanups } from '../../stack/cleanups.ts';
@@ -114,22 +113,24 @@ describe('one trace per purchase', () => {
     const spans = await spansOfTrace(root.spanContext().traceId);
     const seen = names(spans);
     for (const expected of [
-      // The request, its inbox write and the workflow start it made.
+      // The request, its one-statement inbox write (the ack), and the workflow start the api's
+      // dispatcher made right after it.
       'POST /webhooks/stripe',
       'INSERT webhook_events',
       'StartWorkflow:fulfillmentWorkflow',
-      // The workflow scheduling each activity, and each activity running in the worker.
+      // The workflow scheduling each step (local activities before the receipt), and each
+      // step running in the worker.
       'StartActivity:recordPurchase',
       'RunActivity:recordPurchase',
-      'RunActivity:verifyAssets',
-      'RunActivity:activateEntitlements',
-      'RunActivity:sendOrderEmail',
-      'RunActivity:emitAnalytics',
-      'RunActivity:completeJob',
+      'RunActivity:activateStoredEntitlements',
+      'StartActivity:deliverOrder',
+      'RunActivity:deliverOrder',
       // What the activities did: Stripe, storage, database and the email itself.
       'stripe GET /v1/customers/{id}',
       'storage exists',
-      'INSERT orders',
+      'INSERT customers',
+      'SELECT entitlements',
+      'INSERT email_deliveries',
       'email send',
     ])
       expect(seen, `the trace has ${expected}`).toContain(expected);
@@ -159,8 +160,47 @@ describe('one trace per purchase', () => {
     );
   });
 
+  it('gives each start its own request’s trace when the dispatcher runs them one after another', async () => {
+    // One dispatch lane: the second event's start runs when the first one's settles — in the
+    // first one's async context. Only the stored traceparent puts it in its own trace.
+    const oneLane = await buildApp({
+      ...appDepsFromConfig(stack.config, stack.db, stack.temporal),
+      webhook: { dispatchConcurrency: 1 },
+      relay: undefined,
+      devOutbox: false,
+      logger: false,
+    });
+    const purchases = [stripeTestId('pi'), stripeTestId('pi')];
+    const responses = await Promise.all(
+      purchases.map((paymentIntentId) =>
+        postWebhook(oneLane, paymentSucceeded({ paymentIntentId }), `lane-${paymentIntentId}`),
+      ),
+    );
+    expect(responses.map((response) => response.statusCode)).toEqual([200, 200]);
+    await oneLane.webhookDispatcher.idle();
+    await oneLane.close();
+    for (const paymentIntentId of purchases) await receiptSent(paymentIntentId);
+
+    await tracing.forceFlush();
+    for (const paymentIntentId of purchases) {
+      const root = webhookSpan(`lane-${paymentIntentId}`);
+      const start = exporter
+        .getFinishedSpans()
+        .find(
+          (span) =>
+            span.name === 'StartWorkflow:fulfillmentWorkflow' &&
+            span.attributes['temporalWorkflowId'] === `fulfillment-${paymentIntentId}`,
+        );
+      expect(start?.spanContext().traceId, `the start of ${paymentIntentId}`).toBe(
+        root.spanContext().traceId,
+      );
+      expect(start?.parentSpanId).toBe(root.spanContext().spanId);
+    }
+  });
+
   it('continues the request’s trace when the relay starts the workflow later', async () => {
-    // An api whose Temporal is unreachable: the event is recorded (200) and left to the relay.
+    // An api whose Temporal is unreachable: the event is recorded (200), the api's own
+    // dispatch fails, and the row waits for the relay.
     const unreachable = lazyTemporalClient({
       ...temporalTargetFromConfig(stack.config),
       address: `127.0.0.1:${await getFreePort()}`,
@@ -168,35 +208,44 @@ describe('one trace per purchase', () => {
     const offline = await buildApp({
       ...appDepsFromConfig(stack.config, stack.db, unreachable),
       relay: undefined,
-      gapCheck: undefined,
       devOutbox: false,
       logger: false,
     });
     const paymentIntentId = stripeTestId('pi');
     const event = paymentSucceeded({ paymentIntentId });
     const response = await postWebhook(offline, event, `relay-${paymentIntentId}`);
-    await offline.close();
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ result: 'pending' });
+    await offline.webhookDispatcher.idle();
+    await offline.close();
+    // After the file: the failed start's own retries end at its deadline.
+    cleanups.add('unreachable client', () => unreachable.connection.close());
 
     const row = await findWebhookEvent(stack.db, 'stripe', event.id);
+    expect(row).toMatchObject({ result: null, dispatch_attempts: 1 });
     expect(row?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
-    // The relay's own pass, outside any request: it dispatches from the row.
-    const route = routeStripeEvent(row!.payload as StripeEventEnvelope);
-    expect(isDispatchable(route)).toBe(true);
-    if (!isDispatchable(route)) return;
-    const outcome = await dispatchRecordedEvent(stack.db, stack.temporal, row!, route, 'relay');
-    expect(outcome.result).toBe('processed');
+    // The relay's own pass, outside any request, once the row's backoff ran out: it claims the
+    // row and dispatches it with the stored trace context.
+    await waitFor('the relay dispatched the event', async () => {
+      await relayDueEvents(stack.db, stack.temporal, {
+        batchSize: 10,
+        concurrency: 1,
+        leaseSeconds: 30,
+      });
+      const settled = await findWebhookEvent(stack.db, 'stripe', event.id);
+      return settled?.result === 'processed' && settled.dispatched_by === 'relay';
+    });
     await receiptSent(paymentIntentId);
 
     const root = webhookSpan(`relay-${paymentIntentId}`);
     expect(row!.traceparent).toContain(root.spanContext().traceId);
-    const seen = names(await spansOfTrace(root.spanContext().traceId));
+    const spans = await spansOfTrace(root.spanContext().traceId);
+    const seen = names(spans);
     for (const expected of [
       'POST /webhooks/stripe',
       'StartWorkflow:fulfillmentWorkflow',
       'RunActivity:recordPurchase',
-      'RunActivity:sendOrderEmail',
+      'RunActivity:deliverOrder',
       'email send',
     ])
       expect(seen, `the trace has ${expected}`).toContain(expected);

@@ -271,9 +271,15 @@ describe('admin API', () => {
     const list = await call('GET', '/admin/webhook-events?limit=50', support);
     expect(list.statusCode).toBe(200);
     const event = list
-      .json<{ items: { eventId: string; workflowId: string | null }[] }>()
+      .json<{ items: { eventId: string; workflowId: string | null; outcome: string }[] }>()
       .items.find((e) => e.workflowId === `fulfillment-${paymentIntentId}`);
     expect(event).toBeDefined();
+    // The purchase's outcome, from its fulfillment job: the list filters on it too.
+    expect(event!.outcome).toBe('fulfilled');
+    const fulfilled = await call('GET', '/admin/webhook-events?status=fulfilled&limit=50', support);
+    expect(
+      fulfilled.json<{ items: { eventId: string }[] }>().items.map((e) => e.eventId),
+    ).toContain(event!.eventId);
     const replay = await call('POST', `/admin/webhook-events/${event!.eventId}/replay`, admin, {
       reason: 'check idempotency',
       dry_run: true,

@@ -3,12 +3,13 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
+import { ScheduleNotFoundError } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createActivities } from '../../activities/index.ts';
 import type { EmailDriver } from '../../drivers/email/driver.ts';
-import type { OperationsScanSummary } from '../../activities/operations.ts';
 import { waitFor } from '../../stack/processes.ts';
+import { upsertProducts } from '../../db/queries/products.ts';
 import { createActivityDeps } from '../../scripts/lib/worker-deps.ts';
 import { tracingWorkerOptions } from '../../worker/tracing.ts';
 import {
@@ -18,7 +19,7 @@ import {
 } from '../../stack/stripe-events.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
 import {
-  STUCK_SCAN_SCHEDULE_ID,
+  OBSOLETE_SCHEDULE_IDS,
   RECONCILE_SCHEDULE_ID,
   ensureOperationsSchedules,
 } from '../../temporal/schedules.ts';
@@ -28,9 +29,11 @@ import {
   searchAttributes,
   type FulfillmentInput,
 } from '../../workflows/contracts.ts';
-import type { OperationsScanWorkflowInput } from '../../workflows/contracts.ts';
+import { runOperationsScan, STUCK_SCAN_INTERVAL_SECONDS } from '../../support/stuck.ts';
+import { stuckScanJob } from '../../worker/operations.ts';
+import { startPeriodicJobs } from '../../worker/periodic.ts';
+import { createScratchDatabase } from '../helpers/database.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
-import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';
 
 const run = promisify(execFile);
 
@@ -54,6 +57,9 @@ async function startAlertReceiver() {
   };
 }
 
+// A database of this file's own: every worker of the suite runs the stuck scan as a periodic
+// job, and one of theirs on the suite's database would race the alerts these tests count.
+let scratch: Awaited<ReturnType<typeof createScratchDatabase>>;
 let stack: TestStack;
 let receiver: Awaited<ReturnType<typeof startAlertReceiver>>;
 let connection: NativeConnection;
@@ -73,7 +79,9 @@ const hangingEmail: EmailDriver = {
 
 beforeAll(async () => {
   receiver = await startAlertReceiver();
-  stack = await startTestStack();
+  scratch = await createScratchDatabase();
+  // No worker on the shared `fulfillment` queue: this file's runs go to its own queue below.
+  stack = await startTestStack({ worker: false, env: { DATABASE_URL: scratch.url } });
   connection = await NativeConnection.connect({ address: stack.config.TEMPORAL_ADDRESS });
   worker = await Worker.create({
     connection,
@@ -86,7 +94,7 @@ beforeAll(async () => {
     activities: createActivities({
       ...createActivityDeps(stack.config, stack.db),
       email: hangingEmail,
-      alerts: { slackWebhookUrl: `${receiver.url}/slack`, webhookUrl: `${receiver.url}/hook` },
+      alerts: sinks(),
     }),
     ...tracingWorkerOptions(),
   });
@@ -98,16 +106,57 @@ afterAll(async () => {
   await workerRun;
   await connection?.close();
   await stack?.close();
+  await scratch?.drop();
   await receiver?.close();
 });
 
-/** One scan, as the schedule runs it, with the clock at `asOf`. */
-function scan(input: OperationsScanWorkflowInput): Promise<OperationsScanSummary> {
-  return stack.temporal.workflow.execute('opsStuckScanWorkflow', {
+const sinks = () => ({
+  slackWebhookUrl: `${receiver.url}/slack`,
+  webhookUrl: `${receiver.url}/hook`,
+});
+const alertConfig = () => ({
+  ALERT_SLACK_WEBHOOK_URL: `${receiver.url}/slack`,
+  ALERT_WEBHOOK_URL: `${receiver.url}/hook`,
+});
+
+/** One scan, as the workers' periodic job runs it, with the clock at `asOf`. */
+function scan({ asOf, failureThreshold = 1_000_000 }: { asOf: Date; failureThreshold?: number }) {
+  return runOperationsScan({
+    db: stack.db,
+    temporal: stack.temporal,
+    sinks: sinks(),
+    now: asOf,
+    thresholdMinutes: 5,
+    failureThreshold,
     taskQueue,
-    workflowId: `ops-stuck-scan-test-${randomBytes(6).toString('hex')}`,
-    args: [{ thresholdMinutes: 5, failureThreshold: 1_000_000, ...input }],
   });
+}
+
+/** Records a purchase's success event and starts its fulfillment on this file's queue. */
+async function startPurchase(skus: string[]) {
+  const paymentIntentId = stripeTestId('pi');
+  const event = buildPaymentIntentSucceededEvent({
+    paymentIntentId,
+    skus,
+    email: `stuck-${paymentIntentId}@example.com`,
+  });
+  await recordStripeEvent(stack.db, event);
+  const input: FulfillmentInput = {
+    source: 'stripe',
+    purchaseKey: paymentIntentId,
+    paymentIntentId,
+    stripeEventId: event.id,
+  };
+  const handle = await stack.temporal.workflow.start('fulfillmentWorkflow', {
+    taskQueue,
+    workflowId: fulfillmentWorkflowId(paymentIntentId),
+    args: [input],
+    typedSearchAttributes: [
+      { key: searchAttributes.fulfillmentStatus, value: 'pending_storage' },
+      { key: searchAttributes.paymentIntentId, value: paymentIntentId },
+    ],
+  });
+  return { paymentIntentId, handle };
 }
 
 const stuckAlerts = (jobId: string) =>
@@ -120,29 +169,8 @@ const stuckAlerts = (jobId: string) =>
 
 describe('stuck fulfillments', () => {
   it('alerts once, within about six minutes, for a job stuck in pending_email', async () => {
-    const paymentIntentId = stripeTestId('pi');
-    const event = buildPaymentIntentSucceededEvent({
-      paymentIntentId,
-      skus: ['ebook-durable-execution'],
-      email: `stuck-${Date.now()}@example.com`,
-    });
-    await recordStripeEvent(stack.db, event);
+    const { paymentIntentId, handle } = await startPurchase(['ebook-durable-execution']);
     const workflowId = fulfillmentWorkflowId(paymentIntentId);
-    const input: FulfillmentInput = {
-      source: 'stripe',
-      purchaseKey: paymentIntentId,
-      paymentIntentId,
-      stripeEventId: event.id,
-    };
-    const handle = await stack.temporal.workflow.start('fulfillmentWorkflow', {
-      taskQueue,
-      workflowId,
-      args: [input],
-      typedSearchAttributes: [
-        { key: searchAttributes.fulfillmentStatus, value: 'pending_storage' },
-        { key: searchAttributes.paymentIntentId, value: paymentIntentId },
-      ],
-    });
 
     // The receipt is being sent (the provider hangs): pending_email, in the workflow and in
     // the visibility store the scan reads.
@@ -187,14 +215,15 @@ describe('stuck fulfillments', () => {
       { workflow_id: workflowId, status: 'pending_email', job_id: job.id },
     ]);
 
-    // The schedule's every-minute scan, minute by minute on a driven clock.
+    // The workers' periodic scan, one interval after another on a driven clock: the first
+    // scan past 5 minutes alerts (well within 6), and no later one again.
     const alertedAt: number[] = [];
-    for (let minute = 0; minute <= 8; minute += 1) {
-      const asOf = new Date(job.created_at.getTime() + minute * 60_000 + 1_000);
-      const result = await scan({ asOf: asOf.toISOString() });
-      if (result.alerted.includes(workflowId)) alertedAt.push(minute);
+    for (let seconds = 0; seconds <= 8 * 60; seconds += STUCK_SCAN_INTERVAL_SECONDS) {
+      const asOf = new Date(job.created_at.getTime() + seconds * 1000 + 1_000);
+      const result = await scan({ asOf });
+      if (result.alerted.includes(workflowId)) alertedAt.push(seconds);
     }
-    expect(alertedAt).toEqual([5]);
+    expect(alertedAt).toEqual([300]);
     const rows = await stuckAlerts(job.id);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ kind: 'fulfillment.stuck', severity: 'warning' });
@@ -215,25 +244,73 @@ describe('stuck fulfillments', () => {
         description.typedSearchAttributes.get(searchAttributes.fulfillmentStatus) === 'completed'
       );
     });
-    const later = await scan({
-      asOf: new Date(Date.now() + 60 * 60_000).toISOString(),
-    });
+    const later = await scan({ asOf: new Date(Date.now() + 60 * 60_000) });
     expect(later.stuck.map((s) => s.workflowId)).not.toContain(workflowId);
     expect(await stuckAlerts(job.id)).toHaveLength(1);
     await handle.terminate('test done');
   });
 
+  it('runs as a periodic job of the workers and alerts on a run pending too long', async () => {
+    // A product whose file never arrives: the run waits in pending_* on its storage check.
+    const sku = `ebook-never-uploaded-${randomBytes(4).toString('hex')}`;
+    await upsertProducts(stack.db, [
+      {
+        sku,
+        slug: sku,
+        title: 'Never Uploaded',
+        version: 'v1',
+        formats: ['pdf'],
+        stripe_price_id: null,
+      },
+    ]);
+    const { paymentIntentId, handle } = await startPurchase([sku]);
+    const workflowId = fulfillmentWorkflowId(paymentIntentId);
+    await waitFor('visibility shows the run pending', async () => {
+      const status = (await handle.describe()).typedSearchAttributes.get(
+        searchAttributes.fulfillmentStatus,
+      );
+      return status !== undefined && status.startsWith('pending_');
+    });
+    // Two replicas, a one-second interval and no threshold: the scan runs by itself, once.
+    const job = stuckScanJob(
+      {
+        ...stack.config,
+        STUCK_THRESHOLD_MINUTES: 0,
+        FAILURE_RATE_THRESHOLD: 1_000_000,
+        ...alertConfig(),
+      },
+      stack.db,
+      stack.temporal,
+      { everySeconds: 1, taskQueue },
+    );
+    const quiet = () => undefined;
+    const replicas = [
+      startPeriodicJobs(stack.db, [job], { holder: 'replica-a', log: quiet }),
+      startPeriodicJobs(stack.db, [job], { holder: 'replica-b', log: quiet }),
+    ];
+    try {
+      await waitFor('the periodic scan alerted', async () => {
+        const row = await stack.db
+          .selectFrom('alerts')
+          .select('alert_key')
+          .where('kind', '=', 'fulfillment.stuck')
+          .where('alert_key', 'like', `stuck:${workflowId}:%`)
+          .executeTakeFirst();
+        return Boolean(row);
+      });
+    } finally {
+      await Promise.all(replicas.map((replica) => replica.stop()));
+      await handle.terminate('test done');
+    }
+    const posted = receiver.received.filter((r) => JSON.stringify(r.body).includes(workflowId));
+    expect(posted.map((r) => r.path).sort()).toEqual(['/hook', '/slack']);
+  });
+
   it('raises one failure-rate alert per hour when more than three jobs fail within the hour', async () => {
     const keys: string[] = [];
     for (let i = 0; i < 4; i += 1) {
-      const paymentIntentId = stripeTestId('pi');
+      const { paymentIntentId } = await startPurchase(['no-such-sku-for-failure-rate']);
       keys.push(paymentIntentId);
-      const response = await postSignedEvent(
-        stack.app,
-        paymentSucceeded({ paymentIntentId, skus: ['no-such-sku-for-failure-rate'] }),
-        stack.webhookSecret,
-      );
-      expect(response.statusCode).toBe(200);
     }
     await waitFor(
       'four jobs need attention',
@@ -250,9 +327,9 @@ describe('stuck fulfillments', () => {
       { timeoutMs: 30_000 },
     );
     const now = new Date();
-    const first = await scan({ asOf: now.toISOString(), failureThreshold: 3 });
-    const second = await scan({ asOf: now.toISOString(), failureThreshold: 3 });
-    expect(first.failuresLastHour).toBeGreaterThanOrEqual(4);
+    const first = await scan({ asOf: now, failureThreshold: 3 });
+    const second = await scan({ asOf: now, failureThreshold: 3 });
+    expect(first.failuresLastHour).toBe(4);
     const hour = now.toISOString().slice(0, 13);
     const rows = await stack.db
       .selectFrom('alerts')
@@ -261,7 +338,7 @@ describe('stuck fulfillments', () => {
       .execute();
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ kind: 'fulfillment.failure_rate', severity: 'critical' });
-    expect(first.failureRateAlerted || second.failureRateAlerted).toBe(true);
+    expect(first.failureRateAlerted).toBe(true);
     expect(second.failureRateAlerted).toBe(false);
     expect(
       receiver.received.filter(
@@ -271,28 +348,37 @@ describe('stuck fulfillments', () => {
 
     // Two hours on, none of these failures is within the hour: no alert for that hour.
     const quiet = new Date(now.getTime() + 2 * 3_600_000);
-    const third = await scan({ asOf: quiet.toISOString(), failureThreshold: 3 });
+    const third = await scan({ asOf: quiet, failureThreshold: 3 });
     expect(third.failuresLastHour).toBe(0);
     expect(third.failureRateAlerted).toBe(false);
   });
 
-  it('creates the schedules once and updates them in place on the next start', async () => {
+  it('creates the reconciliation schedule, updates it in place and deletes the old stuck-scan schedule', async () => {
     const options = {
-      stuckThresholdMinutes: 5,
-      failureRateThreshold: 3,
       reconcileAutoHeal: false,
       reconcileCron: '0 2 * * *',
       taskQueue,
     };
+    // A deployment from before: the every-minute ops-stuck-scan schedule exists.
+    const obsolete = 'ops-stuck-scan';
+    expect(OBSOLETE_SCHEDULE_IDS).toContain(obsolete);
+    await stack.temporal.schedule.create({
+      scheduleId: obsolete,
+      spec: { intervals: [{ every: '1 hour' }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'opsStuckScanWorkflow',
+        workflowId: 'ops-stuck-scan',
+        taskQueue,
+        args: [{}],
+      },
+    });
     await ensureOperationsSchedules(stack.temporal, options);
     await ensureOperationsSchedules(stack.temporal, { ...options, reconcileAutoHeal: true });
     try {
-      const scanSchedule = await stack.temporal.schedule
-        .getHandle(STUCK_SCAN_SCHEDULE_ID)
-        .describe();
-      expect(scanSchedule.spec.intervals).toMatchObject([{ every: 60_000 }]);
-      expect(scanSchedule.action).toMatchObject({ workflowType: 'opsStuckScanWorkflow' });
-      expect(scanSchedule.policies.overlap).toBe('SKIP');
+      await expect(stack.temporal.schedule.getHandle(obsolete).describe()).rejects.toThrow(
+        ScheduleNotFoundError,
+      );
       const reconcile = await stack.temporal.schedule.getHandle(RECONCILE_SCHEDULE_ID).describe();
       expect(reconcile.policies).toMatchObject({
         overlap: 'BUFFER_ALL',
@@ -303,22 +389,9 @@ describe('stuck fulfillments', () => {
         args: [{ heal: true, actor: 'schedule' }],
       });
 
-      // Each schedule really runs its workflow: trigger both now.
+      // The schedule really runs its workflow: trigger it now.
       const startedAt = new Date();
-      await stack.temporal.schedule.getHandle(STUCK_SCAN_SCHEDULE_ID).trigger();
       await stack.temporal.schedule.getHandle(RECONCILE_SCHEDULE_ID).trigger();
-      let scanWorkflowId = '';
-      await waitFor('the scan schedule started a run', async () => {
-        const described = await stack.temporal.schedule
-          .getHandle(STUCK_SCAN_SCHEDULE_ID)
-          .describe();
-        scanWorkflowId = described.info.recentActions.at(-1)?.action.workflow.workflowId ?? '';
-        return scanWorkflowId !== '';
-      });
-      const scanned = (await stack.temporal.workflow
-        .getHandle(scanWorkflowId)
-        .result()) as OperationsScanSummary;
-      expect(scanned).toMatchObject({ failureRateAlerted: false });
       // The daily run reconciles the UTC day before its scheduled time, healing as configured.
       const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
       await waitFor('the scheduled reconciliation stored its run', async () => {
@@ -333,7 +406,6 @@ describe('stuck fulfillments', () => {
         return Boolean(row);
       });
     } finally {
-      await stack.temporal.schedule.getHandle(STUCK_SCAN_SCHEDULE_ID).delete();
       await stack.temporal.schedule.getHandle(RECONCILE_SCHEDULE_ID).delete();
     }
   });

@@ -75,7 +75,7 @@ async function webhookInsertIsWaiting(): Promise<boolean> {
   const { rows } = await sql<{ waiting: string }>`
     select count(*) as waiting from pg_stat_activity
     where datname = current_database() and wait_event_type = 'Lock'
-      and query ilike 'insert into "webhook_events"%'`.execute(db);
+      and query ilike '%insert into webhook_events%'`.execute(db);
   return Number(rows[0]?.waiting ?? 0) > 0;
 }
 
