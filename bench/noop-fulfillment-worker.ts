@@ -11,6 +11,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { parsePayloadKeys } from '../security/payload-codec.ts';
 import { payloadDataConverter } from '../temporal/data-converter.ts';
 import { installTemporalRuntime } from '../worker/runtime.ts';
+import { tracingWorkerOptions } from '../worker/tracing.ts';
 import type {
   ActivatedEntitlements,
   FulfillmentInput,
@@ -71,6 +72,8 @@ const worker = await Worker.create({
   workflowBundle: { codePath },
   activities,
   ...(dataConverter ? { dataConverter } : {}),
+  // As the real worker: the bundle's tracing interceptors, their sink (a no-op, tracing off).
+  ...tracingWorkerOptions(),
 });
 process.once('SIGTERM', () => worker.shutdown());
 try {

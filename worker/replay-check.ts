@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { tracingWorkerOptions, workflowInterceptorModules } from './tracing.ts';
 import { workflowsPath } from './worker.ts';
 
 export interface ReplayCheckResult {
@@ -27,7 +28,12 @@ export async function replayOpenWorkflows(
 ): Promise<ReplayCheckResult> {
   const workflowBundle = bundlePath
     ? { codePath: bundlePath }
-    : await bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
+    : // As `npm run build:workflows` bundles it: with the tracing interceptors.
+      await bundleWorkflowCode({
+        workflowsPath,
+        workflowInterceptorModules,
+        logger: quietBundlerLogger,
+      });
   async function* newest() {
     let count = 0;
     for await (const history of client.workflow.list({ query }).intoHistories()) {
@@ -41,6 +47,8 @@ export async function replayOpenWorkflows(
     {
       workflowBundle,
       replayName: 'deploy-replay-check',
+      // The bundle's tracing interceptors call their sink (dropped while replaying).
+      sinks: tracingWorkerOptions().sinks,
       ...(dataConverter ? { dataConverter } : {}),
     },
     newest(),

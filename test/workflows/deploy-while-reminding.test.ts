@@ -6,6 +6,7 @@ import { createActivities } from '../../activities/index.ts';
 import { createActivityDeps } from '../../scripts/lib/worker-deps.ts';
 import { stripeTestId } from '../../stack/stripe-events.ts';
 import { payloadDataConverter } from '../../temporal/data-converter.ts';
+import { tracingWorkerOptions } from '../../worker/tracing.ts';
 import { emailKinds, purchaseRows } from '../helpers/purchases.ts';
 import { testConfig } from '../helpers/stack.ts';
 import { paymentSucceeded } from '../helpers/stripe.ts';
@@ -32,6 +33,8 @@ async function workerWith(
     maxCachedWorkflows: 0,
     dataConverter: payloadDataConverter(testConfig().PAYLOAD_ENCRYPTION_KEYS),
     activities: createActivities(createActivityDeps(testConfig(), suite.db)),
+    // The current bundle carries the tracing interceptors; they export through this sink.
+    ...tracingWorkerOptions(),
   });
 }
 
