@@ -111,6 +111,8 @@ describe('/metrics', () => {
       stack.webhookSecret,
     );
     expect(response.statusCode).toBe(200);
+    // Dispatched right after the ack (webhook_dispatch_seconds observed).
+    await stack.app.webhookDispatcher.idle();
     // … and one fulfilled by this file's worker, whose receipt latency and send are observed here.
     const paymentIntentId = stripeTestId('pi');
     const event = buildPaymentIntentSucceededEvent({
