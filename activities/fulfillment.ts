@@ -166,9 +166,10 @@ export function createFulfillmentActivities(deps: FulfillmentDeps) {
     /**
      * Delivers the order: the receipt (download links, a claim link for guests) through the
      * email ledger, then — in one statement — the receipt marked sent, the analytics events
-     * (queued in the outbox for ANALYTICS_SINK's exporter, if any) and the job `completed`. Retried as a whole: the ledger never sends a key twice, and the
-     * completion is idempotent. A failure after the email went out is `DeliveryNotRecorded`,
-     * so it does not count as a failing email.
+     * (queued in the outbox for ANALYTICS_SINK's exporter, if any) and the job `completed`.
+     * Retried as a whole: the ledger never sends a key twice, and the completion is idempotent.
+     * A failure after the email went out is `DeliveryNotRecorded`, so it does not count as a
+     * failing email.
      */
     async deliverOrder({ jobId, orderId }: JobStep): Promise<FulfillmentStatus> {
       const attempt = await attemptOrderEmail(deps, { orderId, kind: 'delivery' });
