@@ -6,7 +6,7 @@ import { buildApp } from '../api/app.ts';
 import { closeGracefully } from '../api/drain.ts';
 import { connectDatabase } from '../db/connect.ts';
 import { startTracing } from '../observability/tracing.ts';
-import { lazyTemporalClient } from '../temporal/client.ts';
+import { closeTemporalClient, lazyTemporalClient } from '../temporal/client.ts';
 import { monitorTemporal, type TemporalMonitor } from '../temporal/connection-check.ts';
 import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
 import { appDepsFromConfig } from './lib/app-options.ts';
@@ -33,7 +33,7 @@ const close = async (): Promise<void> => {
   await closeGracefully(app, { graceMs });
   // After the app: its onClose hooks stop the relay and the dispatcher, which use both.
   monitor?.stop();
-  await temporal.connection.close();
+  await closeTemporalClient(temporal);
   await db.destroy();
   await tracing.shutdown();
 };

@@ -1,7 +1,7 @@
 // `npm run ops -- <command>`: the operator CLI. Reads the same environment as the api
 // (DATABASE_URL is required: embedded PGlite belongs to `npm start` alone).
 import { connectDatabase } from '../db/connect.ts';
-import { connectTemporalClient } from '../temporal/client.ts';
+import { closeTemporalClient, connectTemporalClient } from '../temporal/client.ts';
 import { diagnoseTemporalConnection } from '../temporal/connection-check.ts';
 import { temporalTargetFromConfig } from '../temporal/data-converter.ts';
 import { databaseTarget, loadConfigOrExit, loadDotEnv } from './lib/runtime.ts';
@@ -108,6 +108,6 @@ try {
 } catch (error) {
   exitWithError(error);
 } finally {
-  await temporal.connection.close();
+  await closeTemporalClient(temporal);
   await db.destroy();
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { buildApp } from '../api/app.ts';
 import { closeGracefully } from '../api/drain.ts';
 import { connectDatabase } from '../db/connect.ts';
-import { lazyTemporalClient } from '../temporal/client.ts';
+import { closeTemporalClient, lazyTemporalClient } from '../temporal/client.ts';
 import { monitorTemporal, TemporalConnectionRefused } from '../temporal/connection-check.ts';
 import { ensureOperationsSchedules } from '../temporal/schedules.ts';
 import { generatePayloadKeyEntry } from '../security/payload-codec.ts';
@@ -198,7 +198,7 @@ onShutdownSignal(async () => {
   monitor.stop();
   await operations.close();
   await connection.close();
-  await temporal.connection.close();
+  await closeTemporalClient(temporal);
   await db.destroy();
   await tracing.shutdown();
   for (const child of children.reverse()) await child.stop();

@@ -73,10 +73,14 @@ export function lazyTemporalClient(target: TemporalTarget): Client {
   });
 }
 
+/** Calls `withinTimeout` gave up on that have not settled yet (they may still be retrying). */
+const abandonedCalls = new Set<Promise<unknown>>();
+
 /**
  * Rejects when `call` has not settled within `ms`. gRPC deadlines do not bound a lazy
  * client's first connection attempt, so callers that must answer quickly (a webhook, a
- * readiness probe) race the call against this instead; the call itself may still land later.
+ * readiness probe) race the call against this instead; the call itself may still land later
+ * (`closeTemporalClient` waits for it).
  */
 export async function withinTimeout<T>(call: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -87,6 +91,35 @@ export async function withinTimeout<T>(call: Promise<T>, ms: number, what: strin
     return await Promise.race([call, timeout]);
   } finally {
     clearTimeout(timer);
-    call.catch(() => undefined);
+    const settled = call.then(
+      () => undefined,
+      () => undefined,
+    );
+    abandonedCalls.add(settled);
+    void settled.finally(() => abandonedCalls.delete(settled));
   }
+}
+
+/**
+ * How long closing waits for abandoned calls: each runs under a 5 s gRPC deadline, and the
+ * SDK's retry interceptor waits at most a few seconds more before noticing it has passed.
+ */
+const ABANDONED_CALLS_GRACE_MS = 12_000;
+
+/**
+ * Closes a client's connection once the calls `withinTimeout` abandoned have settled. The
+ * SDK's gRPC retry interceptor schedules the next attempt on a timer and, should the channel be
+ * closed meanwhile, throws "Channel has been shut down" from that timer, outside any promise:
+ * an uncaught exception at shutdown. Waiting for the abandoned calls (bounded) avoids it.
+ */
+export async function closeTemporalClient(client: Client): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.allSettled([...abandonedCalls]),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, ABANDONED_CALLS_GRACE_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  await client.connection.close();
 }

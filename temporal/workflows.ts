@@ -200,8 +200,11 @@ export async function describeLatestRun(
   workflowId: string,
 ): Promise<{ status: string; startTime: Date } | null> {
   try {
+    const deadline = new Date(Date.now() + TEMPORAL_CALL_DEADLINE_MS);
     const description = await withinTimeout(
-      temporal.workflow.getHandle(workflowId).describe(),
+      temporal.connection.withDeadline(deadline, () =>
+        temporal.workflow.getHandle(workflowId).describe(),
+      ),
       TEMPORAL_CALL_DEADLINE_MS,
       'Temporal',
     );

@@ -28,7 +28,14 @@ export const registerHealthRoutes: FastifyPluginAsync<{
       withinTimeout(pingDatabase(db), 2_000, 'Postgres'),
       temporalHealth
         ? Promise.resolve(temporalHealth())
-        : withinTimeout(temporal.workflowService.getSystemInfo({}), 2_000, 'Temporal'),
+        : withinTimeout(
+            // The deadline also ends the SDK's own retries of the call, not only our wait.
+            temporal.connection.withDeadline(Date.now() + 2_000, () =>
+              temporal.workflowService.getSystemInfo({}),
+            ),
+            2_000,
+            'Temporal',
+          ),
     ]);
     const temporalState: TemporalHealth['state'] | 'ok' =
       temporalServer.status === 'rejected'

@@ -8,7 +8,7 @@ import { appDepsFromConfig } from '../../scripts/lib/app-options.ts';
 import { getFreePort, waitFor } from '../../stack/processes.ts';
 import { buildPaymentIntentSucceededEvent } from '../../stack/stripe-events.ts';
 import { startTemporalDevServer, type DevServer } from '../../stack/temporal-dev-server.ts';
-import { lazyTemporalClient } from '../../temporal/client.ts';
+import { closeTemporalClient, lazyTemporalClient } from '../../temporal/client.ts';
 import { fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import { createScratchDatabase } from '../helpers/database.ts';
 import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
@@ -33,7 +33,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
-  await temporal?.connection.close();
+  if (temporal) await closeTemporalClient(temporal);
   await server?.stop();
   await scratch?.drop();
 });
