@@ -21,6 +21,7 @@ import { DSAR_USAGE, runDsarCommand } from './ops/dsar.ts';
 import { CATALOG_USAGE, runCatalogCommand } from './ops/catalog.ts';
 import { runSchedulesCommand, SCHEDULES_USAGE } from './ops/schedules.ts';
 import { runWorkflowsCommand, WORKFLOWS_USAGE } from './ops/workflows.ts';
+import { ALERTS_USAGE, runAlertsCommand } from './ops/alerts.ts';
 
 const USAGE = `usage: npm run ops -- <command> [--json]
 
@@ -34,7 +35,8 @@ ${ENTITLEMENTS_USAGE}
 ${DSAR_USAGE}
 ${CATALOG_USAGE}
 ${SCHEDULES_USAGE}
-${WORKFLOWS_USAGE}`;
+${WORKFLOWS_USAGE}
+${ALERTS_USAGE}`;
 
 function exitWithError(error: unknown): void {
   // A refused operation (unknown reference, invalid input, wrong state) is its message alone.
@@ -71,6 +73,12 @@ if (argv[0] === 'email' && argv[1] === 'drill') {
   process.exit();
 }
 const db = await connectDatabase(databaseTarget(config, false));
+if (argv[0] === 'alerts') {
+  // The database alone: alerts are rows and outbox messages, no Temporal call.
+  await runAlertsCommand(argv.slice(1), { db, config, json }).catch(exitWithError);
+  await db.destroy();
+  process.exit();
+}
 const target = temporalTargetFromConfig(config);
 /** The CLI waits for nothing: a Temporal that does not answer, or refuses, is said at once. */
 async function connectOrExit() {

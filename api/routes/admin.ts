@@ -1,6 +1,11 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type Stripe from 'stripe';
-import type { AlertSinks } from '../../support/alerts.ts';
+import {
+  acknowledgeAlert,
+  listAlerts,
+  resolveAlert,
+  type AlertSinks,
+} from '../../support/alerts.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import type { z } from 'zod';
 import { listReconciliationRuns } from '../../db/queries/reconciliation-runs.ts';
@@ -20,6 +25,8 @@ import { dayWindow, previousDayWindow, runReconciliation } from '../../support/r
 import { operatorOf, requireOperator, type OperatorToken } from '../operator-auth.ts';
 import { badRequest } from '../schemas.ts';
 import {
+  adminAlertParams,
+  adminAlertsQuery,
   adminCatalogBody,
   adminDsarBody,
   adminRevokeBody,
@@ -255,4 +262,29 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
       201,
     ),
   );
+  app.get(
+    '/admin/alerts',
+    support,
+    handle(adminAlertsQuery, (q) =>
+      listAlerts(operations.db, {
+        status: q.status,
+        kind: q.kind,
+        since: q.since ? new Date(q.since) : undefined,
+        before: q.before,
+        limit: q.limit,
+      }),
+    ),
+  );
+  for (const [path, act] of [
+    ['ack', acknowledgeAlert],
+    ['resolve', resolveAlert],
+  ] as const) {
+    app.post(
+      `/admin/alerts/:id/${path}`,
+      support,
+      handle(adminAlertParams.extend(adminReasonBody.shape), (b, request) =>
+        act(operations.db, reconciliation.sinks, b.id, who(request, b.reason)),
+      ),
+    );
+  }
 };
