@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import rateLimit from '@fastify/rate-limit';
@@ -84,9 +85,30 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
         .code(503)
         .send({ error: 'download links are not configured (DOWNLOAD_TOKEN_SECRETS)' });
     const token = readDownloadToken(request.params.token, secrets);
-    if (!token.ok)
+    if (!token.ok) {
+      // A forged or mangled link: audited with a fingerprint of what was presented (never the
+      // token itself) and where from, so a probing client shows up in audit_log.
+      await recordAudit(db, {
+        actor: 'buyer',
+        action: 'download.forged',
+        requestId: request.id,
+        detail: {
+          tokenSha256: createHash('sha256').update(request.params.token).digest('hex').slice(0, 16),
+          tokenLength: request.params.token.length,
+          ip: request.ip,
+          userAgent: request.headers['user-agent'] ?? null,
+        },
+      });
       return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
+    }
     if (token.expired) {
+      await recordAudit(db, {
+        actor: 'buyer',
+        action: 'download.expired',
+        target: token.link.entitlementId,
+        requestId: request.id,
+        detail: { format: token.link.format, ip: request.ip },
+      });
       return page(
         reply,
         410,
@@ -97,6 +119,18 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
     }
     const entitlement = await findLinkedEntitlement(db, token.link.entitlementId);
     if (!entitlement || !entitlement.formats.includes(token.link.format)) {
+      await recordAudit(db, {
+        actor: 'buyer',
+        action: 'download.denied',
+        target: token.link.entitlementId,
+        requestId: request.id,
+        detail: {
+          format: token.link.format,
+          via: 'email_link',
+          status: entitlement ? 'format_not_offered' : 'no_such_entitlement',
+          ip: request.ip,
+        },
+      });
       return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
     }
     const issued = await issueDownload(

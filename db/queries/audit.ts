@@ -1,8 +1,10 @@
+import type { AuditAction } from '../audit-actions.ts';
 import type { DbExecutor } from '../database.ts';
 
 export interface AuditRecord {
   actor: string;
-  action: string;
+  /** One of AUDIT_ACTIONS (db/audit-actions.ts; documented in docs/AUDIT.md). */
+  action: AuditAction;
   target?: string | null;
   reason?: string | null;
   detail?: Record<string, unknown> | null;

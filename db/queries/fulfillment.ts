@@ -97,7 +97,8 @@ export async function transitionJob(
  * missed): the entitlements take the status their facts dictate — `pending_claim` or
  * `active`, or `revoked` / `suspended` after a refund or dispute — and the job logs
  * `pending_entitlement` (the files are there) then moves to `pending_email`, or to `revoked`.
- * Four round trips after BEGIN: the lock, the facts, the change, COMMIT.
+ * Each entitlement it makes usable gets its `entitlement.granted` audit row in the same
+ * statement. Four round trips after BEGIN: the lock, the facts, the change, COMMIT.
  */
 export async function activateOrderEntitlements(
   db: Db,
@@ -151,6 +152,19 @@ export async function activateOrderEntitlements(
       reconciled as (
         update entitlements set status = ${entitlementStatus}, updated_at = now()
          where order_id = ${job.orderId} and status <> ${entitlementStatus}
+      ),
+      -- The grant, once per entitlement: only the call that moves it to a usable status writes
+      -- it (the CTE reads the statuses from before the update above).
+      granted as (
+        insert into audit_log (actor, action, target, detail)
+        select 'system', 'entitlement.granted', e.id::text,
+               jsonb_build_object('cause', case o.source when 'stripe' then 'payment' else o.source end,
+                                  'orderId', o.id, 'purchaseKey', o.purchase_key,
+                                  'productId', e.product_id, 'previous', e.status,
+                                  'status', ${entitlementStatus}::text)
+          from entitlements e join orders o on o.id = e.order_id
+         where e.order_id = ${job.orderId} and e.status <> ${entitlementStatus}
+           and ${entitlementStatus}::text in ('active', 'pending_claim')
       )
       select status from job_moved`.execute(trx);
     return { status: moved!.status, entitlementStatus };
