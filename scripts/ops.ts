@@ -22,6 +22,7 @@ import { CATALOG_USAGE, runCatalogCommand } from './ops/catalog.ts';
 import { runSchedulesCommand, SCHEDULES_USAGE } from './ops/schedules.ts';
 import { runWorkflowsCommand, WORKFLOWS_USAGE } from './ops/workflows.ts';
 import { ALERTS_USAGE, runAlertsCommand } from './ops/alerts.ts';
+import { AUDIT_USAGE, runAuditCommand } from './ops/audit.ts';
 
 const USAGE = `usage: npm run ops -- <command> [--json]
 
@@ -36,7 +37,8 @@ ${DSAR_USAGE}
 ${CATALOG_USAGE}
 ${SCHEDULES_USAGE}
 ${WORKFLOWS_USAGE}
-${ALERTS_USAGE}`;
+${ALERTS_USAGE}
+${AUDIT_USAGE}`;
 
 function exitWithError(error: unknown): void {
   // A refused operation (unknown reference, invalid input, wrong state) is its message alone.
@@ -73,9 +75,13 @@ if (argv[0] === 'email' && argv[1] === 'drill') {
   process.exit();
 }
 const db = await connectDatabase(databaseTarget(config, false));
-if (argv[0] === 'alerts') {
-  // The database alone: alerts are rows and outbox messages, no Temporal call.
-  await runAlertsCommand(argv.slice(1), { db, config, json }).catch(exitWithError);
+if (argv[0] === 'alerts' || argv[0] === 'audit') {
+  // The database alone: alerts and audit rows need no Temporal call.
+  await (
+    argv[0] === 'alerts'
+      ? runAlertsCommand(argv.slice(1), { db, config, json })
+      : runAuditCommand(argv.slice(1), { db, json })
+  ).catch(exitWithError);
   await db.destroy();
   process.exit();
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AUDIT_ACTIONS } from '../../db/audit-actions.ts';
 import { RECONCILIATION_CLASSES } from '../../db/tables/reconciliation-runs.ts';
 import { REWARD_KINDS } from '../../db/tables/rewards.ts';
 import { WEBHOOK_OUTCOMES } from '../../db/tables/webhook-events.ts';
@@ -276,6 +277,37 @@ export const adminAlertsResponse = z.object({
   items: z.array(adminAlert),
   next: alertId.nullable(),
 });
+export const adminAuditQuery = z.object({
+  action: z.enum(AUDIT_ACTIONS).optional(),
+  actor: z.string().max(200).optional(),
+  since: z.iso.datetime().optional(),
+  order: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe('an order id, payment intent or purchase key'),
+  before: z
+    .string()
+    .regex(/^\d{1,18}$/, 'an audit row id (digits)')
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+export const adminAuditResponse = z.object({
+  items: z.array(
+    z.object({
+      id: z.string(),
+      created_at: timestamp,
+      actor: z.string(),
+      action: z.string(),
+      target: z.string().nullable(),
+      reason: z.string().nullable(),
+      detail: z.unknown(),
+      request_id: z.string().nullable(),
+    }),
+  ),
+  next: z.string().nullable(),
+});
 export const adminAlertTransitionResponse = z.object({ alert: adminAlert, changed: z.boolean() });
 
 const bad = ['invalid request, naming each field', errorResponse] as [string, z.ZodType];
@@ -443,6 +475,18 @@ export const ADMIN_OPERATIONS: Operation[] = [
     summary: 'Alerts, newest first, with each sink’s delivery state (support)',
     query: adminAlertsQuery,
     responses: { 200: ['one page', adminAlertsResponse], 400: bad, 401: unauthorized },
+  }),
+  operatorOnly({
+    method: 'get',
+    path: '/admin/audit',
+    summary: 'The audit log, newest first, by action, actor, time or order (support)',
+    query: adminAuditQuery,
+    responses: {
+      200: ['one page', adminAuditResponse],
+      400: bad,
+      401: unauthorized,
+      404: ['no order matches `order`', errorResponse],
+    },
   }),
   operatorPost(
     'support',

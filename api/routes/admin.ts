@@ -20,6 +20,7 @@ import {
   restoreAccess,
   revokeAccess,
 } from '../../support/entitlements.ts';
+import { listAudit } from '../../support/audit.ts';
 import { retryJob, searchJobs, showJob } from '../../support/jobs.ts';
 import { dayWindow, previousDayWindow, runReconciliation } from '../../support/reconciliation.ts';
 import { operatorOf, requireOperator, type OperatorToken } from '../operator-auth.ts';
@@ -27,6 +28,7 @@ import { badRequest } from '../schemas.ts';
 import {
   adminAlertParams,
   adminAlertsQuery,
+  adminAuditQuery,
   adminCatalogBody,
   adminDsarBody,
   adminRevokeBody,
@@ -270,6 +272,20 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
         status: q.status,
         kind: q.kind,
         since: q.since ? new Date(q.since) : undefined,
+        before: q.before,
+        limit: q.limit,
+      }),
+    ),
+  );
+  app.get(
+    '/admin/audit',
+    support,
+    handle(adminAuditQuery, (q) =>
+      listAudit(operations.db, {
+        action: q.action,
+        actor: q.actor,
+        since: q.since ? new Date(q.since) : undefined,
+        order: q.order,
         before: q.before,
         limit: q.limit,
       }),

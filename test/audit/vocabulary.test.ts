@@ -17,7 +17,7 @@ import { refundWorkflowId } from '../../workflows/contracts.ts';
 import { purchaseRows } from '../helpers/purchases.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 import { postSignedEvent } from '../helpers/stripe.ts';
-import { linksOf, purchase } from '../ops/support.ts';
+import { jsonOf, linksOf, OPERATOR_TOKENS, operators, ops, purchase } from '../ops/support.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
@@ -58,7 +58,7 @@ describe('the audit vocabulary', () => {
 
 let stack: TestStack;
 beforeAll(async () => {
-  stack = await startTestStack();
+  stack = await startTestStack({ env: { OPERATOR_TOKENS } });
 });
 afterAll(async () => {
   await stack?.close();
@@ -196,5 +196,84 @@ describe('audit rows for purchases and downloads', () => {
     ]);
     expect(JSON.stringify(rows)).not.toContain(forged);
     expect(JSON.stringify(rows)).not.toContain(token.slice(0, 20));
+  });
+});
+
+describe('reading the audit log', () => {
+  interface Page {
+    items: { id: string; action: string; actor: string; target: string | null }[];
+    next: string | null;
+  }
+
+  it('npm run ops -- audit list: by order, action and actor, newest first, paginated', async () => {
+    const { paymentIntentId } = await purchase(stack);
+    const [link] = await linksOf(stack, paymentIntentId);
+    expect((await click(link!)).statusCode).toBe(302);
+    const byOrder = jsonOf<Page>(
+      await ops(['audit', 'list', '--order', paymentIntentId, '--json']),
+    );
+    expect(byOrder.items.map((r) => r.action)).toEqual(['download.issued', 'entitlement.granted']);
+    const firstPage = jsonOf<Page>(
+      await ops(['audit', 'list', '--order', paymentIntentId, '--limit', '1', '--json']),
+    );
+    expect(firstPage.items.map((r) => r.action)).toEqual(['download.issued']);
+    expect(firstPage.next).toBe(firstPage.items[0]!.id);
+    const secondPage = jsonOf<Page>(
+      await ops([
+        'audit',
+        'list',
+        '--order',
+        paymentIntentId,
+        '--before',
+        firstPage.next!,
+        '--json',
+      ]),
+    );
+    expect(secondPage.items.map((r) => r.action)).toEqual(['entitlement.granted']);
+    const issued = jsonOf<Page>(
+      await ops([
+        'audit',
+        'list',
+        '--action',
+        'download.issued',
+        '--actor',
+        'buyer',
+        '--since',
+        new Date(Date.now() - 60_000).toISOString(),
+        '--limit',
+        '500',
+        '--json',
+      ]),
+    );
+    expect(issued.items.every((r) => r.action === 'download.issued' && r.actor === 'buyer')).toBe(
+      true,
+    );
+    expect(issued.items.length).toBeGreaterThan(0);
+    const table = await ops(['audit', 'list', '--order', paymentIntentId]);
+    expect(table.stdout).toMatch(/^id\s+at\s+actor\s+action\s+target/);
+    const bad = await ops(['audit', 'list', '--action', 'entitlement.teleported']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('action: one of webhook.received');
+    const missing = await ops(['audit', 'list', '--order', 'pi_nothing_here']);
+    expect(missing).toMatchObject({ code: 1 });
+    expect(missing.stderr.trim()).toBe('no order matches pi_nothing_here');
+    // Each command is a process of its own: seven of them on a busy two-core machine.
+  }, 240_000);
+
+  it('GET /admin/audit answers the same, and 400 naming a bad filter', async () => {
+    const { paymentIntentId } = await purchase(stack);
+    const get = (query: string) =>
+      stack.app.inject({
+        method: 'GET',
+        url: `/admin/audit?${query}`,
+        headers: { authorization: `Bearer ${operators.support.token}` },
+      });
+    const page = await get(`order=${paymentIntentId}`);
+    expect(page.statusCode).toBe(200);
+    expect(page.json<Page>().items.map((r) => r.action)).toEqual(['entitlement.granted']);
+    const bad = await get('action=nope');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json<{ error: string }>().error).toContain('action');
+    expect((await get('order=pi_nothing_here')).statusCode).toBe(404);
   });
 });
