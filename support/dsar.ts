@@ -5,9 +5,18 @@ import {
 import { erasePersonalData, findOrdersOfEmail, type DsarTableReport } from '../db/queries/dsar.ts';
 import { revokeOrderAccess } from '../db/queries/operator-access.ts';
 import { signalRevoked } from '../temporal/workflows.ts';
+import type { FulfillmentStatus } from '../workflows/contracts.ts';
 import { OperationError, requireReason, type Authorship, type OperationsDeps } from './context.ts';
 
 export type { DsarTableReport };
+
+/** Job statuses of a fulfillment that has not delivered yet (its run still sends email). */
+const IN_FLIGHT = new Set<FulfillmentStatus>([
+  'pending_storage',
+  'pending_entitlement',
+  'pending_email',
+  'pending_retry',
+]);
 export { REDACTED } from '../db/queries/dsar.ts';
 
 /** One step of a DSAR erasure, in the order they ran, with what it did. */
@@ -40,6 +49,7 @@ export interface DsarReport {
  * 3. erase — in one transaction, personal fields are deleted or redacted wherever they are
  *    stored, while what finance must keep — orders with their amounts and Stripe ids — stays,
  *    tied to an anonymous customer.
+ * Refused (nothing done) while one of the person's purchases is still being delivered.
  * A failed signal is reported and does not stop the erasure (step 1 already keeps the
  * reminders from going out). Safe to run again: a second run finds nothing left and says so.
  */
@@ -59,8 +69,17 @@ export async function deletePersonalData(
   );
   const steps: DsarStep[] = [];
 
-  progress('revoking access…');
   const orders = await findOrdersOfEmail(deps.db, email);
+  // A run still delivering would render its receipt (or cancellation) after the erasure, for
+  // the anonymised address: wait until it has delivered (minutes), then erase.
+  const delivering = orders.filter((o) => o.job_status !== null && IN_FLIGHT.has(o.job_status));
+  if (delivering.length > 0)
+    throw new OperationError(
+      'conflict',
+      `still being fulfilled: ${delivering.map((o) => `${o.purchase_key} (${o.job_status})`).join(', ')} — erase once delivered (npm run ops -- jobs show <ref>)`,
+    );
+
+  progress('revoking access…');
   let revoked = 0;
   for (const order of orders) {
     const change = await revokeOrderAccess(

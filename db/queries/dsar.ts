@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import type { FulfillmentStatus } from '../../workflows/contracts.ts';
 import type { Db, DbExecutor } from '../database.ts';
 import { recordAudit } from './audit.ts';
 import { asBuffer } from './webhook-events.ts';
@@ -324,15 +325,19 @@ export async function erasePersonalData(
   });
 }
 
-/** The orders of the customers with this email (lower-cased): what a DSAR revokes first. */
+/**
+ * The orders of the customers with this email (lower-cased), with their jobs' status: what a
+ * DSAR revokes first.
+ */
 export async function findOrdersOfEmail(
   db: DbExecutor,
   email: string,
-): Promise<{ id: string; purchase_key: string }[]> {
+): Promise<{ id: string; purchase_key: string; job_status: FulfillmentStatus | null }[]> {
   return db
     .selectFrom('orders')
     .innerJoin('customers', 'customers.id', 'orders.customer_id')
-    .select(['orders.id', 'orders.purchase_key'])
+    .leftJoin('fulfillment_jobs', 'fulfillment_jobs.order_id', 'orders.id')
+    .select(['orders.id', 'orders.purchase_key', 'fulfillment_jobs.status as job_status'])
     .where('customers.email', '=', email)
     .orderBy('orders.purchase_key')
     .execute();

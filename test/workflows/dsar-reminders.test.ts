@@ -95,4 +95,43 @@ describe('DSAR erasure while reminders are pending (time-skipping)', () => {
       { actor: 'erin', action: 'dsar.deleted', reason: 'DSAR 2026-201' },
     ]);
   });
+
+  it('refuses while a purchase of the person is still being delivered, and changes nothing', async () => {
+    const { worker, taskQueue } = await createTimeSkippingWorker(suite.env, suite.db);
+    const paymentIntentId = stripeTestId('pi');
+    const email = `${paymentIntentId}@example.com`.toLowerCase();
+    const eventId = await recordStripeEvent(suite.db, paymentSucceeded({ paymentIntentId, email }));
+    const config = testConfig();
+    await worker.runUntil(async () => {
+      const handle = await startFulfillmentOn(suite.env, taskQueue, paymentIntentId, eventId);
+      await waitFor(
+        'reminder phase',
+        async () => (await handle.query(fulfillmentStatusQuery)).phase === 'reminding',
+        { timeoutMs: 30_000, intervalMs: 50 },
+      );
+      // As a job retrying its receipt shows it.
+      const { jobs } = await purchaseRows(suite.db, paymentIntentId);
+      await suite.db
+        .updateTable('fulfillment_jobs')
+        .set({ status: 'pending_retry' })
+        .where('id', '=', jobs[0]!.id)
+        .execute();
+      await expect(
+        deletePersonalData(
+          {
+            db: suite.db,
+            temporal: suite.env.client,
+            temporalUi: { baseUrl: 'http://localhost:8233', namespace: 'default' },
+            storage: createLocalStorage(config.STORAGE_LOCAL_DIR),
+          },
+          email,
+          { operator: { name: 'erin', role: 'admin' }, reason: 'DSAR 2026-202' },
+        ),
+      ).rejects.toThrow(`still being fulfilled: ${paymentIntentId} (pending_retry)`);
+      await handle.terminate('test over');
+    });
+    const rows = await purchaseRows(suite.db, paymentIntentId);
+    expect(rows.entitlements.map((e) => e.status)).toEqual(['pending_claim']);
+    expect(rows.emails.map((e) => e.recipient)).toEqual([email]);
+  });
 });
