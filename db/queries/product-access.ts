@@ -61,6 +61,38 @@ async function orderStatuses(trx: DbExecutor, orderId: string) {
     .execute();
 }
 
+/** The entitlement as the outcome names it. */
+const named = (entitlement: Owned) => ({
+  entitlementId: entitlement.id,
+  orderId: entitlement.order_id,
+  purchaseKey: entitlement.purchase_key,
+  sku: entitlement.sku,
+});
+
+/** One entitlement's audit row, target the entitlement, `scope: product`. */
+function auditProductChange(
+  trx: DbExecutor,
+  action: 'entitlement.revoked' | 'entitlement.restored',
+  entitlement: Owned,
+  act: OperatorAct,
+  detail: Record<string, unknown>,
+) {
+  return recordAudit(trx, {
+    actor: act.operator,
+    action,
+    target: entitlement.id,
+    reason: act.reason,
+    detail: {
+      scope: 'product',
+      sku: entitlement.sku,
+      orderId: entitlement.order_id,
+      purchaseKey: entitlement.purchase_key,
+      ...detail,
+      role: act.role,
+    },
+  });
+}
+
 async function lockOrders(trx: DbExecutor, owned: Owned[]): Promise<void> {
   // A fixed order, so two operations on overlapping orders cannot deadlock.
   for (const key of [...new Set(owned.map((o) => o.purchase_key))].sort())
@@ -136,28 +168,14 @@ export async function revokeProductAccess(
           });
       }
       if (!inForce)
-        await recordAudit(trx, {
-          actor: act.operator,
-          action: 'entitlement.revoked',
-          target: entitlement.id,
-          reason: act.reason,
-          detail: {
-            scope: 'product',
-            sku: entitlement.sku,
-            orderId: entitlement.order_id,
-            purchaseKey: entitlement.purchase_key,
-            previous,
-            status,
-            orderRevoked,
-            role: act.role,
-            notifyBuyer: act.notifyBuyer,
-          },
+        await auditProductChange(trx, 'entitlement.revoked', entitlement, act, {
+          previous,
+          status,
+          orderRevoked,
+          notifyBuyer: act.notifyBuyer,
         });
       changes.push({
-        entitlementId: entitlement.id,
-        orderId: entitlement.order_id,
-        purchaseKey: entitlement.purchase_key,
-        sku: entitlement.sku,
+        ...named(entitlement),
         previous,
         status,
         emailSequence: changed || inForce ? emailSequence : null,
@@ -215,27 +233,13 @@ export async function restoreProductAccess(
             { step: 'operator_product_restore', operator: act.operator, sku: entitlement.sku },
             { restore: true },
           );
-        await recordAudit(trx, {
-          actor: act.operator,
-          action: 'entitlement.restored',
-          target: entitlement.id,
-          reason: act.reason,
-          detail: {
-            scope: 'product',
-            sku: entitlement.sku,
-            orderId: entitlement.order_id,
-            purchaseKey: entitlement.purchase_key,
-            previous,
-            status,
-            role: act.role,
-          },
+        await auditProductChange(trx, 'entitlement.restored', entitlement, act, {
+          previous,
+          status,
         });
       }
       changes.push({
-        entitlementId: entitlement.id,
-        orderId: entitlement.order_id,
-        purchaseKey: entitlement.purchase_key,
-        sku: entitlement.sku,
+        ...named(entitlement),
         previous,
         status,
         emailSequence: null,
