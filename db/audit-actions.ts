@@ -39,6 +39,7 @@ export const AUDIT_ACTIONS = [
   'mission.reward_revoked',
   // Support operations (operator + reason).
   'links.resent',
+  'customer.merged',
   'job.retried',
   'catalog.imported',
   'dsar.deleted',

@@ -8,7 +8,12 @@ import {
 import type { Db, DbExecutor } from '../database.ts';
 import type { NewAnalyticsEvent } from '../tables/analytics-events.ts';
 import type { FulfillmentJob } from '../tables/fulfillment-jobs.ts';
-import { deriveEntitlementStatus, lockPurchase, type EntitlementFacts } from './entitlements.ts';
+import {
+  deriveEntitlementStatus,
+  lockPurchase,
+  productRevokedInForce,
+  type EntitlementFacts,
+} from './entitlements.ts';
 
 /**
  * States only move forward: a completed job can still be revoked, a revoked one moves only by
@@ -152,19 +157,21 @@ export async function activateOrderEntitlements(
       reconciled as (
         update entitlements set status = ${entitlementStatus}, updated_at = now()
          where order_id = ${job.orderId} and status <> ${entitlementStatus}
+           and not ${productRevokedInForce}
       ),
       -- The grant, once per entitlement: only the call that moves it to a usable status writes
       -- it (the CTE reads the statuses from before the update above).
       granted as (
         insert into audit_log (actor, action, target, detail)
-        select 'system', 'entitlement.granted', e.id::text,
+        select 'system', 'entitlement.granted', entitlements.id::text,
                jsonb_build_object('cause', case o.source when 'stripe' then 'payment' else o.source end,
                                   'orderId', o.id, 'purchaseKey', o.purchase_key,
-                                  'productId', e.product_id, 'previous', e.status,
+                                  'productId', entitlements.product_id, 'previous', entitlements.status,
                                   'status', ${entitlementStatus}::text)
-          from entitlements e join orders o on o.id = e.order_id
-         where e.order_id = ${job.orderId} and e.status <> ${entitlementStatus}
+          from entitlements join orders o on o.id = entitlements.order_id
+         where entitlements.order_id = ${job.orderId} and entitlements.status <> ${entitlementStatus}
            and ${entitlementStatus}::text in ('active', 'pending_claim')
+           and not ${productRevokedInForce}
       )
       select status from job_moved`.execute(trx);
     return { status: moved!.status, entitlementStatus };
