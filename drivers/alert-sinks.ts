@@ -1,6 +1,7 @@
 import type { Config } from '../config/env.ts';
 import type { Db } from '../db/database.ts';
 import {
+  alertEventDelivery,
   findAlertTrackerIssue,
   recordAlertTrackerIssue,
   type AlertDeliveryPayload,
@@ -211,13 +212,22 @@ export function alertOutboxSinks(
   if (sinks.pagerDuty) {
     const { routingKey, url } = sinks.pagerDuty;
     result[ALERT_TOPICS.pagerduty] = async (raw) => {
+      const payload = raw as AlertDeliveryPayload;
+      // PagerDuty drops an acknowledge or resolve for an incident it does not know yet: wait
+      // (the relay retries) until the trigger went out, when one was queued.
+      if (
+        payload.event !== 'trigger' &&
+        (await alertEventDelivery(db, ALERT_TOPICS.pagerduty, payload.alertId, 'trigger')) ===
+          'pending'
+      )
+        throw new Error('pagerduty: the trigger of this alert is not delivered yet');
       const response = await send(
         'pagerduty',
         url,
         {
           method: 'POST',
           headers: json,
-          body: JSON.stringify(pagerDutyEvent(routingKey, raw as AlertDeliveryPayload)),
+          body: JSON.stringify(pagerDutyEvent(routingKey, payload)),
         },
         timeoutMs,
       );

@@ -275,3 +275,20 @@ export async function recordAlertTrackerIssue(
     .where('tracker_issue_url', 'is', null)
     .execute();
 }
+
+/** Whether one alert event's message to a sink was delivered, is still pending, or never queued. */
+export async function alertEventDelivery(
+  db: DbExecutor,
+  topic: string,
+  alertId: string,
+  event: AlertDeliveryPayload['event'],
+): Promise<'delivered' | 'pending' | 'absent'> {
+  const row = await db
+    .selectFrom('outbox_messages')
+    .select('delivered_at')
+    .where('topic', '=', topic)
+    .where('dedupe_key', '=', alertDeliveryKey(alertId, event))
+    .executeTakeFirst();
+  if (!row) return 'absent';
+  return row.delivered_at ? 'delivered' : 'pending';
+}
