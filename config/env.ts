@@ -145,6 +145,11 @@ export const envSchema = z.object({
   STRIPE_GAP_CHECK_INTERVAL_MINUTES: z.coerce.number().min(0).default(10),
   /** How far back the gap check looks (Stripe retries deliveries for up to 3 days). */
   STRIPE_GAP_CHECK_WINDOW_HOURS: z.coerce.number().min(1).max(720).default(72),
+  /**
+   * How long a fulfillment keeps retrying a Stripe lookup that fails (5xx, timeouts) before the
+   * job needs attention with the reason; refused lookups (404, invalid) need attention at once.
+   */
+  STRIPE_LOOKUP_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(900),
 
   STORAGE_DRIVER: z.enum(['local', 'supabase']).default('local'),
   /** Supabase project URL (https://<ref>.supabase.co), service-role key and bucket. */

@@ -10,6 +10,7 @@ import {
   type WorkflowStartOptions,
 } from '@temporalio/client';
 import {
+  checkoutSessionSignal,
   claimedSignal,
   disputeEventSignal,
   FULFILLMENT_TASK_QUEUE,
@@ -90,6 +91,36 @@ export async function restartFulfillment(
     }),
   );
   return handle.firstExecutionRunId;
+}
+
+/**
+ * Hands a Checkout Session's event to `fulfillment-<payment intent>` by signal-with-start: an
+ * open run (a payment intent's, waiting for it) receives it; without one, a run starts with
+ * the session as its input. Returns false when the purchase's run has closed (completed runs
+ * are not started again): the event is then a duplicate.
+ */
+export async function signalCheckoutSession(
+  temporal: Client,
+  input: FulfillmentInput,
+): Promise<boolean> {
+  if (input.source !== 'stripe') throw new Error('a checkout session is a Stripe purchase');
+  const options = fulfillmentStartOptions(input);
+  let delivered = true;
+  const deadline = new Date(Date.now() + TEMPORAL_CALL_DEADLINE_MS);
+  const attempt = temporal.connection.withDeadline(deadline, async () => {
+    try {
+      await temporal.workflow.signalWithStart(WORKFLOW_TYPES.fulfillment, {
+        ...options,
+        signal: checkoutSessionSignal,
+        signalArgs: [{ stripeEventId: input.stripeEventId }],
+      });
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      delivered = false;
+    }
+  });
+  await withinTimeout(attempt, TEMPORAL_CALL_DEADLINE_MS, 'Temporal');
+  return delivered;
 }
 
 /** Starts `refund-<refund id>` for one `charge.refunded` / `refund.*` event. */
