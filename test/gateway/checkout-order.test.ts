@@ -5,7 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { startStripeCompanion, type StripeCompanion } from '../../stack/stripe-companion.ts';
-import { fulfillmentWorkflowId } from '../../workflows/contracts.ts';
+import { waitFor } from '../../stack/processes.ts';
+import { createLocalStorage } from '../../drivers/storage/driver.ts';
+import { showJob } from '../../support/jobs.ts';
+import { disputeWorkflowId, fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import { emailKinds, purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 import { postSignedEvent } from '../helpers/stripe.ts';
@@ -14,6 +17,7 @@ import {
   checkoutPurchase,
   checkoutSessionObject,
   DELIVERED_API_VERSIONS,
+  disputeObject,
   eventOf,
   lineItemObjects,
   type CheckoutPurchase,
@@ -148,6 +152,43 @@ describe('a Checkout purchase, in either order', () => {
     expect(companion.served.slice(served).filter((r) => r.template.includes('checkout'))).toEqual(
       [],
     );
+  }, 60_000);
+});
+
+describe('reason codes', () => {
+  it('a dispute’s reason is stored with the adjustment and shown by jobs show', async () => {
+    const p = purchaseInStripe({ skus: ['ebook-durable-execution'] });
+    await postSignedEvent(
+      stack.app,
+      eventOf('checkout.session.completed', checkoutSessionObject(p)),
+      stack.webhookSecret,
+    );
+    await settledFulfillment(stack.temporal, p.paymentIntentId);
+    const dispute = disputeObject(p, { status: 'needs_response', reason: 'product_not_received' });
+    await postSignedEvent(
+      stack.app,
+      eventOf('charge.dispute.created', dispute),
+      stack.webhookSecret,
+    );
+    await waitFor('dispute applied', async () => {
+      const rows = await purchaseRows(stack.db, p.paymentIntentId);
+      return rows.adjustments.length === 1;
+    });
+    const rows = await purchaseRows(stack.db, p.paymentIntentId);
+    expect(rows.adjustments).toMatchObject([
+      { kind: 'dispute', external_id: dispute.id, reason: 'product_not_received' },
+    ]);
+    const timeline = await showJob(
+      {
+        db: stack.db,
+        temporal: stack.temporal,
+        temporalUi: { baseUrl: 'http://localhost:8233', namespace: 'default' },
+        storage: createLocalStorage(stack.config.STORAGE_LOCAL_DIR),
+      },
+      p.paymentIntentId,
+    );
+    expect(JSON.stringify(timeline)).toContain('product_not_received');
+    await stack.temporal.workflow.getHandle(disputeWorkflowId(dispute.id)).terminate('test done');
   }, 60_000);
 });
 
