@@ -16,6 +16,8 @@ import { startWebhookRelay } from '../gateway/relay.ts';
 import { createJwtAuthenticator, type JwtAuthOptions } from './auth.ts';
 import { openApiDocument } from './openapi.ts';
 import { registerAdminRoutes, type AdminRoutesOptions } from './routes/admin.ts';
+import { registerConsole } from './console/plugin.ts';
+import { createConsoleSignIn, type ConsoleOidcOptions } from './console/sign-in.ts';
 import { registerDevOutboxRoutes } from './routes/dev-outbox.ts';
 import { registerStorefrontRoutes } from './routes/storefront.ts';
 import { registerDownloadRoutes, type DownloadRoutesOptions } from './routes/downloads.ts';
@@ -86,6 +88,11 @@ export interface AppDeps {
    */
   admin?: Pick<AdminRoutesOptions, 'tokens'> &
     Pick<AdminRoutesOptions['operations'], 'temporalUi' | 'storage' | 'emailHashKey'>;
+  /**
+   * The support console (/console): its OpenID Connect client and session keys. Needs `admin`
+   * (its Temporal UI and storage). Omitted: no console.
+   */
+  console?: { oidc: ConsoleOidcOptions; sessionSecrets: readonly string[] } | undefined;
   /** POST /codec/decode|encode for the Temporal Web UI and CLI. Omitted: no codec routes. */
   codec?: CodecRoutesOptions;
   /** Serve /dev/outbox (only with the outbox email driver, never in production). */
@@ -258,6 +265,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       tokens,
       operations: { db: deps.db, temporal: deps.temporal, ...services },
       reconciliation: { stripe: deps.stripe, sinks: deps.alertSinks ?? {} },
+    });
+  }
+  if (deps.console && deps.admin) {
+    const { temporalUi, storage, emailHashKey } = deps.admin;
+    await app.register(registerConsole, {
+      operations: { db: deps.db, temporal: deps.temporal, temporalUi, storage, emailHashKey },
+      signIn: createConsoleSignIn(deps.console.oidc),
+      sessionSecrets: deps.console.sessionSecrets,
+      issuerName: new URL(deps.console.oidc.issuer).host,
     });
   }
   if (deps.devOutbox) await app.register(registerDevOutboxRoutes, { db: deps.db });
