@@ -14,6 +14,7 @@ import { createEventDispatcher, type EventDispatcher } from '../gateway/dispatch
 import { createGatewayMetrics } from '../observability/webhook-metrics.ts';
 import { startWebhookRelay } from '../gateway/relay.ts';
 import { createJwtAuthenticator, type JwtAuthOptions } from './auth.ts';
+import { registerDocs } from './docs.ts';
 import { openApiDocument } from './openapi.ts';
 import { registerAdminRoutes, type AdminRoutesOptions } from './routes/admin.ts';
 import { registerConsole } from './console/plugin.ts';
@@ -136,6 +137,23 @@ export const loggerOptions = (level: string) => ({
   },
 });
 
+/** The methods the routes serve at `url`'s path (with HEAD for GET), from `registeredRoutes`. */
+export function methodsServedAt(routes: readonly string[], url: string): string[] {
+  const path = url.split('?', 1)[0] ?? '';
+  const methods = new Set<string>();
+  for (const route of routes) {
+    const [method = '', template = ''] = route.split(' ', 2);
+    const pattern = new RegExp(
+      `^${template.replaceAll(/[.*+?^$()|[\]\\]/g, '\\$&').replaceAll(/\{\w+\}/g, '[^/]+')}$`,
+    );
+    if (pattern.test(path)) {
+      methods.add(method);
+      if (method === 'GET') methods.add('HEAD');
+    }
+  }
+  return [...methods];
+}
+
 /** Builds the api without listening: tests call `app.inject`, scripts/api.ts listens. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -184,6 +202,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.decorate('registeredRoutes', registeredRoutes);
 
+  // A known path asked with a method it does not serve: 405 naming the ones it does (RFC 9110
+  // §15.5.6), not a 404 that reads as "no such path".
+  app.setNotFoundHandler((request, reply) => {
+    const allowed = methodsServedAt(registeredRoutes, request.url);
+    if (allowed.length === 0)
+      return reply.code(404).send({
+        error: `no route ${request.method} ${redactUrl(request.url.split('?', 1)[0] ?? '')}`,
+      });
+    return reply
+      .code(405)
+      .header('allow', allowed.join(', '))
+      .send({ error: `method ${request.method} is not allowed here; use ${allowed.join(', ')}` });
+  });
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const statusCode = error.statusCode ?? 500;
     if (statusCode >= 500) {
@@ -199,8 +231,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       .send(`${await registry.metrics()}\n${await processRegistry.metrics()}`),
   );
 
-  const docs = openApiDocument(deps.publicBaseUrl ?? 'http://localhost:3000');
-  app.get('/docs', () => docs);
+  await app.register(registerDocs, {
+    document: openApiDocument(deps.publicBaseUrl ?? 'http://localhost:3000'),
+  });
   await app.register(registerHealthRoutes, {
     db: deps.db,
     temporal: deps.temporal,

@@ -268,4 +268,19 @@ describe('support console', () => {
     expect(await page.getByRole('status').textContent()).toContain('No purchase matches');
     await context.close();
   });
+
+  it('renders the readable API reference at /docs under its Content-Security-Policy', async () => {
+    const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    const page = await context.newPage();
+    const violations: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+    });
+    await page.goto(`${base}/docs`);
+    expect(page.url()).toBe(`${base}/docs/reference/`);
+    await page.getByText('The signed-in user’s shelf, newest purchase first').first().waitFor();
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'api-reference.png') });
+    expect(violations).toEqual([]);
+    await context.close();
+  });
 });
