@@ -60,6 +60,10 @@ export const registerDocs: FastifyPluginAsync<{ document: Record<string, unknown
         withDefaultFonts: false,
         telemetry: false,
         hideClientButton: true,
+        // Nothing that calls out of the api: no AI agent, no MCP generator, no developer tools.
+        agent: { disabled: true },
+        mcp: { disabled: true },
+        showDeveloperTools: 'never',
       },
     });
   });

@@ -87,6 +87,16 @@ export async function startLocalOidcProvider(options: {
     // The console reads the roles from the ID token; a real issuer may put them in either.
     conformIdTokenClaims: false,
     pkce: { required: () => true },
+    // Seconds. Short-lived artifacts; the provider's own session lasts a working day like the
+    // console's.
+    ttl: {
+      AuthorizationCode: 60,
+      AccessToken: 600,
+      IdToken: 600,
+      Interaction: 600,
+      Session: 8 * 3600,
+      Grant: 8 * 3600,
+    },
     features: { devInteractions: { enabled: false } },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(_ctx, sub) {
