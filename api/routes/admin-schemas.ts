@@ -14,7 +14,14 @@ import { errorResponse } from '../schemas.ts';
  */
 
 /** Why an operator acts: required on every mutation and recorded in audit_log. */
-const reason = z.string().trim().min(3, 'say why (3+ characters)').max(500);
+// The pattern states the trimmed minimum in the document (JSON Schema cannot trim): three
+// characters from the first to the last that is not whitespace.
+const reason = z
+  .string()
+  .regex(/\S[\s\S]+\S/, 'say why (3+ characters)')
+  .trim()
+  .min(3, 'say why (3+ characters)')
+  .max(500);
 const timestamp = z.iso.datetime();
 
 export const adminReference = z.object({

@@ -4,11 +4,11 @@ import type { AlertSinks } from '../../support/alerts.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import type { z } from 'zod';
 import { listReconciliationRuns } from '../../db/queries/reconciliation-runs.ts';
-import { findWebhookEvent, listWebhookEvents } from '../../db/queries/webhook-events.ts';
-import { replayEvents } from '../../gateway/replay.ts';
+import { listWebhookEvents } from '../../db/queries/webhook-events.ts';
 import { importCatalog } from '../../support/catalog.ts';
 import { OperationError, type Authorship, type OperationsDeps } from '../../support/context.ts';
 import { deletePersonalData } from '../../support/dsar.ts';
+import { replayWebhookEvent } from '../../support/events.ts';
 import {
   grantEntitlement,
   resendLinks,
@@ -264,17 +264,9 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
   app.post(
     '/admin/webhook-events/:eventId/replay',
     admin,
-    handle(adminEventParams.extend(adminReplayBody.shape), async (b, request) => {
-      const event = await findWebhookEvent(operations.db, 'stripe', b.eventId);
-      if (!event) throw new OperationError('not_found', `no recorded event ${b.eventId}`);
-      // Audited by replayEvents (`webhook.replayed`, with who and why) unless a dry run.
-      const [plan] = await replayEvents(operations.db, operations.temporal, [event], {
-        dryRun: b.dry_run,
-        operator: operatorOf(request).name,
-        reason: b.reason,
-      });
-      return plan;
-    }),
+    handle(adminEventParams.extend(adminReplayBody.shape), (b, request) =>
+      replayWebhookEvent(operations, b.eventId, who(request, b.reason), { dryRun: b.dry_run }),
+    ),
   );
   app.get(
     '/admin/reconciliation-runs',
