@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { OperationError, type Authorship, type OperationsDeps } from '../../support/context.ts';
 import { resendLinks, restoreAccess, revokeAccess } from '../../support/entitlements.ts';
 import { replayWebhookEvent } from '../../support/events.ts';
+import { restoreProduct, revokeProduct } from '../../support/product-access.ts';
 import { retryJob, type JobTimeline } from '../../support/jobs.ts';
 import type { OperatorRole } from '../operator-auth.ts';
 
@@ -54,6 +55,27 @@ const webhookEvents = (purchase: JobTimeline) =>
       const eventId = String(entry.detail['eventId']);
       return { value: eventId, label: `${entry.event} — ${eventId}` };
     });
+
+/** The purchase's products in a given entitlement status, as a select's options. */
+const productsWhere =
+  (wanted: (status: string) => boolean) =>
+  (purchase: JobTimeline): { value: string; label: string }[] =>
+    purchase.entitlements
+      .filter((entitlement) => wanted(entitlement.status))
+      .map((entitlement) => ({
+        value: entitlement.sku,
+        label: `${entitlement.title} (${entitlement.sku}) — ${entitlement.status}`,
+      }));
+const revocableProducts = productsWhere((status) => status !== 'revoked');
+const revokedProducts = productsWhere((status) => status === 'revoked');
+const skuInput = z.object({ sku: z.string().trim().min(1, 'choose a product').max(200) });
+
+/** Refuses a SKU the form did not offer for this purchase (a forged or stale form). */
+function offeredSku(options: { value: string }[], sku: string): string {
+  if (!options.some((option) => option.value === sku))
+    throw new OperationError('invalid', `sku: ${sku} is not one of this purchase's products`);
+  return sku;
+}
 
 /** Every action the console offers on a purchase, in the order the page shows them. */
 export const CONSOLE_ACTIONS: readonly ConsoleAction[] = [
@@ -128,6 +150,71 @@ export const CONSOLE_ACTIONS: readonly ConsoleAction[] = [
     async run(operations, purchase, _input, who) {
       const change = await restoreAccess(operations, purchase.orderId, who);
       return `Access is now ${change.status}.`;
+    },
+  }),
+  defineAction({
+    id: 'revoke-product',
+    label: 'Revoke one product',
+    description:
+      'Revokes one product of this purchase for its buyer: its links stop working, the other products stay.',
+    minimumRole: 'admin',
+    fields: [
+      {
+        name: 'sku',
+        label: 'Product',
+        kind: 'select',
+        hint: 'The products of this purchase that are not revoked.',
+        options: revocableProducts,
+      },
+      {
+        name: 'notify_buyer',
+        label: 'Email the buyer a cancellation notice naming the product',
+        kind: 'checkbox',
+        checked: true,
+        hint: 'One email per revoked product.',
+      },
+    ],
+    input: skuInput.extend({ notify_buyer: checkbox }),
+    applies: (purchase) =>
+      purchase.entitlements.length > 1 && revocableProducts(purchase).length > 0,
+    async run(operations, purchase, input, who) {
+      const sku = offeredSku(revocableProducts(purchase), input.sku);
+      const outcome = await revokeProduct(
+        operations,
+        { customer: purchase.email, sku, order: purchase.orderId },
+        who,
+        { notifyBuyer: input.notify_buyer },
+      );
+      const emailed = outcome.entitlements.some((change) => change.cancellationWorkflowId);
+      return `${sku} revoked${emailed ? '; the buyer is emailed a cancellation notice' : ''}.`;
+    },
+  }),
+  defineAction({
+    id: 'restore-product',
+    label: 'Restore one product',
+    description:
+      'Restores one revoked product of this purchase. Refused while a refund, a dispute or a whole-order revocation stands.',
+    minimumRole: 'admin',
+    fields: [
+      {
+        name: 'sku',
+        label: 'Product',
+        kind: 'select',
+        hint: 'The revoked products of this purchase.',
+        options: revokedProducts,
+      },
+    ],
+    input: skuInput,
+    applies: (purchase) => revokedProducts(purchase).length > 0,
+    async run(operations, purchase, input, who) {
+      const sku = offeredSku(revokedProducts(purchase), input.sku);
+      const outcome = await restoreProduct(
+        operations,
+        { customer: purchase.email, sku, order: purchase.orderId },
+        who,
+      );
+      const statuses = outcome.entitlements.map((entitlement) => entitlement.status).join(', ');
+      return `${sku} restored (${statuses}).`;
     },
   }),
   defineAction({

@@ -229,6 +229,57 @@ describe('support console', () => {
     await context.close();
   });
 
+  it('lets an admin revoke one product of a purchase and restore it, leaving the other', async () => {
+    const durable = 'ebook-durable-execution';
+    const guide = 'ebook-idempotency-field-guide';
+    const { paymentIntentId, email } = await purchase(stack, [durable, guide]);
+    const { context, page } = await signIn(users.admin);
+    await openPurchase(page, email, paymentIntentId);
+    const statuses = async () =>
+      Object.fromEntries(
+        (await purchaseRows(stack.db, paymentIntentId)).entitlements.map((e) => [
+          e.product_id,
+          e.status,
+        ]),
+      );
+    const before = await statuses();
+
+    const revoke = page.getByRole('form', { name: 'Revoke one product' });
+    await revoke.getByLabel('Product', { exact: true }).selectOption(guide);
+    await revoke.getByLabel(/Email the buyer a cancellation notice/).uncheck();
+    await revoke.getByLabel('Reason (recorded in the audit log)').fill('bought by mistake');
+    await revoke.getByRole('button', { name: /Review/ }).click();
+    await page.getByRole('button', { name: 'Confirm: revoke one product' }).click();
+    expect(await page.getByRole('status').textContent()).toContain(`${guide} revoked`);
+
+    // The guest's two products were waiting for a claim; only the chosen one is revoked.
+    expect(Object.values(before)).toEqual(['pending_claim', 'pending_claim']);
+    const afterRevoke = await statuses();
+    expect(Object.values(afterRevoke).sort()).toEqual(['pending_claim', 'revoked']);
+    expect(Object.keys(afterRevoke).sort()).toEqual(Object.keys(before).sort());
+
+    const restore = page.getByRole('form', { name: 'Restore one product' });
+    await expect(
+      restore.getByLabel('Product', { exact: true }).locator('option').allTextContents(),
+    ).resolves.toEqual([expect.stringContaining(guide)]);
+    await restore.getByLabel('Reason (recorded in the audit log)').fill('mistake was ours');
+    await restore.getByRole('button', { name: /Review/ }).click();
+    await page.getByRole('button', { name: 'Confirm: restore one product' }).click();
+    expect(await page.getByRole('status').textContent()).toContain(`${guide} restored`);
+    expect(await statuses()).toEqual(before);
+
+    // Audited on the product's entitlement, as the agent.
+    const revoked = Object.entries(afterRevoke).find(([, status]) => status === 'revoked')![0];
+    const entitlement = (await purchaseRows(stack.db, paymentIntentId)).entitlements.find(
+      (e) => e.product_id === revoked,
+    )!;
+    expect(await auditOf(stack, entitlement.id)).toMatchObject([
+      { action: 'entitlement.revoked', actor: 'admin@example.test', reason: 'bought by mistake' },
+      { action: 'entitlement.restored', actor: 'admin@example.test', reason: 'mistake was ours' },
+    ]);
+    await context.close();
+  });
+
   it('refuses a mutation without the CSRF token', async () => {
     const { paymentIntentId } = await purchase(stack);
     const { context } = await signIn(users.admin);
