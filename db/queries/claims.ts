@@ -73,8 +73,9 @@ async function useClaimToken(
 
 /**
  * Links a guest profile to an auth user: the profile itself, or — when the user already has a
- * profile under another email — its orders and entitlements move there. Re-derives every
- * order's entitlements (pending_claim → active) and audits the claim.
+ * profile under another email — its orders and entitlements move there and its
+ * remaining claim links are spent (a merge). Re-derives the claimed orders' entitlements
+ * (pending_claim → active), audits the claim and returns the claimed orders' purchase keys.
  */
 async function linkGuestToUser(
   trx: DbExecutor,
@@ -87,7 +88,13 @@ async function linkGuestToUser(
     .select('id')
     .where('auth_user_id', '=', userId)
     .executeTakeFirst();
-  if (account && account.id !== guestId) {
+  const merge = account !== undefined && account.id !== guestId;
+  const orders = await trx
+    .selectFrom('orders')
+    .select(['id', 'purchase_key'])
+    .where('customer_id', '=', guestId)
+    .execute();
+  if (merge) {
     await trx
       .updateTable('orders')
       .set({ customer_id: account.id })
@@ -98,6 +105,14 @@ async function linkGuestToUser(
       .set({ customer_id: account.id })
       .where('customer_id', '=', guestId)
       .execute();
+    // The emptied guest profile keeps no live claim link: a stale one could link it to
+    // someone else later.
+    await trx
+      .updateTable('claim_tokens')
+      .set({ used_at: sql<Date>`now()`, used_by: userId })
+      .where('customer_id', '=', guestId)
+      .where('used_at', 'is', null)
+      .execute();
   } else {
     await trx
       .updateTable('customers')
@@ -105,11 +120,6 @@ async function linkGuestToUser(
       .where('id', '=', guestId)
       .execute();
   }
-  const orders = await trx
-    .selectFrom('orders')
-    .select(['id', 'purchase_key'])
-    .where('customer_id', '=', account?.id ?? guestId)
-    .execute();
   for (const order of orders) {
     await lockPurchase(trx, order.purchase_key);
     await reconcileOrderEntitlements(trx, order.id);
@@ -118,7 +128,7 @@ async function linkGuestToUser(
     actor: userId,
     action: 'entitlement.claim_success',
     target: guestId,
-    detail: { orders: orders.length, via },
+    detail: { orders: orders.length, via, ...(merge ? { mergedInto: account.id } : {}) },
   });
   await trx
     .insertInto('analytics_events')
