@@ -18,6 +18,7 @@ import {
   runResendCommand,
 } from './ops/entitlements.ts';
 import { DSAR_USAGE, runDsarCommand } from './ops/dsar.ts';
+import { CLAIMS_USAGE, runClaimsCommand } from './ops/claims.ts';
 import { CATALOG_USAGE, runCatalogCommand } from './ops/catalog.ts';
 import { runSchedulesCommand, SCHEDULES_USAGE } from './ops/schedules.ts';
 import { runWorkflowsCommand, WORKFLOWS_USAGE } from './ops/workflows.ts';
@@ -31,6 +32,7 @@ ${STUCK_USAGE}
 ${RECONCILE_USAGE}
 ${JOBS_USAGE}
 ${ENTITLEMENTS_USAGE}
+${CLAIMS_USAGE}
 ${DSAR_USAGE}
 ${CATALOG_USAGE}
 ${SCHEDULES_USAGE}
@@ -97,6 +99,8 @@ try {
     await runResendCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'entitlements')
     await runEntitlementsCommand(argv.slice(1), { db, temporal, config, json });
+  else if (argv[0] === 'claims')
+    await runClaimsCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'dsar') await runDsarCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'catalog')
     await runCatalogCommand(argv.slice(1), { db, temporal, config, json });

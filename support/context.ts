@@ -21,12 +21,12 @@ export interface Authorship {
 
 /**
  * A request an operation refuses: `not_found` (nothing matches), `invalid` (bad input, named),
- * `conflict` (the current state forbids it). The API maps these to 404 / 400 / 409, the CLI to
- * exit code 1 with the message.
+ * `conflict` (the current state forbids it), `rate_limited` (too many of these lately). The API
+ * maps these to 404 / 400 / 409 / 429, the CLI to exit code 1 with the message.
  */
 export class OperationError extends Error {
   override name = 'OperationError';
-  readonly kind: 'not_found' | 'invalid' | 'conflict';
+  readonly kind: 'not_found' | 'invalid' | 'conflict' | 'rate_limited';
   readonly detail: unknown;
   constructor(kind: OperationError['kind'], message: string, detail?: unknown) {
     super(message);

@@ -126,6 +126,13 @@ export const adminAccessResponse = z.object({
   remindersStopped: z.boolean().optional(),
   cancellationWorkflowId: z.string().nullable().optional(),
 });
+export const adminClaimLinkResponse = z.object({
+  orderId: z.uuid(),
+  recipient: z.string(),
+  workflowId: z.string(),
+  sequence: z.number().int(),
+  expiredLinks: z.number().int(),
+});
 export const adminDsarBody = z.object({ email: z.email(), reason });
 export const adminDsarResponse = z.object({
   subject: z.string(),
@@ -246,6 +253,11 @@ const conflict = ['the current state forbids it (the message says why)', errorRe
   z.ZodType,
 ];
 
+const tooMany = [
+  'too many of these lately (the message says when to try again)',
+  errorResponse,
+] as [string, z.ZodType];
+
 const operatorOnly = (operation: Omit<Operation, 'security'>): Operation => ({
   ...operation,
   security: 'operator',
@@ -310,6 +322,22 @@ export const ADMIN_OPERATIONS: Operation[] = [
       body: adminReasonBody,
     },
     { 202: ['resend started', adminResendResponse], 404: notFound, 409: conflict },
+  ),
+  operatorPost(
+    'support',
+    {
+      path: '/admin/claims/{ref}/reissue',
+      summary:
+        'Email a guest a fresh claim link; older claim links stop working; 3 an hour per buyer (support)',
+      params: adminReference,
+      body: adminReasonBody,
+    },
+    {
+      202: ['the claim-link email started', adminClaimLinkResponse],
+      404: notFound,
+      409: conflict,
+      429: tooMany,
+    },
   ),
   operatorPost(
     'admin',

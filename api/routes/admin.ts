@@ -8,6 +8,7 @@ import { findWebhookEvent, listWebhookEvents } from '../../db/queries/webhook-ev
 import { replayEvents } from '../../gateway/replay.ts';
 import { importCatalog } from '../../support/catalog.ts';
 import { OperationError, type Authorship, type OperationsDeps } from '../../support/context.ts';
+import { reissueClaimLink } from '../../support/claims.ts';
 import { deletePersonalData } from '../../support/dsar.ts';
 import {
   grantEntitlement,
@@ -46,6 +47,7 @@ const STATUS_OF: Record<OperationError['kind'], number> = {
   invalid: 400,
   not_found: 404,
   conflict: 409,
+  rate_limited: 429,
 };
 
 /** Maps a refused operation to its status; anything else is a 500 for the error handler. */
@@ -148,6 +150,15 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
     handle(
       adminReference.extend(adminReasonBody.shape),
       (b, request) => resendLinks(operations, b.ref, who(request, b.reason)),
+      202,
+    ),
+  );
+  app.post(
+    '/admin/claims/:ref/reissue',
+    support,
+    handle(
+      adminReference.extend(adminReasonBody.shape),
+      (b, request) => reissueClaimLink(operations, b.ref, who(request, b.reason)),
       202,
     ),
   );

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db, DbExecutor } from '../database.ts';
 import { recordAudit } from './audit.ts';
+import { claimLinkWorkflowId } from '../../workflows/contracts.ts';
 import { lockPurchase, reconcileOrderEntitlements } from './entitlements.ts';
 
 /**
@@ -172,4 +173,46 @@ export async function insertClaimInitiatedEvent(
       properties: null,
     })
     .execute();
+}
+
+/**
+ * Support reissues a guest's claim link, in one transaction under the purchase's lock: every
+ * claim link the guest holds expires now (older links stop working), the reissue is audited
+ * with its sequence number, and `startEmail(sequence)` starts the email that carries the new
+ * link (its token is issued when the email is first recorded). A failed start rolls it back.
+ */
+export async function recordClaimLinkReissue(
+  db: Db,
+  order: { id: string; purchaseKey: string; customerId: string },
+  act: { operator: string; role: string; reason: string; recipient: string },
+  startEmail: (sequence: number) => Promise<string>,
+): Promise<{ sequence: number; workflowId: string; expiredLinks: number }> {
+  return db.transaction().execute(async (trx) => {
+    await lockPurchase(trx, order.purchaseKey);
+    const previous = await trx
+      .selectFrom('audit_log')
+      .select((eb) => eb.fn.countAll<string>().as('reissues'))
+      .where('target', '=', order.id)
+      .where('action', '=', 'claim_link.reissued')
+      .executeTakeFirstOrThrow();
+    const sequence = Number(previous.reissues) + 1;
+    const expired = await trx
+      .updateTable('claim_tokens')
+      .set({ expires_at: sql<Date>`now()` })
+      .where('customer_id', '=', order.customerId)
+      .where('used_at', 'is', null)
+      .where('expires_at', '>', sql<Date>`now()`)
+      .executeTakeFirst();
+    const expiredLinks = Number(expired.numUpdatedRows);
+    const workflowId = claimLinkWorkflowId(order.id, sequence);
+    await recordAudit(trx, {
+      actor: act.operator,
+      action: 'claim_link.reissued',
+      target: order.id,
+      reason: act.reason,
+      detail: { workflowId, sequence, expiredLinks, recipient: act.recipient, role: act.role },
+    });
+    await startEmail(sequence);
+    return { sequence, workflowId, expiredLinks };
+  });
 }

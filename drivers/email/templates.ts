@@ -190,7 +190,29 @@ export function renderOrderEmail(kind: OrderEmailKind, order: DeliveryEmailData)
       return renderClaimReminderEmail({ ...order, final: true });
     case 'resend':
       return renderResendEmail(order);
+    case 'claim_link':
+      return renderClaimLinkEmail(order);
   }
+}
+
+/** A fresh claim link on request (support's reissue): earlier claim links no longer work. */
+export function renderClaimLinkEmail(data: DeliveryEmailData): RenderedEmail {
+  const subject = `Claim your library for order ${data.orderReference}`;
+  const intro =
+    'Here is a fresh link to add your purchase to your account. Links we sent before no longer work.';
+  const text = [
+    intro,
+    '',
+    ...data.items.map((item) => `- ${item.title}`),
+    ...(data.claimUrl ? ['', `Claim it here: ${data.claimUrl}`] : []),
+  ].join('\n');
+  const html = layout(
+    subject,
+    `<p>${escapeHtml(intro)}</p><ul>${data.items.map((item) => `<li>${escapeHtml(item.title)}</li>`).join('')}</ul>${
+      data.claimUrl ? `<p><a href="${escapeHtml(data.claimUrl)}">Claim it here</a></p>` : ''
+    }`,
+  );
+  return { subject, html, text };
 }
 
 /** Fresh download links on request (support or the storefront's "resend" button). */
