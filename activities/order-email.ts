@@ -117,8 +117,9 @@ function renderRecordedOrder(
   const items = order.items.map(({ id, title, formats }) => ({
     title,
     formats,
-    // Links point at /downloads/<token>, never at storage: each click re-checks access.
-    ...((kind === 'delivery' || kind === 'resend') && links
+    // Links point at /downloads/<token>, never at storage: each click re-checks access. The
+    // 24 h download reminder carries fresh ones: the receipt's may be lost or about to expire.
+    ...((kind === 'delivery' || kind === 'resend' || kind === 'download_reminder') && links
       ? {
           links: formats.map((format) => ({
             format,
