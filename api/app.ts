@@ -85,7 +85,7 @@ export interface AppDeps {
    * the catalog import checks. Omitted: no /admin routes.
    */
   admin?: Pick<AdminRoutesOptions, 'tokens'> &
-    Pick<AdminRoutesOptions['operations'], 'temporalUi' | 'storage' | 'emailHashKey'>;
+    Pick<AdminRoutesOptions['operations'], 'temporalUi' | 'storage' | 'emailHashKey' | 'links'>;
   /** POST /codec/decode|encode for the Temporal Web UI and CLI. Omitted: no codec routes. */
   codec?: CodecRoutesOptions;
   /** Serve /dev/outbox (only with the outbox email driver, never in production). */

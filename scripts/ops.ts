@@ -19,6 +19,7 @@ import {
 } from './ops/entitlements.ts';
 import { DSAR_USAGE, runDsarCommand } from './ops/dsar.ts';
 import { CLAIMS_USAGE, runClaimsCommand } from './ops/claims.ts';
+import { DOWNLOADS_USAGE, runDownloadsCommand } from './ops/downloads.ts';
 import { CATALOG_USAGE, runCatalogCommand } from './ops/catalog.ts';
 import { runSchedulesCommand, SCHEDULES_USAGE } from './ops/schedules.ts';
 import { runWorkflowsCommand, WORKFLOWS_USAGE } from './ops/workflows.ts';
@@ -33,6 +34,7 @@ ${RECONCILE_USAGE}
 ${JOBS_USAGE}
 ${ENTITLEMENTS_USAGE}
 ${CLAIMS_USAGE}
+${DOWNLOADS_USAGE}
 ${DSAR_USAGE}
 ${CATALOG_USAGE}
 ${SCHEDULES_USAGE}
@@ -99,6 +101,8 @@ try {
     await runResendCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'entitlements')
     await runEntitlementsCommand(argv.slice(1), { db, temporal, config, json });
+  else if (argv[0] === 'downloads')
+    await runDownloadsCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'claims')
     await runClaimsCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'dsar') await runDsarCommand(argv.slice(1), { db, temporal, config, json });

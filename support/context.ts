@@ -11,6 +11,8 @@ export interface OperationsDeps {
   storage: StorageDriver;
   /** SEARCH_ATTRIBUTE_HASH_KEY: keys the hash a DSAR deletion records instead of the address. */
   emailHashKey?: string | undefined;
+  /** Signs support's temporary download links; undefined without DOWNLOAD_TOKEN_SECRETS. */
+  links?: { publicBaseUrl: string; secrets: readonly string[] } | undefined;
 }
 
 /** Who acts and why: recorded on every audit row an operation writes. */

@@ -133,6 +133,29 @@ export const adminClaimLinkResponse = z.object({
   sequence: z.number().int(),
   expiredLinks: z.number().int(),
 });
+export const adminDownloadLinkBody = z.object({
+  expires_in_hours: z
+    .number()
+    .int()
+    .min(1)
+    .max(168, 'at most 168 hours (7 days)')
+    .default(24)
+    .describe('how long the link works: 24 h unless said, 7 days at most'),
+  reason,
+});
+export const adminDownloadLinkResponse = z.object({
+  linkId: z.uuid(),
+  entitlementId: z.uuid(),
+  expiresAt: timestamp,
+  urls: z.array(z.object({ format: z.enum(['pdf', 'epub']), url: z.string() })),
+});
+export const adminLinkParams = z.object({ id: z.string().min(1).max(100) });
+export const adminEntitlementParams = z.object({ id: z.string().min(1).max(100) });
+export const adminLinkRevokeResponse = z.object({
+  linkId: z.uuid(),
+  entitlementId: z.uuid(),
+  revokedAt: timestamp,
+});
 export const adminDsarBody = z.object({ email: z.email(), reason });
 export const adminDsarResponse = z.object({
   subject: z.string(),
@@ -338,6 +361,27 @@ export const ADMIN_OPERATIONS: Operation[] = [
       409: conflict,
       429: tooMany,
     },
+  ),
+  operatorPost(
+    'support',
+    {
+      path: '/admin/entitlements/{id}/download-link',
+      summary:
+        'Issue a temporary download link for one entitlement (24 h unless said, 7 days at most), to pass on (support)',
+      params: adminEntitlementParams,
+      body: adminDownloadLinkBody,
+    },
+    { 201: ['the link’s URLs', adminDownloadLinkResponse], 404: notFound, 409: conflict },
+  ),
+  operatorPost(
+    'support',
+    {
+      path: '/admin/download-links/{id}/revoke',
+      summary: 'Revoke a temporary download link: its next click is refused (support)',
+      params: adminLinkParams,
+      body: adminReasonBody,
+    },
+    { 200: ['revoked', adminLinkRevokeResponse], 404: notFound },
   ),
   operatorPost(
     'admin',

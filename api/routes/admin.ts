@@ -9,6 +9,7 @@ import { replayEvents } from '../../gateway/replay.ts';
 import { importCatalog } from '../../support/catalog.ts';
 import { OperationError, type Authorship, type OperationsDeps } from '../../support/context.ts';
 import { reissueClaimLink } from '../../support/claims.ts';
+import { issueTemporaryLink, revokeTemporaryDownloadLink } from '../../support/download-links.ts';
 import { deletePersonalData } from '../../support/dsar.ts';
 import {
   grantEntitlement,
@@ -23,6 +24,9 @@ import { badRequest } from '../schemas.ts';
 import {
   adminCatalogBody,
   adminDsarBody,
+  adminDownloadLinkBody,
+  adminEntitlementParams,
+  adminLinkParams,
   adminRevokeBody,
   adminEventParams,
   adminEventsQuery,
@@ -160,6 +164,28 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
       adminReference.extend(adminReasonBody.shape),
       (b, request) => reissueClaimLink(operations, b.ref, who(request, b.reason)),
       202,
+    ),
+  );
+  app.post(
+    '/admin/entitlements/:id/download-link',
+    support,
+    handle(
+      adminEntitlementParams.extend(adminDownloadLinkBody.shape),
+      (b, request) =>
+        issueTemporaryLink(
+          operations,
+          b.id,
+          { expiresInHours: b.expires_in_hours },
+          who(request, b.reason),
+        ),
+      201,
+    ),
+  );
+  app.post(
+    '/admin/download-links/:id/revoke',
+    support,
+    handle(adminLinkParams.extend(adminReasonBody.shape), (b, request) =>
+      revokeTemporaryDownloadLink(operations, b.id, who(request, b.reason)),
     ),
   );
   app.post(
