@@ -156,6 +156,22 @@ export const adminLinkRevokeResponse = z.object({
   entitlementId: z.uuid(),
   revokedAt: timestamp,
 });
+export const adminStorageCheckResponse = z.object({
+  entitlementId: z.uuid(),
+  status: z.enum(ENTITLEMENT_STATUSES),
+  files: z.array(
+    z.object({
+      format: z.enum(['pdf', 'epub']),
+      key: z.string(),
+      exists: z.boolean(),
+      download: z.object({
+        status: z.number().int().nullable(),
+        bytes: z.number().int().nullable(),
+        error: z.string().nullable(),
+      }),
+    }),
+  ),
+});
 export const adminDsarBody = z.object({ email: z.email(), reason });
 export const adminDsarResponse = z.object({
   subject: z.string(),
@@ -372,6 +388,20 @@ export const ADMIN_OPERATIONS: Operation[] = [
       body: adminDownloadLinkBody,
     },
     { 201: ['the link’s URLs', adminDownloadLinkResponse], 404: notFound, 409: conflict },
+  ),
+  operatorPost(
+    'support',
+    {
+      path: '/admin/entitlements/{id}/storage-check',
+      summary:
+        'Do the entitlement’s files exist in storage; a test download of each through the buyer’s path, with sizes (support)',
+      params: adminEntitlementParams,
+      body: adminReasonBody,
+    },
+    {
+      200: ['what storage and the test download answered', adminStorageCheckResponse],
+      404: notFound,
+    },
   ),
   operatorPost(
     'support',

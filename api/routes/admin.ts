@@ -9,6 +9,7 @@ import { replayEvents } from '../../gateway/replay.ts';
 import { importCatalog } from '../../support/catalog.ts';
 import { OperationError, type Authorship, type OperationsDeps } from '../../support/context.ts';
 import { reissueClaimLink } from '../../support/claims.ts';
+import { checkEntitlementStorage } from '../../support/storage-check.ts';
 import { issueTemporaryLink, revokeTemporaryDownloadLink } from '../../support/download-links.ts';
 import { deletePersonalData } from '../../support/dsar.ts';
 import {
@@ -179,6 +180,13 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
           who(request, b.reason),
         ),
       201,
+    ),
+  );
+  app.post(
+    '/admin/entitlements/:id/storage-check',
+    support,
+    handle(adminEntitlementParams.extend(adminReasonBody.shape), (b, request) =>
+      checkEntitlementStorage(operations, b.id, who(request, b.reason)),
     ),
   );
   app.post(
