@@ -112,9 +112,14 @@ function renderRecordedOrder(
   order: OrderForEmail,
   kind: OrderEmailKind,
   links: DownloadLinkSigning | undefined,
+  sequence = 1,
 ) {
   const expiresAt = new Date(Date.now() + DOWNLOAD_LINK_TTL_SECONDS * 1000);
-  const items = order.items.map(({ id, title, formats }) => ({
+  // A cancellation after the first is an operator's per-product revoke: it lists the products
+  // taken back, not the ones the buyer keeps.
+  const partial = kind === 'cancellation' && sequence > 1;
+  const listed = partial ? order.items.filter((item) => item.status === 'revoked') : order.items;
+  const items = listed.map(({ id, title, formats }) => ({
     title,
     formats,
     // Links point at /downloads/<token>, never at storage: each click re-checks access. The
@@ -137,6 +142,7 @@ function renderRecordedOrder(
     paidAt: order.paid_at,
     guest: order.auth_user_id === null,
     claimUrl: claim?.url,
+    partial,
   });
   return { recipient: order.email, rendered, claimToken: claim?.stored ?? null };
 }
@@ -169,7 +175,7 @@ export async function attemptOrderEmail(
   if (order.recorded) {
     message = await countOrderEmailAttempt(db, idempotencyKey);
   } else {
-    const { recipient, rendered, claimToken } = renderRecordedOrder(order, kind, links);
+    const { recipient, rendered, claimToken } = renderRecordedOrder(order, kind, links, sequence);
     message = await claimOrderEmailAttempt(
       db,
       { idempotency_key: idempotencyKey, kind, recipient, order_id: orderId, ...rendered },

@@ -3,6 +3,7 @@ import type { AlertsTable } from './tables/alerts.ts';
 import type { AnalyticsEventsTable } from './tables/analytics-events.ts';
 import type { AuditLogTable } from './tables/audit-log.ts';
 import type { ClaimTokensTable } from './tables/claim-tokens.ts';
+import type { CustomerMergesTable } from './tables/customer-merges.ts';
 import type { CustomersTable } from './tables/customers.ts';
 import type { DownloadEventsTable } from './tables/download-events.ts';
 import type { EmailDeliveriesTable } from './tables/email-deliveries.ts';
@@ -12,6 +13,7 @@ import type { OrdersTable } from './tables/orders.ts';
 import type { OutboxMessagesTable } from './tables/outbox-messages.ts';
 import type { PaymentAdjustmentsTable } from './tables/payment-adjustments.ts';
 import type { PeriodicJobsTable } from './tables/periodic-jobs.ts';
+import type { ProductRevocationsTable } from './tables/product-revocations.ts';
 import type { ProductsTable } from './tables/products.ts';
 import type { RateLimitCountersTable } from './tables/rate-limit-counters.ts';
 import type { ReconciliationRunsTable } from './tables/reconciliation-runs.ts';
@@ -41,6 +43,8 @@ export interface Database {
   periodic_jobs: PeriodicJobsTable;
   outbox_messages: OutboxMessagesTable;
   rate_limit_counters: RateLimitCountersTable;
+  product_revocations: ProductRevocationsTable;
+  customer_merges: CustomerMergesTable;
 }
 
 export type Db = Kysely<Database>;

@@ -20,6 +20,12 @@ import {
 import { DSAR_USAGE, runDsarCommand } from './ops/dsar.ts';
 import { CLAIMS_USAGE, runClaimsCommand } from './ops/claims.ts';
 import { DOWNLOADS_USAGE, runDownloadsCommand } from './ops/downloads.ts';
+import {
+  CUSTOMERS_USAGE,
+  PRODUCTS_USAGE,
+  runCustomersCommand,
+  runProductsCommand,
+} from './ops/customers.ts';
 import { CATALOG_USAGE, runCatalogCommand } from './ops/catalog.ts';
 import { runSchedulesCommand, SCHEDULES_USAGE } from './ops/schedules.ts';
 import { runWorkflowsCommand, WORKFLOWS_USAGE } from './ops/workflows.ts';
@@ -35,6 +41,8 @@ ${JOBS_USAGE}
 ${ENTITLEMENTS_USAGE}
 ${CLAIMS_USAGE}
 ${DOWNLOADS_USAGE}
+${PRODUCTS_USAGE}
+${CUSTOMERS_USAGE}
 ${DSAR_USAGE}
 ${CATALOG_USAGE}
 ${SCHEDULES_USAGE}
@@ -105,6 +113,10 @@ try {
     await runDownloadsCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'claims')
     await runClaimsCommand(argv.slice(1), { db, temporal, config, json });
+  else if (argv[0] === 'products')
+    await runProductsCommand(argv.slice(1), { db, temporal, config, json });
+  else if (argv[0] === 'customers')
+    await runCustomersCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'dsar') await runDsarCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'catalog')
     await runCatalogCommand(argv.slice(1), { db, temporal, config, json });

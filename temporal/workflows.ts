@@ -17,6 +17,7 @@ import {
   fulfillmentStatusQuery,
   fulfillmentWorkflowId,
   operatorRevocationWorkflowId,
+  productRevocationWorkflowId,
   resendWorkflowId,
   revokedSignal,
   rewardRevocationWorkflowId,
@@ -160,6 +161,22 @@ export async function startOperatorRevocation(temporal: Client, orderId: string)
   const workflowId = operatorRevocationWorkflowId(orderId);
   await withinCallDeadline(temporal, () =>
     startOnce(temporal, WORKFLOW_TYPES.operatorRevocation, workflowId, { orderId }),
+  );
+  return workflowId;
+}
+
+/**
+ * Starts the cancellation email of one product an operator revoked (`revoke-product-<order>-<n>`,
+ * the same workflow type as an order's): once per revocation.
+ */
+export async function startProductRevocation(
+  temporal: Client,
+  orderId: string,
+  sequence: number,
+): Promise<string> {
+  const workflowId = productRevocationWorkflowId(orderId, sequence);
+  await withinCallDeadline(temporal, () =>
+    startOnce(temporal, WORKFLOW_TYPES.operatorRevocation, workflowId, { orderId, sequence }),
   );
   return workflowId;
 }

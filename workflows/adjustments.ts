@@ -127,7 +127,12 @@ export async function operatorRevocationWorkflow(input: OperatorRevocationInput)
   // The operator's command revoked the order before this started: show its status here too.
   if (patched(ADJUSTMENT_CARRIES_STATUS))
     carryPurchaseStatus(await databaseLocal.describePurchaseStatus(input));
-  await email.sendOrderEmail({ orderId: input.orderId, kind: 'cancellation' });
+  // A per-product revocation's own email (the same command as before: an activity input only).
+  await email.sendOrderEmail({
+    orderId: input.orderId,
+    kind: 'cancellation',
+    ...(input.sequence === undefined ? {} : { sequence: input.sequence }),
+  });
 }
 
 /**

@@ -139,8 +139,21 @@ export function operatorRevocationWorkflowId(orderId: string): string {
   return `revoke-order-${orderId}`;
 }
 
+/**
+ * An operator's revocation of one product of an order (its other products stay): the same
+ * workflow type as `revoke-order-<id>`, under the revocation's own id and cancellation number.
+ */
+export function productRevocationWorkflowId(orderId: string, sequence: number): string {
+  return `revoke-product-${orderId}-${sequence}`;
+}
+
 export interface OperatorRevocationInput {
   orderId: string;
+  /**
+   * A per-product revocation's cancellation number within the order (2, 3, …): its email lists
+   * the products taken back. Absent for a whole order (its one cancellation, number 1).
+   */
+  sequence?: number;
 }
 
 export interface RewardRevocationInput {

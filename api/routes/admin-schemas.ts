@@ -3,6 +3,7 @@ import { RECONCILIATION_CLASSES } from '../../db/tables/reconciliation-runs.ts';
 import { REWARD_KINDS } from '../../db/tables/rewards.ts';
 import { WEBHOOK_OUTCOMES } from '../../db/tables/webhook-events.ts';
 import { catalogFileSchema } from '../../support/catalog.ts';
+import { MIN_VERIFICATION_POINTS, VERIFICATION_KINDS } from '../../support/merges.ts';
 import { ENTITLEMENT_STATUSES, FULFILLMENT_STATUSES } from '../../workflows/contracts.ts';
 import type { Operation } from '../operation.ts';
 import { errorResponse } from '../schemas.ts';
@@ -176,6 +177,13 @@ export const adminDsarBody = z.object({ email: z.email(), reason });
 export const adminDsarResponse = z.object({
   subject: z.string(),
   customers: z.number().int(),
+  steps: z.array(
+    z.object({
+      step: z.enum(['revoke_access', 'stop_reminders', 'erase']),
+      outcome: z.enum(['done', 'failed']),
+      detail: z.string(),
+    }),
+  ),
   tables: z.array(
     z.object({
       table: z.string(),
@@ -185,6 +193,86 @@ export const adminDsarResponse = z.object({
       why: z.string(),
     }),
   ),
+});
+export const adminCustomerProductParams = z.object({
+  customer: z.string().trim().min(1).max(320).describe('a customer id or email'),
+  sku: z.string().trim().min(1).max(200).describe('the product’s SKU'),
+});
+export const adminProductRevokeBody = z.strictObject({
+  reason,
+  /** false: no cancellation email. */
+  notifyBuyer: z.boolean().default(true),
+  /** Only this order’s entitlement, when the customer bought the SKU more than once. */
+  order: z.string().min(1).max(200).optional(),
+});
+export const adminProductRestoreBody = z.strictObject({
+  reason,
+  order: z.string().min(1).max(200).optional(),
+});
+export const adminProductGrantBody = z.strictObject({
+  reason,
+  grant_id: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,100}$/, 'letters, digits, _ and - only (1–100)')
+    .optional(),
+});
+export const adminProductAccessResponse = z.object({
+  customerId: z.uuid(),
+  sku: z.string(),
+  entitlements: z.array(
+    z.object({
+      entitlementId: z.uuid(),
+      orderId: z.uuid(),
+      purchaseKey: z.string(),
+      sku: z.string(),
+      previous: z.enum(ENTITLEMENT_STATUSES),
+      status: z.enum(ENTITLEMENT_STATUSES),
+      emailSequence: z.number().int().nullable(),
+      changed: z.boolean(),
+      orderRevoked: z.boolean(),
+      cancellationWorkflowId: z.string().nullable().optional(),
+      remindersStopped: z.boolean().optional(),
+    }),
+  ),
+});
+export const adminProductGrantResponse = adminGrantResponse.extend({
+  customerId: z.uuid(),
+  sku: z.string(),
+});
+export const adminMergeBody = z.strictObject({
+  from: z.string().trim().min(1).max(320).describe('whose purchases move: a customer id or email'),
+  to: z
+    .string()
+    .trim()
+    .min(1)
+    .max(320)
+    .describe('where they go: a customer id, or an email (a guest profile is created when new)'),
+  verification: z
+    .array(
+      z.strictObject({
+        kind: z.enum(VERIFICATION_KINDS),
+        value: z.string().trim().min(1).max(200),
+      }),
+    )
+    .min(
+      MIN_VERIFICATION_POINTS,
+      `at least ${MIN_VERIFICATION_POINTS} verification data points are required`,
+    )
+    .max(10),
+  reason,
+});
+export const adminMergeResponse = z.object({
+  mergeId: z.uuid(),
+  fromCustomerId: z.uuid(),
+  toCustomerId: z.uuid(),
+  toCreated: z.boolean(),
+  toClaimed: z.boolean(),
+  orders: z.array(z.object({ orderId: z.uuid(), purchaseKey: z.string() })),
+  entitlementsMoved: z.number().int(),
+  verification: z.array(
+    z.object({ kind: z.string(), value: z.string(), check: z.enum(['matched', 'attested']) }),
+  ),
+  remindersStopped: z.number().int(),
 });
 export const adminCatalogBody = z.object({
   catalog: catalogFileSchema,
@@ -437,8 +525,55 @@ export const ADMIN_OPERATIONS: Operation[] = [
   operatorPost(
     'admin',
     {
+      path: '/admin/customers/{customer}/products/{sku}/grant',
+      summary: 'Grant one product to an existing customer without a payment (admin)',
+      params: adminCustomerProductParams,
+      body: adminProductGrantBody,
+    },
+    {
+      202: ['recorded; fulfillment started', adminProductGrantResponse],
+      404: notFound,
+      409: conflict,
+    },
+  ),
+  operatorPost(
+    'admin',
+    {
+      path: '/admin/customers/{customer}/products/{sku}/revoke',
+      summary:
+        'Revoke one product of a customer (the order’s other products stay): its links die, one cancellation email unless notifyBuyer is false (admin)',
+      params: adminCustomerProductParams,
+      body: adminProductRevokeBody,
+    },
+    { 200: ['revoked', adminProductAccessResponse], 404: notFound, 409: conflict },
+  ),
+  operatorPost(
+    'admin',
+    {
+      path: '/admin/customers/{customer}/products/{sku}/restore',
+      summary:
+        'Undo a per-product revocation (refused while the order’s own facts revoke it) (admin)',
+      params: adminCustomerProductParams,
+      body: adminProductRestoreBody,
+    },
+    { 200: ['restored', adminProductAccessResponse], 404: notFound, 409: conflict },
+  ),
+  operatorPost(
+    'admin',
+    {
+      path: '/admin/customers/merge',
+      summary:
+        'Move a customer’s purchases to another account, with at least two verification data points (admin)',
+      body: adminMergeBody,
+    },
+    { 200: ['merged', adminMergeResponse], 404: notFound, 409: conflict },
+  ),
+  operatorPost(
+    'admin',
+    {
       path: '/admin/dsar/delete',
-      summary: 'Erase a person’s data; keeps anonymised orders for finance (admin)',
+      summary:
+        'Erase a person’s data: revoke access, stop reminders, then erase; keeps anonymised orders for finance (admin)',
       body: adminDsarBody,
     },
     { 200: ['the completion report, per table', adminDsarResponse] },

@@ -19,15 +19,22 @@ import {
   revokeAccess,
 } from '../../support/entitlements.ts';
 import { retryJob, searchJobs, showJob } from '../../support/jobs.ts';
+import { mergeCustomers } from '../../support/merges.ts';
+import { grantProduct, restoreProduct, revokeProduct } from '../../support/product-access.ts';
 import { dayWindow, previousDayWindow, runReconciliation } from '../../support/reconciliation.ts';
 import { operatorOf, requireOperator, type OperatorToken } from '../operator-auth.ts';
 import { badRequest } from '../schemas.ts';
 import {
   adminCatalogBody,
+  adminCustomerProductParams,
   adminDsarBody,
   adminDownloadLinkBody,
   adminEntitlementParams,
   adminLinkParams,
+  adminMergeBody,
+  adminProductGrantBody,
+  adminProductRestoreBody,
+  adminProductRevokeBody,
   adminRevokeBody,
   adminEventParams,
   adminEventsQuery,
@@ -208,6 +215,56 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
     admin,
     handle(adminReference.extend(adminReasonBody.shape), (b, request) =>
       restoreAccess(operations, b.ref, who(request, b.reason)),
+    ),
+  );
+  app.post(
+    '/admin/customers/:customer/products/:sku/grant',
+    admin,
+    handle(
+      adminCustomerProductParams.extend(adminProductGrantBody.shape).strict(),
+      (b, request) =>
+        grantProduct(
+          operations,
+          { customer: b.customer, sku: b.sku, grantId: b.grant_id },
+          who(request, b.reason),
+        ),
+      202,
+    ),
+  );
+  app.post(
+    '/admin/customers/:customer/products/:sku/revoke',
+    admin,
+    handle(adminCustomerProductParams.extend(adminProductRevokeBody.shape).strict(), (b, request) =>
+      revokeProduct(
+        operations,
+        { customer: b.customer, sku: b.sku, order: b.order },
+        who(request, b.reason),
+        { notifyBuyer: b.notifyBuyer },
+      ),
+    ),
+  );
+  app.post(
+    '/admin/customers/:customer/products/:sku/restore',
+    admin,
+    handle(
+      adminCustomerProductParams.extend(adminProductRestoreBody.shape).strict(),
+      (b, request) =>
+        restoreProduct(
+          operations,
+          { customer: b.customer, sku: b.sku, order: b.order },
+          who(request, b.reason),
+        ),
+    ),
+  );
+  app.post(
+    '/admin/customers/merge',
+    admin,
+    handle(adminMergeBody, (b, request) =>
+      mergeCustomers(
+        operations,
+        { from: b.from, to: b.to, verification: b.verification },
+        who(request, b.reason),
+      ),
     ),
   );
   app.post(

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import type { FulfillmentStatus } from '../../workflows/contracts.ts';
 import type { Db, DbExecutor } from '../database.ts';
 import { recordAudit } from './audit.ts';
 import { asBuffer } from './webhook-events.ts';
@@ -239,6 +240,32 @@ export async function erasePersonalData(
       why: 'who did what stays; the address is cut out',
     });
 
+    progress(`account merges…`);
+    // The data points an operator checked before moving purchases (a postcode, a name…).
+    const merges = customerIds.length
+      ? await trx
+          .updateTable('customer_merges')
+          .set({
+            verification: sql<string>`(select coalesce(jsonb_agg(point || jsonb_build_object('value', ${REDACTED}::text)), '[]'::jsonb)
+                                   from jsonb_array_elements(verification) point)`,
+            reason: sql<string>`regexp_replace(reason, ${literalPattern(email)}, ${REDACTED}, 'gi')`,
+          })
+          .where((eb) =>
+            eb.or([
+              eb('from_customer_id', 'in', customerIds),
+              eb('to_customer_id', 'in', customerIds),
+            ]),
+          )
+          .executeTakeFirst()
+      : null;
+    tables.push({
+      table: 'customer_merges',
+      deleted: 0,
+      redacted: Number(merges?.numUpdatedRows ?? 0n),
+      kept: 0,
+      why: 'verification values removed; which customers were merged, when and by whom stays',
+    });
+
     progress(`customers and orders…`);
     const anonymised = customerIds.length
       ? await trx
@@ -296,4 +323,22 @@ export async function erasePersonalData(
     });
     return { customers: customerIds.length, tables };
   });
+}
+
+/**
+ * The orders of the customers with this email (lower-cased), with their jobs' status: what a
+ * DSAR revokes first.
+ */
+export async function findOrdersOfEmail(
+  db: DbExecutor,
+  email: string,
+): Promise<{ id: string; purchase_key: string; job_status: FulfillmentStatus | null }[]> {
+  return db
+    .selectFrom('orders')
+    .innerJoin('customers', 'customers.id', 'orders.customer_id')
+    .leftJoin('fulfillment_jobs', 'fulfillment_jobs.order_id', 'orders.id')
+    .select(['orders.id', 'orders.purchase_key', 'fulfillment_jobs.status as job_status'])
+    .where('customers.email', '=', email)
+    .orderBy('orders.purchase_key')
+    .execute();
 }

@@ -39,6 +39,16 @@ export async function lockPurchase(trx: DbExecutor, purchaseKey: string): Promis
   await sql`select pg_advisory_xact_lock(hashtextextended(${purchaseKey}, 0))`.execute(trx);
 }
 
+/**
+ * True for an `entitlements` row with an operator's product revocation in force
+ * (`product_revocations`): every statement that sets an order's entitlements to the order's
+ * derived status leaves such a row revoked.
+ */
+export const productRevokedInForce = sql<boolean>`exists (
+  select 1 from product_revocations
+   where product_revocations.entitlement_id = entitlements.id
+     and product_revocations.status = 'revoked')`;
+
 export interface ReconciledEntitlements {
   previous: EntitlementStatus[];
   status: EntitlementStatus;
@@ -82,11 +92,13 @@ export async function reconcileOrderEntitlements(
     claimed: order.auth_user_id !== null,
     adjustments,
   });
+  // A product an operator revoked on its own stays revoked whatever the order's facts say.
+  const derived = sql<EntitlementStatus>`case when ${productRevokedInForce} then 'revoked' else ${status} end`;
   await trx
     .updateTable('entitlements')
-    .set({ status, updated_at: sql<Date>`now()` })
+    .set({ status: derived, updated_at: sql<Date>`now()` })
     .where('order_id', '=', orderId)
-    .where('status', '<>', status)
+    .where(sql<boolean>`status <> ${derived}`)
     .execute();
   return { previous: entitlements.map((e) => e.status), status };
 }

@@ -8,7 +8,12 @@ import {
 import type { Db, DbExecutor } from '../database.ts';
 import type { NewAnalyticsEvent } from '../tables/analytics-events.ts';
 import type { FulfillmentJob } from '../tables/fulfillment-jobs.ts';
-import { deriveEntitlementStatus, lockPurchase, type EntitlementFacts } from './entitlements.ts';
+import {
+  deriveEntitlementStatus,
+  lockPurchase,
+  productRevokedInForce,
+  type EntitlementFacts,
+} from './entitlements.ts';
 
 /**
  * States only move forward: a completed job can still be revoked, a revoked one moves only by
@@ -151,6 +156,7 @@ export async function activateOrderEntitlements(
       reconciled as (
         update entitlements set status = ${entitlementStatus}, updated_at = now()
          where order_id = ${job.orderId} and status <> ${entitlementStatus}
+           and not ${productRevokedInForce}
       )
       select status from job_moved`.execute(trx);
     return { status: moved!.status, entitlementStatus };

@@ -8,7 +8,12 @@ import {
 import type { Db, DbExecutor } from '../database.ts';
 import type { Product } from '../tables/products.ts';
 import type { Reward } from '../tables/rewards.ts';
-import { deriveEntitlementStatus, lockPurchase, type EntitlementFacts } from './entitlements.ts';
+import {
+  deriveEntitlementStatus,
+  lockPurchase,
+  productRevokedInForce,
+  type EntitlementFacts,
+} from './entitlements.ts';
 import { transitionJob } from './fulfillment.ts';
 
 /** What a purchase names: SKUs, or (Checkout line items) Stripe price ids. */
@@ -222,5 +227,6 @@ async function updateOrderEntitlementStatus(
     .set({ status, updated_at: sql<Date>`now()` })
     .where('order_id', '=', orderId)
     .where('status', '<>', status)
+    .where(sql<boolean>`not ${productRevokedInForce}`)
     .execute();
 }

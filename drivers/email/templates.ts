@@ -34,6 +34,8 @@ export interface DeliveryEmailData {
   currency: string | null;
   paidAt: Date;
   guest: boolean;
+  /** Cancellation only: some products of the order were taken back, the others stay. */
+  partial?: boolean | undefined;
 }
 
 export function formatAmount(amount: number, currency: string): string {
@@ -108,13 +110,18 @@ export function renderDeliveryEmail(data: DeliveryEmailData): RenderedEmail {
 export interface CancellationEmailData {
   orderReference: string;
   items: { title: string }[];
+  /** Some products of the order were taken back (an operator's per-product revoke). */
+  partial?: boolean | undefined;
 }
 
 /** Sent once when a refund or a lost dispute revokes an order's access. */
 export function renderCancellationEmail(data: CancellationEmailData): RenderedEmail {
-  const subject = `Your order ${data.orderReference} was cancelled`;
-  const intro =
-    'Your order was refunded or cancelled, so these items are no longer available to download:';
+  const subject = data.partial
+    ? `Items of your order ${data.orderReference} were cancelled`
+    : `Your order ${data.orderReference} was cancelled`;
+  const intro = data.partial
+    ? 'Part of your order was cancelled, so these items are no longer available to download (the rest of your order is unchanged):'
+    : 'Your order was refunded or cancelled, so these items are no longer available to download:';
   const text = [
     intro,
     '',

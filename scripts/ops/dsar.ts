@@ -4,7 +4,7 @@ import { printRows } from '../lib/table.ts';
 import { authorship, operationsDeps, progress, type OpsContext } from './common.ts';
 import { UsageError } from './events.ts';
 
-export const DSAR_USAGE = `dsar delete --email E --operator NAME --reason TEXT   erase a person's data; prints a per-table report`;
+export const DSAR_USAGE = `dsar delete --email E --operator NAME --reason TEXT   revoke access, stop reminders, then erase a person's data; prints each step and a per-table report`;
 
 /** `npm run ops -- dsar delete --email …`. */
 export async function runDsarCommand(argv: string[], context: OpsContext): Promise<void> {
@@ -27,6 +27,11 @@ export async function runDsarCommand(argv: string[], context: OpsContext): Promi
     return;
   }
   console.log(`subject ${report.subject}: ${report.customers} customer record(s)\n`);
+  printRows(
+    report.steps.map((s) => ({ ...s })),
+    false,
+  );
+  console.log('');
   printRows(
     report.tables.map((t) => ({ ...t })),
     false,
