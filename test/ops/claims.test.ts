@@ -130,7 +130,8 @@ describe('claim link reissue', () => {
       ['bob', 'ticket 5001: still nothing'],
       ['bob', 'ticket 5001: still nothing'],
     ]);
-  });
+    // Four CLI processes and four emails over SMTP: minutes on a loaded machine.
+  }, 180_000);
 
   it('refuses a purchase already on an account, and names a missing reason', async () => {
     const { paymentIntentId, email } = await purchase(stack);
