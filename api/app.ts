@@ -88,7 +88,7 @@ export interface AppDeps {
    * the catalog import checks. Omitted: no /admin routes.
    */
   admin?: Pick<AdminRoutesOptions, 'tokens'> &
-    Pick<AdminRoutesOptions['operations'], 'temporalUi' | 'storage' | 'emailHashKey'>;
+    Pick<AdminRoutesOptions['operations'], 'temporalUi' | 'storage' | 'emailHashKey' | 'links'>;
   /**
    * The support console (/console): its OpenID Connect client and session keys. Needs `admin`
    * (its Temporal UI and storage). Omitted: no console.

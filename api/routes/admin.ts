@@ -7,6 +7,9 @@ import { listReconciliationRuns } from '../../db/queries/reconciliation-runs.ts'
 import { listWebhookEvents } from '../../db/queries/webhook-events.ts';
 import { importCatalog } from '../../support/catalog.ts';
 import { OperationError, type Authorship, type OperationsDeps } from '../../support/context.ts';
+import { reissueClaimLink } from '../../support/claims.ts';
+import { checkEntitlementStorage } from '../../support/storage-check.ts';
+import { issueTemporaryLink, revokeTemporaryDownloadLink } from '../../support/download-links.ts';
 import { deletePersonalData } from '../../support/dsar.ts';
 import { replayWebhookEvent } from '../../support/events.ts';
 import {
@@ -25,6 +28,9 @@ import {
   adminCatalogBody,
   adminCustomerProductParams,
   adminDsarBody,
+  adminDownloadLinkBody,
+  adminEntitlementParams,
+  adminLinkParams,
   adminMergeBody,
   adminProductGrantBody,
   adminProductRestoreBody,
@@ -53,6 +59,7 @@ const STATUS_OF: Record<OperationError['kind'], number> = {
   invalid: 400,
   not_found: 404,
   conflict: 409,
+  rate_limited: 429,
 };
 
 /** Maps a refused operation to its status; anything else is a 500 for the error handler. */
@@ -156,6 +163,44 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
       adminReference.extend(adminReasonBody.shape),
       (b, request) => resendLinks(operations, b.ref, who(request, b.reason)),
       202,
+    ),
+  );
+  app.post(
+    '/admin/claims/:ref/reissue',
+    support,
+    handle(
+      adminReference.extend(adminReasonBody.shape),
+      (b, request) => reissueClaimLink(operations, b.ref, who(request, b.reason)),
+      202,
+    ),
+  );
+  app.post(
+    '/admin/entitlements/:id/download-link',
+    support,
+    handle(
+      adminEntitlementParams.extend(adminDownloadLinkBody.shape),
+      (b, request) =>
+        issueTemporaryLink(
+          operations,
+          b.id,
+          { expiresInHours: b.expires_in_hours },
+          who(request, b.reason),
+        ),
+      201,
+    ),
+  );
+  app.post(
+    '/admin/entitlements/:id/storage-check',
+    support,
+    handle(adminEntitlementParams.extend(adminReasonBody.shape), (b, request) =>
+      checkEntitlementStorage(operations, b.id, who(request, b.reason)),
+    ),
+  );
+  app.post(
+    '/admin/download-links/:id/revoke',
+    support,
+    handle(adminLinkParams.extend(adminReasonBody.shape), (b, request) =>
+      revokeTemporaryDownloadLink(operations, b.id, who(request, b.reason)),
     ),
   );
   app.post(
