@@ -30,7 +30,9 @@ const chargeSchema = z.object({
   amount: z.number().int(),
   amount_refunded: z.number().int(),
   currency: z.string().nullish(),
-  refunds: z.object({ data: z.array(z.object({ id: z.string() })) }).nullish(),
+  refunds: z
+    .object({ data: z.array(z.object({ id: z.string(), reason: z.string().nullish() })) })
+    .nullish(),
 });
 const disputeSchema = z.object({
   id: z.string(),
@@ -40,6 +42,7 @@ const disputeSchema = z.object({
   amount: z.number().int(),
   currency: z.string().nullish(),
   status: z.string(),
+  reason: z.string().nullish(),
 });
 
 /** Stripe's dispute statuses, reduced to what access depends on. */
@@ -65,6 +68,8 @@ function readAdjustment(
       currency: charge.currency ?? null,
       full: charge.amount_refunded >= charge.amount,
       status: 'succeeded',
+      // Only API versions that list the charge's refunds say why; later events keep a known reason.
+      reason: charge.refunds?.data[0]?.reason ?? null,
       stripe_event_id: stripeEventId,
     };
   }
@@ -79,6 +84,7 @@ function readAdjustment(
       full: true,
       // A closed event that arrives first is final; a created event never reopens it.
       status: type === 'charge.dispute.created' ? 'open' : disputeOutcome(dispute.status),
+      reason: dispute.reason ?? null,
       stripe_event_id: stripeEventId,
     };
   }

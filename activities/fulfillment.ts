@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type Stripe from 'stripe';
 import type { Db } from '../db/database.ts';
@@ -14,6 +15,7 @@ import { findWebhookEvent } from '../db/queries/webhook-events.ts';
 import {
   ASSET_MISSING,
   DELIVERY_NOT_RECORDED,
+  STRIPE_LOOKUP_FAILED,
   type ActivatedEntitlements,
   type FulfillmentInput,
   type FulfillmentStatus,
@@ -45,6 +47,8 @@ import { fulfilledOrderAnalytics, recordFulfillmentAnalytics } from './analytics
 import {
   InvalidPurchaseError,
   readPurchase,
+  StripeLookupRefusedError,
+  StripeUnavailableError,
   readRewardPurchase,
   type Purchase,
 } from './purchase.ts';
@@ -61,6 +65,37 @@ export interface FulfillmentDeps {
   searchAttributeHashKey?: string | undefined;
   /** Where analytics events go (ANALYTICS_SINK); the analytics_events table by default. */
   analytics?: AnalyticsSink | undefined;
+  /** How long a failing Stripe lookup is retried (STRIPE_LOOKUP_WINDOW_SECONDS); 900 s default. */
+  stripeLookupWindowSeconds?: number | undefined;
+}
+
+/** When this activity was first scheduled (its retries keep that time); now outside one. */
+function firstScheduledAt(): number {
+  try {
+    return Context.current().info.scheduledTimestampMs;
+  } catch {
+    return Date.now();
+  }
+}
+
+/**
+ * A Stripe lookup's failure as the workflow should see it: refused → needs attention now;
+ * failing → retried until the lookup window since the step's first attempt has passed, then
+ * needs attention with the last reason. So no purchase retries a lookup forever.
+ */
+function stripeLookupFailure(error: unknown, windowSeconds: number): unknown {
+  if (error instanceof StripeLookupRefusedError)
+    return ApplicationFailure.nonRetryable(error.message, STRIPE_LOOKUP_FAILED);
+  if (error instanceof StripeUnavailableError) {
+    const elapsedSeconds = (Date.now() - firstScheduledAt()) / 1000;
+    if (elapsedSeconds >= windowSeconds)
+      return ApplicationFailure.nonRetryable(
+        `${error.message} (still failing after ${Math.round(elapsedSeconds)} s of retries)`,
+        STRIPE_LOOKUP_FAILED,
+      );
+    return ApplicationFailure.retryable(error.message, 'StripeUnavailable');
+  }
+  return error;
 }
 
 export function permanentFailure(type: PermanentFailureType, message: string): ApplicationFailure {
@@ -96,6 +131,7 @@ export function createFulfillmentActivities(deps: FulfillmentDeps) {
     alerts,
     searchAttributeHashKey = DEVELOPMENT_SEARCH_ATTRIBUTE_HASH_KEY,
     analytics = tableAnalyticsSink,
+    stripeLookupWindowSeconds = 900,
   } = deps;
   return {
     /**
@@ -114,7 +150,7 @@ export function createFulfillmentActivities(deps: FulfillmentDeps) {
       } catch (error) {
         if (error instanceof InvalidPurchaseError)
           throw permanentFailure('InvalidPurchase', error.message);
-        throw error;
+        throw stripeLookupFailure(error, stripeLookupWindowSeconds);
       }
       const origin =
         input.source === 'reward'

@@ -1,4 +1,4 @@
-import type Stripe from 'stripe';
+import Stripe from 'stripe';
 import type { Db } from '../db/database.ts';
 import { findReward } from '../db/queries/purchases.ts';
 import { rewardPurchaseKey } from '../workflows/contracts.ts';
@@ -23,6 +23,33 @@ export interface Purchase {
 
 export class InvalidPurchaseError extends Error {
   override name = 'InvalidPurchaseError';
+}
+
+/** Stripe refused a lookup (404, an invalid request, a bad key): retrying cannot help. */
+export class StripeLookupRefusedError extends Error {
+  override name = 'StripeLookupRefusedError';
+}
+
+/** A lookup failed in a way that may pass (5xx, 429, a timeout, no answer): retried, bounded. */
+export class StripeUnavailableError extends Error {
+  override name = 'StripeUnavailableError';
+}
+
+/**
+ * One Stripe API call a purchase needs, its failure classified: 4xx other than 409 and 429 is
+ * Stripe saying no (the job needs attention at once, with the reason); anything else may pass.
+ */
+async function lookup<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (!(error instanceof Stripe.errors.StripeError)) throw error;
+    const status = error.statusCode;
+    const reason = `Stripe ${what} failed: ${status ?? 'no answer'} ${error.code ?? error.type}: ${error.message}`;
+    if (status !== undefined && status >= 400 && status < 500 && status !== 409 && status !== 429)
+      throw new StripeLookupRefusedError(reason);
+    throw new StripeUnavailableError(reason);
+  }
 }
 
 const idOf = z
@@ -79,7 +106,9 @@ export function normaliseEmail(email: string): string {
 
 async function customerEmail(stripe: Stripe, customerId: string | null): Promise<string | null> {
   if (!customerId) return null;
-  const customer = await stripe.customers.retrieve(customerId);
+  const customer = await lookup(`customers.retrieve(${customerId})`, () =>
+    stripe.customers.retrieve(customerId),
+  );
   return customer.deleted ? null : (customer.email ?? null);
 }
 
@@ -107,7 +136,9 @@ export async function readPurchase(stripe: Stripe, object: unknown): Promise<Pur
   const pi = parsed.data;
   const skus = splitSkus(pi.metadata['skus']);
   if (skus.length === 0) {
-    const sessions = await stripe.checkout.sessions.list({ payment_intent: pi.id, limit: 1 });
+    const sessions = await lookup(`checkout.sessions.list(payment_intent=${pi.id})`, () =>
+      stripe.checkout.sessions.list({ payment_intent: pi.id, limit: 1 }),
+    );
     const session = sessions.data[0];
     if (!session)
       throw new InvalidPurchaseError(
@@ -118,7 +149,10 @@ export async function readPurchase(stripe: Stripe, object: unknown): Promise<Pur
   let email =
     pi.receipt_email ?? (await customerEmail(stripe, pi.customer)) ?? pi.metadata['email'] ?? null;
   if (!email && pi.latest_charge) {
-    const charge = await stripe.charges.retrieve(pi.latest_charge);
+    const chargeId = pi.latest_charge;
+    const charge = await lookup(`charges.retrieve(${chargeId})`, () =>
+      stripe.charges.retrieve(chargeId),
+    );
     email = charge.billing_details.email;
   }
   if (!email) throw new InvalidPurchaseError(`payment intent ${pi.id} names no buyer email`);
@@ -146,10 +180,15 @@ async function readCheckoutSession(stripe: Stripe, object: unknown): Promise<Pur
   const skus = splitSkus(session.metadata['skus']);
   let items: Purchase['items'] = { skus };
   if (skus.length === 0) {
-    const priceIds: string[] = [];
-    for await (const line of stripe.checkout.sessions.listLineItems(session.id, { limit: 100 })) {
-      if (line.price?.id) priceIds.push(line.price.id);
-    }
+    const priceIds = await lookup(`checkout.sessions.listLineItems(${session.id})`, async () => {
+      const ids: string[] = [];
+      for await (const line of stripe.checkout.sessions.listLineItems(session.id, {
+        limit: 100,
+      })) {
+        if (line.price?.id) ids.push(line.price.id);
+      }
+      return ids;
+    });
     if (priceIds.length === 0)
       throw new InvalidPurchaseError(`checkout session ${session.id} has no items`);
     items = { priceIds };

@@ -39,6 +39,10 @@ export const AUDIT_ACTIONS = [
   'mission.reward_revoked',
   // Support operations (operator + reason).
   'links.resent',
+  'claim_link.reissued',
+  'download_link.issued',
+  'download_link.revoked',
+  'storage.checked',
   'customer.merged',
   'job.retried',
   'catalog.imported',

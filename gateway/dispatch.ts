@@ -10,6 +10,7 @@ import { webhookProcessing } from '../observability/metrics.ts';
 import { withTraceparent } from '../observability/tracing.ts';
 import {
   describeLatestRun,
+  signalCheckoutSession,
   signalDisputeEvent,
   startFulfillment,
   startRefund,
@@ -24,22 +25,24 @@ export function isDispatchable(route: StripeRoute): route is DispatchableRoute {
 
 /**
  * Starts (or signals) the workflow a route names. Starting is idempotent on the workflow id:
- * a run that is open is reused, and "already started" for a closed one is success.
+ * a run that is open is reused, and "already started" for a closed one is success. Returns
+ * true when a Checkout Session's event reached an open run (it is used, not a duplicate).
  */
 export async function startRouteWorkflow(
   temporal: Client,
   route: DispatchableRoute,
-): Promise<void> {
+): Promise<boolean> {
   switch (route.action) {
     case 'fulfill':
+      if (route.deliverToRun) return signalCheckoutSession(temporal, route.input);
       await startFulfillment(temporal, route.input);
-      return;
+      return false;
     case 'refund':
       await startRefund(temporal, route.workflowId, route.input);
-      return;
+      return false;
     case 'dispute':
       await signalDisputeEvent(temporal, route.workflowId, route.input);
-      return;
+      return false;
   }
 }
 
@@ -103,10 +106,11 @@ export async function dispatchInboxEvent(
   route: DispatchableRoute,
   options: DispatchOptions,
 ): Promise<DispatchOutcome> {
+  let delivered = false;
   try {
     await withTraceparent(row.traceparent, async () => {
       if (!(await startedSinceEarlierAttempt(temporal, route, options.earlierAttemptSince))) {
-        await startRouteWorkflow(temporal, route);
+        delivered = await startRouteWorkflow(temporal, route);
       }
     });
   } catch (error) {
@@ -131,7 +135,9 @@ export async function dispatchInboxEvent(
   }
   const result = await settleWebhookDispatch(db, row, {
     workflowId: route.workflowId,
-    mayBeDuplicate: route.action === 'fulfill',
+    // A session's event signalled into an open run is read by it, even when a payment intent
+    // started that run first.
+    mayBeDuplicate: route.action === 'fulfill' && !delivered,
     dispatchedBy: options.dispatchedBy,
     attemptCounted: options.attemptCounted,
   });

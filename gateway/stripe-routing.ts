@@ -11,7 +11,16 @@ import { isStorableText } from '../db/storable.ts';
 
 /** What the gateway does with a verified event. */
 export type StripeRoute =
-  | { action: 'fulfill'; workflowId: string; input: FulfillmentInput }
+  | {
+      action: 'fulfill';
+      workflowId: string;
+      input: FulfillmentInput;
+      /**
+       * The event carries the purchase (a Checkout Session): it is signalled into the run,
+       * started if need be, so a run that a payment intent started first reads it.
+       */
+      deliverToRun?: boolean;
+    }
   | { action: 'refund'; workflowId: string; input: PaymentAdjustmentInput }
   | { action: 'dispute'; workflowId: string; input: PaymentAdjustmentInput }
   /** Recorded for the timeline and support, never fulfilled (a failed payment, say). */
@@ -44,7 +53,10 @@ const idOf = z
   .nullish()
   .transform((value) => (value == null ? null : typeof value === 'string' ? value : value.id));
 
-const paymentIntent = z.object({ id: stripeId });
+const paymentIntent = z.object({
+  id: stripeId,
+  metadata: z.record(z.string(), z.unknown()).nullish(),
+});
 const checkoutSession = z.object({
   id: stripeId,
   payment_status: z.enum(['paid', 'unpaid', 'no_payment_required']),
@@ -69,11 +81,19 @@ function fulfill(
   event: EventLike,
   purchaseKey: string,
   paymentIntentId: string | null,
+  options: { awaitCheckoutSession?: boolean; deliverToRun?: boolean } = {},
 ): StripeRoute {
   return {
     action: 'fulfill',
     workflowId: fulfillmentWorkflowId(purchaseKey),
-    input: { source: 'stripe', purchaseKey, paymentIntentId, stripeEventId: event.id },
+    input: {
+      source: 'stripe',
+      purchaseKey,
+      paymentIntentId,
+      stripeEventId: event.id,
+      ...(options.awaitCheckoutSession ? { awaitCheckoutSession: true } : {}),
+    },
+    ...(options.deliverToRun ? { deliverToRun: true } : {}),
   };
 }
 
@@ -94,7 +114,10 @@ export function routeStripeEvent(event: EventLike): StripeRoute {
     case 'payment_intent.succeeded': {
       const pi = parse(paymentIntent, event);
       if (typeof pi === 'string') return { action: 'reject', error: pi };
-      return fulfill(event, pi.id, pi.id);
+      // Without SKUs the intent is Checkout's: its session's event says what was bought.
+      const skus = pi.metadata?.['skus'];
+      const awaitCheckoutSession = typeof skus !== 'string' || skus.trim() === '';
+      return fulfill(event, pi.id, pi.id, { awaitCheckoutSession });
     }
     case 'payment_intent.payment_failed':
       return { action: 'record', note: 'payment failed; nothing to fulfil' };
@@ -105,7 +128,9 @@ export function routeStripeEvent(event: EventLike): StripeRoute {
       if (session.payment_status === 'unpaid') {
         return { action: 'record', note: 'awaiting an asynchronous payment' };
       }
-      return fulfill(event, session.payment_intent ?? session.id, session.payment_intent);
+      return fulfill(event, session.payment_intent ?? session.id, session.payment_intent, {
+        deliverToRun: session.payment_intent !== null,
+      });
     }
     case 'checkout.session.async_payment_failed':
       return { action: 'record', note: 'asynchronous payment failed; nothing to fulfil' };

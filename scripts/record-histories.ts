@@ -20,6 +20,7 @@ import { workflowsPath } from '../worker/worker.ts';
 import { tracingWorkerOptions, workflowInterceptorModules } from '../worker/tracing.ts';
 import { fulfillmentStartOptions } from '../temporal/workflows.ts';
 import {
+  checkoutSessionSignal,
   claimedSignal,
   disputeEventSignal,
   disputeWorkflowId,
@@ -30,7 +31,9 @@ import {
 import { waitFor } from '../stack/processes.ts';
 import { createActivityDeps } from './lib/worker-deps.ts';
 import { seedDemoAssets } from '../stack/demo-data.ts';
+import { startStripeCompanion } from '../stack/stripe-companion.ts';
 import {
+  buildCheckoutSessionCompletedEvent,
   buildChargeRefundedEvent,
   buildDisputeEvent,
   buildPaymentIntentSucceededEvent,
@@ -72,6 +75,29 @@ async function startPurchase({ env, db }: Context, options: { userId?: string } 
     stripeEventId: event.id,
   };
   // As the gateway starts it: the status and keys set at start.
+  const handle = await env.client.workflow.start('fulfillmentWorkflow', {
+    ...fulfillmentStartOptions(input),
+    taskQueue: TASK_QUEUE,
+  });
+  return { paymentIntentId, handle };
+}
+
+/** A payment intent Checkout created (no SKUs): its run waits for the session's event. */
+async function startCheckoutPaymentIntent({ env, db }: Context) {
+  const paymentIntentId = stripeTestId('pi');
+  const event = buildPaymentIntentSucceededEvent({
+    paymentIntentId,
+    skus: [],
+    email: `recorded-checkout-${paymentIntentId.slice(-8)}@example.com`,
+  });
+  await recordStripeEvent(db, event);
+  const input: FulfillmentInput = {
+    source: 'stripe',
+    purchaseKey: paymentIntentId,
+    paymentIntentId,
+    stripeEventId: event.id,
+    awaitCheckoutSession: true,
+  };
   const handle = await env.client.workflow.start('fulfillmentWorkflow', {
     ...fulfillmentStartOptions(input),
     taskQueue: TASK_QUEUE,
@@ -136,6 +162,36 @@ const scenarios: Record<string, (context: Context) => Promise<Record<string, Wor
     await refundHandle.result();
     return { 'refund-after-close': refundHandle };
   },
+  async 'checkout-payment-intent-first'(context) {
+    const { paymentIntentId, handle } = await startCheckoutPaymentIntent(context);
+    const session = buildCheckoutSessionCompletedEvent({
+      paymentIntentId,
+      skus: ['ebook-durable-execution'],
+      email: `recorded-checkout-${paymentIntentId.slice(-8)}@example.com`,
+    });
+    await recordStripeEvent(context.db, session);
+    // As the gateway hands it over: signal-with-start into the waiting run.
+    await context.env.client.workflow.signalWithStart('fulfillmentWorkflow', {
+      ...fulfillmentStartOptions({
+        source: 'stripe',
+        purchaseKey: paymentIntentId,
+        paymentIntentId,
+        stripeEventId: session.id,
+      }),
+      taskQueue: TASK_QUEUE,
+      signal: checkoutSessionSignal,
+      signalArgs: [{ stripeEventId: session.id }],
+    });
+    await handle.result();
+    return { 'fulfillment-checkout-payment-intent-first': handle };
+  },
+  async 'checkout-session-never-comes'(context) {
+    // No session event within the wait: the run looks the session up, Stripe has none, and the
+    // job needs attention (the run fails, so a replay can start it again).
+    const { handle } = await startCheckoutPaymentIntent(context);
+    await handle.result().catch(() => undefined);
+    return { 'fulfillment-checkout-session-never-comes': handle };
+  },
   async 'dispute-won'(context) {
     const { paymentIntentId, handle } = await startPurchase(context, { userId: 'auth0|disputed' });
     await reminding(handle);
@@ -161,6 +217,8 @@ const scenarios: Record<string, (context: Context) => Promise<Record<string, Wor
 const database = await createThrowawayDatabase('fulfillment_histories');
 const storageDir = await mkdtemp(path.join(os.tmpdir(), 'fulfillment-histories-storage-'));
 const env = await startTimeSkippingServer();
+// Stripe's API for the lookups a run makes (it holds no Checkout Session: none is found).
+const stripeEmulator = await startStripeCompanion();
 const db = await connectDatabase({ kind: 'postgres', url: database.url });
 try {
   const config = loadConfig({
@@ -168,6 +226,7 @@ try {
     STORAGE_LOCAL_DIR: storageDir,
     STRIPE_SECRET_KEY: 'sk_test_histories',
     STRIPE_WEBHOOK_SECRETS: 'whsec_histories',
+    STRIPE_API_URL: stripeEmulator.url,
   });
   await seedDemoAssets(createLocalStorage(storageDir));
   const worker = await Worker.create({
@@ -202,6 +261,7 @@ try {
 } finally {
   await db.destroy();
   await env.teardown();
+  await stripeEmulator.close();
   await database.drop();
   await rm(storageDir, { recursive: true, force: true });
 }

@@ -208,7 +208,7 @@ export async function showJob(deps: OperationsDeps, reference: string): Promise<
       at: a.updated_at,
       source: 'entitlement' as const,
       event: `${a.kind} ${a.status}`,
-      detail: { externalId: a.external_id, amount: a.amount, full: a.full },
+      detail: { externalId: a.external_id, amount: a.amount, full: a.full, reason: a.reason },
     })),
     ...claims.flatMap((c) => [
       {

@@ -10,7 +10,9 @@ import {
   type WorkflowStartOptions,
 } from '@temporalio/client';
 import {
+  checkoutSessionSignal,
   claimedSignal,
+  claimLinkWorkflowId,
   disputeEventSignal,
   FULFILLMENT_TASK_QUEUE,
   fulfillmentStatusQuery,
@@ -26,6 +28,7 @@ import {
   type FulfillmentState,
   type PaymentAdjustmentInput,
   type ResendInput,
+  type ClaimLinkInput,
   type RewardRevocationInput,
 } from '../workflows/contracts.ts';
 import { withinTimeout } from './client.ts';
@@ -93,6 +96,36 @@ export async function restartFulfillment(
   return handle.firstExecutionRunId;
 }
 
+/**
+ * Hands a Checkout Session's event to `fulfillment-<payment intent>` by signal-with-start: an
+ * open run (a payment intent's, waiting for it) receives it; without one, a run starts with
+ * the session as its input. Returns false when the purchase's run has closed (completed runs
+ * are not started again): the event is then a duplicate.
+ */
+export async function signalCheckoutSession(
+  temporal: Client,
+  input: FulfillmentInput,
+): Promise<boolean> {
+  if (input.source !== 'stripe') throw new Error('a checkout session is a Stripe purchase');
+  const options = fulfillmentStartOptions(input);
+  let delivered = true;
+  const deadline = new Date(Date.now() + TEMPORAL_CALL_DEADLINE_MS);
+  const attempt = temporal.connection.withDeadline(deadline, async () => {
+    try {
+      await temporal.workflow.signalWithStart(WORKFLOW_TYPES.fulfillment, {
+        ...options,
+        signal: checkoutSessionSignal,
+        signalArgs: [{ stripeEventId: input.stripeEventId }],
+      });
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      delivered = false;
+    }
+  });
+  await withinTimeout(attempt, TEMPORAL_CALL_DEADLINE_MS, 'Temporal');
+  return delivered;
+}
+
 /** Starts `refund-<refund id>` for one `charge.refunded` / `refund.*` event. */
 export async function startRefund(
   temporal: Client,
@@ -141,6 +174,15 @@ export async function startResend(temporal: Client, input: ResendInput): Promise
   const workflowId = resendWorkflowId(input.orderId, input.sequence);
   await withinCallDeadline(temporal, () =>
     startOnce(temporal, WORKFLOW_TYPES.resendLinks, workflowId, input),
+  );
+  return workflowId;
+}
+
+/** Starts `claim-link-<order>-<n>` (the same n twice is one email). */
+export async function startClaimLink(temporal: Client, input: ClaimLinkInput): Promise<string> {
+  const workflowId = claimLinkWorkflowId(input.orderId, input.sequence);
+  await withinCallDeadline(temporal, () =>
+    startOnce(temporal, WORKFLOW_TYPES.claimLink, workflowId, input),
   );
   return workflowId;
 }

@@ -69,6 +69,7 @@ export const WORKFLOW_TYPES = {
   rewardRevocation: 'rewardRevocationWorkflow',
   operatorRevocation: 'operatorRevocationWorkflow',
   resendLinks: 'resendLinksWorkflow',
+  claimLink: 'claimLinkWorkflow',
   /** Registered only so runs of the removed `ops-stuck-scan` schedule can finish. */
   opsStuckScan: 'opsStuckScanWorkflow',
   reconciliation: 'reconciliationWorkflow',
@@ -110,6 +111,13 @@ export type FulfillmentInput =
       paymentIntentId: string | null;
       /** The `webhook_events.event_id` whose payload describes the purchase. */
       stripeEventId: string;
+      /**
+       * The event is a payment intent without `metadata.skus` (Checkout created it): the run
+       * waits, bounded, for its Checkout Session's event (`checkoutSessionSignal`) and reads
+       * the purchase from that; only when none comes does it look the session up in Stripe.
+       * Absent from runs started before.
+       */
+      awaitCheckoutSession?: boolean;
     }
   | {
       source: 'reward';
@@ -225,7 +233,18 @@ export const fulfillmentStatusQuery = defineQuery<FulfillmentState>('status');
 /** The provider refused the message itself (a bad address): retrying sends nothing. */
 export const EMAIL_REJECTED = 'EmailRejected';
 
-export const PERMANENT_FAILURE_TYPES = ['InvalidPurchase', 'UnknownSku', EMAIL_REJECTED] as const;
+/**
+ * A Stripe lookup a purchase needs (its Checkout Session, line items, customer, charge) that
+ * Stripe refused (404, invalid request, bad key), or that kept failing past its window.
+ */
+export const STRIPE_LOOKUP_FAILED = 'StripeLookupFailed';
+
+export const PERMANENT_FAILURE_TYPES = [
+  'InvalidPurchase',
+  'UnknownSku',
+  EMAIL_REJECTED,
+  STRIPE_LOOKUP_FAILED,
+] as const;
 export type PermanentFailureType = (typeof PERMANENT_FAILURE_TYPES)[number];
 
 /**
@@ -298,6 +317,7 @@ export const ORDER_EMAIL_KINDS = [
   'claim_reminder_24h',
   'claim_reminder_7d',
   'resend',
+  'claim_link',
 ] as const;
 export type OrderEmailKind = (typeof ORDER_EMAIL_KINDS)[number];
 
@@ -322,6 +342,18 @@ export const claimedSignal = defineSignal('claimed');
 /** A refund, lost dispute or manual revocation took the purchase back: stop every reminder. */
 export const revokedSignal = defineSignal('revoked');
 
+/** A Checkout Session event that describes a purchase, by its `webhook_events.event_id`. */
+export interface CheckoutSessionEvent {
+  stripeEventId: string;
+}
+
+/**
+ * The `checkout.session.completed` / `async_payment_succeeded` of a purchase, delivered into its
+ * `fulfillment-<payment intent>` run by signal-with-start: whichever of the session and the
+ * payment intent arrived first, the run reads the session that carries the SKUs and email.
+ */
+export const checkoutSessionSignal = defineSignal<[CheckoutSessionEvent]>('checkoutSession');
+
 /** A further dispute event for a running `dispute-<id>` workflow. */
 export const disputeEventSignal = defineSignal<[PaymentAdjustmentInput]>('disputeEvent');
 
@@ -334,6 +366,13 @@ export interface ResendInput {
   orderId: string;
   sequence: number;
 }
+
+/** Support sent a guest a fresh claim link: the n-th reissue for an order, one workflow each. */
+export function claimLinkWorkflowId(orderId: string, sequence: number): string {
+  return `claim-link-${orderId}-${sequence}`;
+}
+
+export type ClaimLinkInput = ResendInput;
 
 /** Input of `opsStuckScanWorkflow` (the removed `ops-stuck-scan` schedule's workflow). */
 export interface OperationsScanWorkflowInput {

@@ -14,6 +14,7 @@ import type { Activities } from '../activities/index.ts';
 import * as options from './activity-options.ts';
 import { classifyPermanentFailure, failureMessage } from './failures.ts';
 import {
+  checkoutSessionSignal,
   claimedSignal,
   DELIVERY_NOT_RECORDED,
   fulfillmentStatusQuery,
@@ -45,6 +46,18 @@ const storagePatient = proxyActivities<Activities>(options.storageStepPatient);
  * replay `fulfillmentBeforeLean`.
  */
 export const LEAN_FULFILLMENT = 'lean-fulfillment';
+
+/**
+ * Patch id of the wait for the Checkout Session: a payment intent without SKUs waits for its
+ * session's event (signalled into the run) before it records the purchase.
+ */
+export const CHECKOUT_SESSION_WAIT = 'checkout-session-wait';
+
+/**
+ * How long a payment intent created by Checkout waits for its session's event. Stripe sends the
+ * two within seconds of each other; after this the run looks the session up in Stripe instead.
+ */
+export const CHECKOUT_SESSION_WAIT_TIMEOUT = '2 minutes';
 
 /**
  * Turns one successful payment into a customer's entitlements and receipt, then reminds the
@@ -88,6 +101,10 @@ async function leanFulfillment(input: FulfillmentInput): Promise<FulfillmentResu
   });
   setHandler(revokedSignal, () => {
     revoked = true;
+  });
+  let checkoutSessionEventId: string | null = null;
+  setHandler(checkoutSessionSignal, ({ stripeEventId }) => {
+    checkoutSessionEventId ??= stripeEventId;
   });
 
   const setStatus = (status: FulfillmentStatus): void => {
@@ -156,13 +173,27 @@ async function leanFulfillment(input: FulfillmentInput): Promise<FulfillmentResu
     );
   };
 
+  // A payment intent that Checkout created says nothing about what was bought: its session's
+  // event does. Whichever arrived first, read the purchase from the session's event; look the
+  // session up in Stripe only when its event does not come in time.
+  let purchaseInput = input;
+  if (
+    input.source === 'stripe' &&
+    input.awaitCheckoutSession === true &&
+    patched(CHECKOUT_SESSION_WAIT)
+  ) {
+    await condition(() => checkoutSessionEventId !== null, CHECKOUT_SESSION_WAIT_TIMEOUT);
+    if (checkoutSessionEventId !== null)
+      purchaseInput = { ...input, stripeEventId: checkoutSessionEventId };
+  }
+
   let job: JobStep | null = null;
   let guest = false;
   try {
     const recorded = await step(
       'record_purchase',
-      () => local.recordPurchase(input),
-      () => databasePatient.recordPurchase(input),
+      () => local.recordPurchase(purchaseInput),
+      () => databasePatient.recordPurchase(purchaseInput),
     );
     job = { jobId: recorded.jobId, orderId: recorded.orderId };
     guest = recorded.guest;

@@ -3,7 +3,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { readDownloadToken } from '../../security/download-links.ts';
+import { readDownloadToken, readTemporaryDownloadToken } from '../../security/download-links.ts';
+import { findTemporaryLink } from '../../db/queries/temporary-links.ts';
 import { escapeHtml } from '../../drivers/email/templates.ts';
 import {
   localStoragePath,
@@ -51,7 +52,8 @@ function page(
 }
 
 /**
- * `GET /downloads/:token` — an emailed link. The token names an entitlement, a format and an
+ * `GET /downloads/:token` — an emailed link, or a temporary link support issued (its token names
+ * the link's row, whose expiry and revocation are checked too). The token names an entitlement, a format and an
  * expiry; every click re-checks the entitlement's status now (revoking kills every link
  * already sent), is logged, and redirects to a storage URL that lives about a minute.
  */
@@ -84,7 +86,9 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
       return reply
         .code(503)
         .send({ error: 'download links are not configured (DOWNLOAD_TOKEN_SECRETS)' });
-    const token = readDownloadToken(request.params.token, secrets);
+    const emailed = readDownloadToken(request.params.token, secrets);
+    const temporary = emailed.ok ? null : readTemporaryDownloadToken(request.params.token, secrets);
+    const token = temporary ?? emailed;
     if (!token.ok) {
       // A forged or mangled link: audited with a fingerprint of what was presented (never the
       // token itself) and where from, so a probing client shows up in audit_log.
@@ -101,59 +105,75 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
       });
       return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
     }
-    if (token.expired) {
-      await recordAudit(db, {
+    const refused = (action: 'download.denied' | 'download.expired', status: string) =>
+      recordAudit(db, {
         actor: 'buyer',
-        action: 'download.expired',
-        target: token.link.entitlementId,
-        requestId: request.id,
-        detail: { format: token.link.format, ip: request.ip },
-      });
-      return page(
-        reply,
-        410,
-        'This link has expired',
-        'Download links work for 48 hours. Sign in to your shelf to download again, or ask us to resend your links from there.',
-        storefrontUrl,
-      );
-    }
-    const entitlement = await findLinkedEntitlement(db, token.link.entitlementId);
-    if (!entitlement || !entitlement.formats.includes(token.link.format)) {
-      await recordAudit(db, {
-        actor: 'buyer',
-        action: 'download.denied',
+        action,
         target: token.link.entitlementId,
         requestId: request.id,
         detail: {
           format: token.link.format,
-          via: 'email_link',
-          status: entitlement ? 'format_not_offered' : 'no_such_entitlement',
+          via: temporary?.ok ? 'temporary_link' : 'email_link',
+          status,
           ip: request.ip,
         },
       });
+    // A link support issued: its row says whether it still stands (expiry, revocation).
+    const issued = temporary?.ok ? await findTemporaryLink(db, token.link.entitlementId) : null;
+    if (temporary?.ok && !issued) {
+      await refused('download.denied', 'no_such_link');
       return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
     }
-    const issued = await issueDownload(
+    if (issued?.revokedAt) {
+      await refused('download.denied', 'link_withdrawn');
+      return page(
+        reply,
+        410,
+        'This link was withdrawn',
+        'This download link no longer works. Sign in to your shelf to download, or contact us for a new link.',
+        storefrontUrl,
+      );
+    }
+    if (token.expired || (issued && issued.expiresAt.getTime() <= Date.now())) {
+      await refused('download.expired', 'expired');
+      return page(
+        reply,
+        410,
+        'This link has expired',
+        issued
+          ? 'This temporary link has expired. Sign in to your shelf to download, or contact us for a new link.'
+          : 'Download links work for 48 hours. Sign in to your shelf to download again, or ask us to resend your links from there.',
+        storefrontUrl,
+      );
+    }
+    const entitlement = issued
+      ? issued.entitlement
+      : await findLinkedEntitlement(db, token.link.entitlementId);
+    if (!entitlement || !entitlement.formats.includes(token.link.format)) {
+      await refused('download.denied', entitlement ? 'format_not_offered' : 'no_such_entitlement');
+      return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
+    }
+    const download = await issueDownload(
       { db, storage, analytics },
       entitlement,
       token.link.format,
       request,
       'email_link',
     );
-    if (!issued.ok) {
+    if (!download.ok) {
       const why =
-        issued.status === 'processing'
+        download.status === 'processing'
           ? 'Your purchase is still being prepared; try again in a minute.'
           : 'Access to this purchase has been withdrawn (refunded, disputed or revoked).';
       return page(
         reply,
-        issued.status === 'processing' ? 409 : 403,
+        download.status === 'processing' ? 409 : 403,
         'Download unavailable',
         why,
         storefrontUrl,
       );
     }
-    return reply.redirect(issued.url, 302);
+    return reply.redirect(download.url, 302);
   });
 
   /** `GET /claim/:token` — the link in the email: noted, then on to the storefront's claim page. */

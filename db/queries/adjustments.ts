@@ -61,6 +61,7 @@ export async function recordPaymentAdjustment(
           status: sql<string>`case when payment_adjustments.status = 'open' then excluded.status else payment_adjustments.status end`,
           amount: sql<number>`greatest(payment_adjustments.amount, excluded.amount)`,
           full: sql<boolean>`payment_adjustments.full or excluded.full`,
+          reason: sql<string | null>`coalesce(excluded.reason, payment_adjustments.reason)`,
           updated_at: sql<Date>`now()`,
         }),
       )

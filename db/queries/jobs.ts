@@ -198,7 +198,16 @@ export async function listDownloadEventsOfEntitlements(db: DbExecutor, entitleme
 export async function listPaymentAdjustmentsOfPurchase(db: DbExecutor, purchaseKey: string) {
   return db
     .selectFrom('payment_adjustments')
-    .select(['kind', 'external_id', 'amount', 'full', 'status', 'created_at', 'updated_at'])
+    .select([
+      'kind',
+      'external_id',
+      'amount',
+      'full',
+      'status',
+      'reason',
+      'created_at',
+      'updated_at',
+    ])
     .where('purchase_key', '=', purchaseKey)
     .execute();
 }

@@ -20,6 +20,8 @@ export interface PaymentAdjustmentsTable {
   /** Refunds: `succeeded`. Disputes: `open`, `won` or `lost` (closed never reopens). */
   status: string;
   stripe_event_id: string | null;
+  /** Stripe's reason code (`refund.reason`, `dispute.reason`), when the event carries one. */
+  reason: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

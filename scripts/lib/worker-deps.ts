@@ -13,6 +13,7 @@ export function createActivityDeps(config: Config, db: Db): ActivityDeps {
     links: linkSigning(config),
     db,
     stripe: createStripeClient(config.STRIPE_SECRET_KEY, config.STRIPE_API_URL),
+    stripeLookupWindowSeconds: config.STRIPE_LOOKUP_WINDOW_SECONDS,
     storage: createStorage(config),
     email: createEmailDriver(config),
     emailFrom: config.EMAIL_FROM,
