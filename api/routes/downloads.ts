@@ -105,21 +105,23 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
       });
       return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
     }
+    // A link support issued: its row says whether it still stands (expiry, revocation).
+    const issued = temporary?.ok ? await findTemporaryLink(db, token.link.entitlementId) : null;
     const refused = (action: 'download.denied' | 'download.expired', status: string) =>
       recordAudit(db, {
         actor: 'buyer',
         action,
-        target: token.link.entitlementId,
+        // A temporary token names its link; the row names the entitlement it opens.
+        target: issued?.entitlement.id ?? token.link.entitlementId,
         requestId: request.id,
         detail: {
           format: token.link.format,
           via: temporary?.ok ? 'temporary_link' : 'email_link',
+          ...(temporary?.ok ? { linkId: token.link.entitlementId } : {}),
           status,
           ip: request.ip,
         },
       });
-    // A link support issued: its row says whether it still stands (expiry, revocation).
-    const issued = temporary?.ok ? await findTemporaryLink(db, token.link.entitlementId) : null;
     if (temporary?.ok && !issued) {
       await refused('download.denied', 'no_such_link');
       return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);

@@ -72,8 +72,11 @@ describe('temporary download links', () => {
 
     const audit = await auditOf(stack, entitlement!.id);
     expect(audit.map((a) => [a.action, a.actor, a.reason])).toEqual([
+      ['entitlement.granted', 'system', null],
       ['download_link.issued', 'dana', 'ticket 6001: mailbox blocks our emails'],
+      ['download.issued', 'buyer', null],
       ['download_link.revoked', 'bob', 'ticket 6001: buyer got the file'],
+      ['download.denied', 'buyer', null],
     ]);
   });
 
@@ -132,6 +135,15 @@ describe('temporary download links', () => {
       .where('id', '=', link!.linkId)
       .execute();
     expect((await click(link!.urls[0]!.url)).status).toBe(200);
+
+    // Support withdraws a second link (the runbook's `downloads revoke-link`): its next click is refused.
+    const [second] = jsonOf<Link[]>(
+      await ops(['downloads', 'link', entitlement!.id, ...as, '--json']),
+    );
+    expect((await ops(['downloads', 'revoke-link', second!.linkId, ...as])).code).toBe(0);
+    const withdrawn = await click(second!.urls[0]!.url);
+    expect(withdrawn.status).toBe(410);
+    expect(withdrawn.body).toContain('withdrawn');
 
     expect((await ops(['entitlements', 'revoke', paymentIntentId, '--no-email', ...as])).code).toBe(
       0,
