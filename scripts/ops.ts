@@ -27,6 +27,7 @@ import {
 import { CATALOG_USAGE, runCatalogCommand } from './ops/catalog.ts';
 import { runSchedulesCommand, SCHEDULES_USAGE } from './ops/schedules.ts';
 import { runWorkflowsCommand, WORKFLOWS_USAGE } from './ops/workflows.ts';
+import { PREFLIGHT_USAGE, runPreflightCommand } from './ops/preflight.ts';
 
 const USAGE = `usage: npm run ops -- <command> [--json]
 
@@ -42,7 +43,8 @@ ${CUSTOMERS_USAGE}
 ${DSAR_USAGE}
 ${CATALOG_USAGE}
 ${SCHEDULES_USAGE}
-${WORKFLOWS_USAGE}`;
+${WORKFLOWS_USAGE}
+${PREFLIGHT_USAGE}`;
 
 function exitWithError(error: unknown): void {
   // A refused operation (unknown reference, invalid input, wrong state) is its message alone.
@@ -79,6 +81,17 @@ if (argv[0] === 'email' && argv[1] === 'drill') {
   process.exit();
 }
 const db = await connectDatabase(databaseTarget(config, false));
+if (argv[0] === 'preflight') {
+  // Stripe, storage and the catalog: Temporal plays no part.
+  try {
+    await runPreflightCommand(argv.slice(1), { db, config, json });
+  } catch (error) {
+    exitWithError(error);
+  } finally {
+    await db.destroy();
+  }
+  process.exit();
+}
 const target = temporalTargetFromConfig(config);
 /** The CLI waits for nothing: a Temporal that does not answer, or refuses, is said at once. */
 async function connectOrExit() {
