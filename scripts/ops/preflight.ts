@@ -27,7 +27,11 @@ export async function runPreflightCommand(
     currency: config.STORE_CURRENCY,
   });
   if (json) console.log(JSON.stringify(report, null, 2));
-  else printRows(report.rows.map((r) => ({ ...r })), false);
+  else
+    printRows(
+      report.rows.map((r) => ({ ...r })),
+      false,
+    );
   if (!report.ok) {
     console.error(
       `preflight failed (${report.failures.length}):\n${report.failures.map((f) => `  - ${f}`).join('\n')}`,

@@ -187,7 +187,10 @@ describe('npm run ops -- preflight', () => {
     expect(result.stdout).toContain('in eur; the store sells in usd');
     if (priced[1]) expect(result.stdout).toContain('the price is archived (inactive)');
 
-    const elsewhere = await ops(['preflight'], { ...env, PUBLIC_BASE_URL: 'https://other.example' });
+    const elsewhere = await ops(['preflight'], {
+      ...env,
+      PUBLIC_BASE_URL: 'https://other.example',
+    });
     expect(elsewhere.code).toBe(1);
     expect(elsewhere.stderr).toContain('- webhook endpoint https://other.example/webhooks/stripe');
     expect(elsewhere.stdout).toContain(`registered: ${webhookUrl}`);
