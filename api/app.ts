@@ -85,7 +85,10 @@ export interface AppDeps {
    * the catalog import checks. Omitted: no /admin routes.
    */
   admin?: Pick<AdminRoutesOptions, 'tokens'> &
-    Pick<AdminRoutesOptions['operations'], 'temporalUi' | 'storage' | 'emailHashKey'>;
+    Pick<AdminRoutesOptions['operations'], 'temporalUi' | 'storage' | 'emailHashKey'> & {
+      /** STORE_CURRENCY, for GET /admin/preflight (default usd). */
+      storeCurrency?: string | undefined;
+    };
   /** POST /codec/decode|encode for the Temporal Web UI and CLI. Omitted: no codec routes. */
   codec?: CodecRoutesOptions;
   /** Serve /dev/outbox (only with the outbox email driver, never in production). */
@@ -253,11 +256,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     tokens: deps.serviceTokens ?? [],
   });
   if (deps.admin) {
-    const { tokens, ...services } = deps.admin;
+    const { tokens, storeCurrency, ...services } = deps.admin;
     await app.register(registerAdminRoutes, {
       tokens,
       operations: { db: deps.db, temporal: deps.temporal, ...services },
       reconciliation: { stripe: deps.stripe, sinks: deps.alertSinks ?? {} },
+      preflight: {
+        stripe: deps.stripe,
+        publicBaseUrl: deps.publicBaseUrl ?? 'http://localhost:3000',
+        webhookSecrets: deps.stripeWebhookSecrets,
+        currency: storeCurrency ?? 'usd',
+      },
     });
   }
   if (deps.devOutbox) await app.register(registerDevOutboxRoutes, { db: deps.db });

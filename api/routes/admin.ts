@@ -7,6 +7,7 @@ import { listReconciliationRuns } from '../../db/queries/reconciliation-runs.ts'
 import { findWebhookEvent, listWebhookEvents } from '../../db/queries/webhook-events.ts';
 import { replayEvents } from '../../gateway/replay.ts';
 import { importCatalog } from '../../support/catalog.ts';
+import { runPreflight, type PreflightDeps } from '../../support/preflight.ts';
 import { OperationError, type Authorship, type OperationsDeps } from '../../support/context.ts';
 import { deletePersonalData } from '../../support/dsar.ts';
 import {
@@ -47,6 +48,8 @@ export interface AdminRoutesOptions {
   tokens: readonly OperatorToken[];
   /** For running reconciliation from the API: Stripe and where its summary alert goes. */
   reconciliation: { stripe: Stripe; sinks: AlertSinks };
+  /** GET /admin/preflight: what the pre-launch check compares the Stripe account with. */
+  preflight: Omit<PreflightDeps, 'db' | 'storage'>;
 }
 
 const STATUS_OF: Record<OperationError['kind'], number> = {
@@ -71,7 +74,7 @@ function refused(reply: FastifyReply, error: unknown) {
  */
 export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (
   app,
-  { operations, tokens, reconciliation },
+  { operations, tokens, reconciliation, preflight },
 ) => {
   const support = { preHandler: requireOperator(tokens, 'support') };
   const admin = { preHandler: requireOperator(tokens, 'admin') };
@@ -235,6 +238,9 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
     handle(adminCatalogBody, (b, request) =>
       importCatalog(operations, b.catalog, { ...who(request, b.reason), dryRun: b.dry_run }),
     ),
+  );
+  app.get('/admin/preflight', admin, async () =>
+    runPreflight({ db: operations.db, storage: operations.storage, ...preflight }),
   );
   app.get(
     '/admin/webhook-events',

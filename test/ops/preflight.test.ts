@@ -10,7 +10,8 @@ import { HANDLED_STRIPE_EVENT_TYPES } from '../../gateway/stripe-routing.ts';
 import { startStripeCompanion, type StripeCompanion } from '../../stack/stripe-companion.ts';
 import type { PreflightReport } from '../../support/preflight.ts';
 import { createScratchDatabase } from '../helpers/database.ts';
-import { ops } from './support.ts';
+import { startTestStack } from '../helpers/stack.ts';
+import { OPERATOR_TOKENS, operators, ops } from './support.ts';
 
 /**
  * `npm run ops -- preflight` as a process against the Stripe companion (beside localstripe),
@@ -194,5 +195,30 @@ describe('npm run ops -- preflight', () => {
     expect(elsewhere.code).toBe(1);
     expect(elsewhere.stderr).toContain('- webhook endpoint https://other.example/webhooks/stripe');
     expect(elsewhere.stdout).toContain(`registered: ${webhookUrl}`);
+  });
+
+  it('answers the same checks at GET /admin/preflight (admin only)', async () => {
+    const stack = await startTestStack({ worker: false, env: { ...env, OPERATOR_TOKENS } });
+    try {
+      const call = (token: string) =>
+        stack.app.inject({
+          method: 'GET',
+          url: '/admin/preflight',
+          headers: { authorization: `Bearer ${token}` },
+        });
+      const good = await call(operators.admin.token);
+      expect(good.statusCode).toBe(200);
+      expect(good.json<PreflightReport>()).toMatchObject({ ok: true, failures: [] });
+      expect((await call(operators.support.token)).statusCode).toBe(403);
+
+      const product = products.find((p) => p.formats.length > 0)!;
+      const key = productStoragePath(product, product.formats[0]!);
+      await rm(path.join(dir, key));
+      const bad = await call(operators.admin.token);
+      expect(bad.statusCode).toBe(200);
+      expect(bad.json<PreflightReport>()).toMatchObject({ ok: false, failures: [`asset ${key}`] });
+    } finally {
+      await stack.close();
+    }
   });
 });
