@@ -66,9 +66,16 @@ function issueClaimUrl(
   links: DownloadLinkSigning | undefined,
 ): {
   url: string;
-  stored: Pick<NewClaimToken, 'token_hash' | 'customer_id' | 'expires_at'>;
+  stored: Pick<NewClaimToken, 'token_hash' | 'customer_id' | 'expires_at'> & {
+    supersedes: boolean;
+  };
 } | null {
-  const claimKinds: OrderEmailKind[] = ['delivery', 'claim_reminder_24h', 'claim_reminder_7d'];
+  const claimKinds: OrderEmailKind[] = [
+    'delivery',
+    'claim_reminder_24h',
+    'claim_reminder_7d',
+    'claim_link',
+  ];
   if (!links || order.auth_user_id !== null || !claimKinds.includes(kind)) return null;
   const { token, hash } = newClaimToken();
   return {
@@ -77,6 +84,8 @@ function issueClaimUrl(
       token_hash: hash,
       customer_id: order.customer_id,
       expires_at: new Date(Date.now() + CLAIM_TOKEN_TTL_DAYS * 86_400_000),
+      // A reissued link replaces every earlier one (support's `claims reissue`).
+      supersedes: kind === 'claim_link',
     },
   };
 }
@@ -115,8 +124,9 @@ function renderRecordedOrder(
   const items = listed.map(({ id, title, formats }) => ({
     title,
     formats,
-    // Links point at /downloads/<token>, never at storage: each click re-checks access.
-    ...((kind === 'delivery' || kind === 'resend') && links
+    // Links point at /downloads/<token>, never at storage: each click re-checks access. The
+    // 24 h download reminder carries fresh ones: the receipt's may be lost or about to expire.
+    ...((kind === 'delivery' || kind === 'resend' || kind === 'download_reminder') && links
       ? {
           links: formats.map((format) => ({
             format,

@@ -14,8 +14,11 @@ import { createEventDispatcher, type EventDispatcher } from '../gateway/dispatch
 import { createGatewayMetrics } from '../observability/webhook-metrics.ts';
 import { startWebhookRelay } from '../gateway/relay.ts';
 import { createJwtAuthenticator, type JwtAuthOptions } from './auth.ts';
+import { registerDocs } from './docs.ts';
 import { openApiDocument } from './openapi.ts';
 import { registerAdminRoutes, type AdminRoutesOptions } from './routes/admin.ts';
+import { registerConsole } from './console/plugin.ts';
+import { createConsoleSignIn, type ConsoleOidcOptions } from './console/sign-in.ts';
 import { registerDevOutboxRoutes } from './routes/dev-outbox.ts';
 import { registerStorefrontRoutes } from './routes/storefront.ts';
 import { registerDownloadRoutes, type DownloadRoutesOptions } from './routes/downloads.ts';
@@ -85,10 +88,15 @@ export interface AppDeps {
    * the catalog import checks. Omitted: no /admin routes.
    */
   admin?: Pick<AdminRoutesOptions, 'tokens'> &
-    Pick<AdminRoutesOptions['operations'], 'temporalUi' | 'storage' | 'emailHashKey'> & {
+    Pick<AdminRoutesOptions['operations'], 'temporalUi' | 'storage' | 'emailHashKey' | 'links'> & {
       /** STORE_CURRENCY, for GET /admin/preflight (default usd). */
       storeCurrency?: string | undefined;
     };
+  /**
+   * The support console (/console): its OpenID Connect client and session keys. Needs `admin`
+   * (its Temporal UI and storage). Omitted: no console.
+   */
+  console?: { oidc: ConsoleOidcOptions; sessionSecrets: readonly string[] } | undefined;
   /** POST /codec/decode|encode for the Temporal Web UI and CLI. Omitted: no codec routes. */
   codec?: CodecRoutesOptions;
   /** Serve /dev/outbox (only with the outbox email driver, never in production). */
@@ -131,6 +139,23 @@ export const loggerOptions = (level: string) => ({
     err: serializeErrorForLog,
   },
 });
+
+/** The methods the routes serve at `url`'s path (with HEAD for GET), from `registeredRoutes`. */
+export function methodsServedAt(routes: readonly string[], url: string): string[] {
+  const path = url.split('?', 1)[0] ?? '';
+  const methods = new Set<string>();
+  for (const route of routes) {
+    const [method = '', template = ''] = route.split(' ', 2);
+    const pattern = new RegExp(
+      `^${template.replaceAll(/[.*+?^$()|[\]\\]/g, '\\$&').replaceAll(/\{\w+\}/g, '[^/]+')}$`,
+    );
+    if (pattern.test(path)) {
+      methods.add(method);
+      if (method === 'GET') methods.add('HEAD');
+    }
+  }
+  return [...methods];
+}
 
 /** Builds the api without listening: tests call `app.inject`, scripts/api.ts listens. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -180,6 +205,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.decorate('registeredRoutes', registeredRoutes);
 
+  // A known path asked with a method it does not serve: 405 naming the ones it does (RFC 9110
+  // §15.5.6), not a 404 that reads as "no such path".
+  app.setNotFoundHandler((request, reply) => {
+    const allowed = methodsServedAt(registeredRoutes, request.url);
+    if (allowed.length === 0)
+      return reply.code(404).send({
+        error: `no route ${request.method} ${redactUrl(request.url.split('?', 1)[0] ?? '')}`,
+      });
+    return reply
+      .code(405)
+      .header('allow', allowed.join(', '))
+      .send({ error: `method ${request.method} is not allowed here; use ${allowed.join(', ')}` });
+  });
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const statusCode = error.statusCode ?? 500;
     if (statusCode >= 500) {
@@ -195,8 +234,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       .send(`${await registry.metrics()}\n${await processRegistry.metrics()}`),
   );
 
-  const docs = openApiDocument(deps.publicBaseUrl ?? 'http://localhost:3000');
-  app.get('/docs', () => docs);
+  await app.register(registerDocs, {
+    document: openApiDocument(deps.publicBaseUrl ?? 'http://localhost:3000'),
+  });
   await app.register(registerHealthRoutes, {
     db: deps.db,
     temporal: deps.temporal,
@@ -267,6 +307,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         webhookSecrets: deps.stripeWebhookSecrets,
         currency: storeCurrency ?? 'usd',
       },
+    });
+  }
+  if (deps.console && deps.admin) {
+    const { temporalUi, storage, emailHashKey } = deps.admin;
+    await app.register(registerConsole, {
+      operations: { db: deps.db, temporal: deps.temporal, temporalUi, storage, emailHashKey },
+      signIn: createConsoleSignIn(deps.console.oidc),
+      sessionSecrets: deps.console.sessionSecrets,
+      issuerName: new URL(deps.console.oidc.issuer).host,
     });
   }
   if (deps.devOutbox) await app.register(registerDevOutboxRoutes, { db: deps.db });

@@ -13,8 +13,33 @@ const notFound = ['unknown — or someone else’s — entitlement', schemas.err
   z.ZodType,
 ];
 
-/** Every route of the api, with its request and response schemas. */
-export const OPERATIONS: Operation[] = [
+/**
+ * What every route can answer besides its own statuses, added where a route does not name
+ * them: the input guard's 400 on any route (a NUL or invalid UTF-8 in any field, a JSON body
+ * that does not parse), the body limit's 413 on routes that take a body, the per-caller rate
+ * limit's 429 on /v1/ and /admin/, and the operator token's 401/403. `test/api/openapi.test.ts`
+ * probes every route and fails on any status not listed here.
+ */
+function withCrossCuttingResponses(operation: Operation): Operation {
+  const responses = { ...operation.responses };
+  responses[400] ??= [
+    'a path, query or body field is not text (NUL, invalid UTF-8) or the body is not JSON — named',
+    schemas.errorResponse,
+  ];
+  if (operation.method !== 'get') responses[413] ??= ['body over the limit', schemas.errorResponse];
+  if (operation.path.startsWith('/v1/') || operation.path.startsWith('/admin/'))
+    responses[429] ??= [
+      'rate limited (per caller, fleet-wide); see Retry-After',
+      schemas.errorResponse,
+    ];
+  if (operation.security === 'operator') {
+    responses[401] ??= ['no valid operator token', schemas.errorResponse];
+    responses[403] ??= ['the operator’s role is too low', schemas.errorResponse];
+  }
+  return { ...operation, responses };
+}
+
+const ROUTES: Operation[] = [
   {
     method: 'get',
     path: '/v1/entitlements',
@@ -197,12 +222,45 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/docs',
-    summary: 'This document',
+    summary: 'This document (a browser asking for HTML is sent to the readable reference)',
+    responses: {
+      200: ['OpenAPI 3.1', null],
+      303: ['to /docs/reference/ (Accept: text/html)', null],
+    },
+  },
+  {
+    method: 'get',
+    path: '/docs/openapi.json',
+    summary: 'This document, at a stable path',
     responses: { 200: ['OpenAPI 3.1', null] },
+  },
+  {
+    method: 'get',
+    path: '/docs/reference/',
+    summary: 'This document as a readable reference (HTML)',
+    responses: { 200: ['the reference page', null] },
+  },
+  {
+    method: 'get',
+    path: '/docs/reference',
+    summary: 'Redirects to /docs/reference/',
+    responses: { 301: ['to /docs/reference/', null] },
+  },
+  {
+    method: 'get',
+    path: '/docs/reference/js/scalar.js',
+    summary: 'The reference page’s script',
+    responses: { 200: ['JavaScript', null] },
   },
   ...ADMIN_OPERATIONS,
   ...CODEC_OPERATIONS,
 ];
+
+/**
+ * Every route of the api, with its request and response schemas. A method a documented path
+ * does not serve answers 405 with an `Allow` header.
+ */
+export const OPERATIONS: Operation[] = ROUTES.map(withCrossCuttingResponses);
 
 const jsonSchema = (schema: z.ZodType): Json => {
   const converted = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Json;
@@ -257,7 +315,8 @@ export function openApiDocument(serverUrl: string): Json {
     info: {
       title: 'Fulfillment Orchestrator',
       version: '0.1.0',
-      description: 'Storefront, rewards, webhooks and download links. See README.md.',
+      description:
+        'Storefront, rewards, webhooks, download links and the admin API. See README.md. A method a documented path does not serve answers 405 with an Allow header; an unknown path 404.',
     },
     servers: [{ url: serverUrl }],
     components: {

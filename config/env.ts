@@ -338,6 +338,52 @@ export const envSchema = z.object({
     )
     .optional(),
 
+  /**
+   * The support console (/console): the OpenID Connect issuer agents sign in with
+   * (authorization code + PKCE). Unset: no console.
+   */
+  CONSOLE_OIDC_ISSUER: z.url().optional(),
+  /** The console's client at that issuer; its redirect URI is `<PUBLIC_BASE_URL>/console/auth/callback`. */
+  CONSOLE_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  /** The client's secret (client_secret_basic); unset for a public client (PKCE only). */
+  CONSOLE_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  /** The ID-token or userinfo claim that carries the agent's roles (a list or a space-separated string). */
+  CONSOLE_ROLES_CLAIM: z.string().min(1).default('roles'),
+  /**
+   * Which claim values grant which operator role, as comma-separated `value:role` pairs
+   * (role `support` or `admin`); unset: the values `support` and `admin` themselves.
+   */
+  CONSOLE_ROLE_MAPPING: z
+    .string()
+    .transform((value, context) =>
+      value
+        .split(',')
+        .map((pair) => pair.trim())
+        .filter(Boolean)
+        .map((pair) => {
+          const at = pair.lastIndexOf(':');
+          const claimValue = pair.slice(0, at);
+          const role = pair.slice(at + 1);
+          if (at < 1 || (role !== 'support' && role !== 'admin'))
+            context.addIssue({
+              code: 'custom',
+              message: 'each entry must be value:role with role support or admin',
+            });
+          return {
+            value: claimValue,
+            role: role === 'admin' ? ('admin' as const) : ('support' as const),
+          };
+        }),
+    )
+    .optional(),
+  /**
+   * Keys of the console's encrypted session cookie, comma-separated, 32+ characters each: the
+   * first seals new sessions, every one opens them (list two to rotate).
+   */
+  CONSOLE_SESSION_SECRETS: commaList
+    .pipe(z.array(z.string().min(32, 'each secret needs 32+ characters')))
+    .optional(),
+
   EMAIL_DRIVER: z.enum(['outbox', 'resend', 'smtp']).default('outbox'),
   /** Takes over when the primary keeps failing (5xx, timeouts); `none` turns failover off. */
   EMAIL_FALLBACK_DRIVER: z.enum(['none', 'smtp', 'outbox']).default('none'),
@@ -393,6 +439,16 @@ function requireDriverSettings(env: Env, context: z.RefinementCtx): void {
       path: ['SEGMENT_WRITE_KEY'],
       message: 'is required with ANALYTICS_SINK=segment',
     });
+  }
+  if (env.CONSOLE_OIDC_ISSUER) {
+    for (const key of ['CONSOLE_OIDC_CLIENT_ID', 'CONSOLE_SESSION_SECRETS'] as const) {
+      if (!env[key] || env[key].length === 0)
+        context.addIssue({
+          code: 'custom',
+          path: [key],
+          message: 'is required with CONSOLE_OIDC_ISSUER (the support console)',
+        });
+    }
   }
   if (env.EMAIL_FALLBACK_DRIVER === env.EMAIL_DRIVER) {
     context.addIssue({

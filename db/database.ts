@@ -18,6 +18,7 @@ import type { ProductsTable } from './tables/products.ts';
 import type { RateLimitCountersTable } from './tables/rate-limit-counters.ts';
 import type { ReconciliationRunsTable } from './tables/reconciliation-runs.ts';
 import type { RewardsTable } from './tables/rewards.ts';
+import type { TemporaryDownloadLinksTable } from './tables/temporary-download-links.ts';
 import type { WebhookEventsTable } from './tables/webhook-events.ts';
 
 /** The whole schema, composed from one file per table. */
@@ -37,6 +38,7 @@ export interface Database {
   rewards: RewardsTable;
   download_events: DownloadEventsTable;
   claim_tokens: ClaimTokensTable;
+  temporary_download_links: TemporaryDownloadLinksTable;
   reconciliation_runs: ReconciliationRunsTable;
   periodic_jobs: PeriodicJobsTable;
   outbox_messages: OutboxMessagesTable;

@@ -18,6 +18,8 @@ import {
   runResendCommand,
 } from './ops/entitlements.ts';
 import { DSAR_USAGE, runDsarCommand } from './ops/dsar.ts';
+import { CLAIMS_USAGE, runClaimsCommand } from './ops/claims.ts';
+import { DOWNLOADS_USAGE, runDownloadsCommand } from './ops/downloads.ts';
 import {
   CUSTOMERS_USAGE,
   PRODUCTS_USAGE,
@@ -38,6 +40,8 @@ ${STUCK_USAGE}
 ${RECONCILE_USAGE}
 ${JOBS_USAGE}
 ${ENTITLEMENTS_USAGE}
+${CLAIMS_USAGE}
+${DOWNLOADS_USAGE}
 ${PRODUCTS_USAGE}
 ${CUSTOMERS_USAGE}
 ${DSAR_USAGE}
@@ -118,6 +122,10 @@ try {
     await runResendCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'entitlements')
     await runEntitlementsCommand(argv.slice(1), { db, temporal, config, json });
+  else if (argv[0] === 'downloads')
+    await runDownloadsCommand(argv.slice(1), { db, temporal, config, json });
+  else if (argv[0] === 'claims')
+    await runClaimsCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'products')
     await runProductsCommand(argv.slice(1), { db, temporal, config, json });
   else if (argv[0] === 'customers')

@@ -18,6 +18,7 @@ import { startWorkerOperations } from '../worker/operations.ts';
 import { temporalMetricsBindAddress, WorkerHealth } from '../worker/metrics-server.ts';
 import { ensureDevJwks } from './lib/dev-auth.ts';
 import { startLocalstripe } from '../stack/localstripe.ts';
+import { startLocalOidcProvider, type LocalOidcProvider } from '../stack/oidc-provider.ts';
 import { appDepsFromConfig } from './lib/app-options.ts';
 import { databaseTarget, loadConfigOrExit, loadDotEnv, onShutdownSignal } from './lib/runtime.ts';
 import { createActivityDeps } from './lib/worker-deps.ts';
@@ -72,6 +73,33 @@ if (!process.env['STRIPE_API_URL'] && !process.env['STRIPE_SECRET_KEY']) {
   process.env['STRIPE_API_URL'] = emulator.url;
   process.env['STRIPE_SECRET_KEY'] = 'sk_test_localstripe';
 }
+// The support console signs agents in at a local OpenID Connect provider unless an issuer is
+// configured: two demo agents, their passwords generated once into .data/.
+let localIdentity: LocalOidcProvider | null = null;
+if (!process.env['CONSOLE_OIDC_ISSUER']) {
+  const publicBase =
+    process.env['PUBLIC_BASE_URL'] ?? `http://localhost:${process.env['PORT'] ?? 3000}`;
+  localIdentity = await startLocalOidcProvider({
+    redirectUris: [`${publicBase.replace(/\/$/, '')}/console/auth/callback`],
+    users: [
+      {
+        email: 'support@example.com',
+        password: localSecret('dev-console-password-support', ''),
+        roles: ['support'],
+      },
+      {
+        email: 'admin@example.com',
+        password: localSecret('dev-console-password-admin', ''),
+        roles: ['admin'],
+      },
+    ],
+  });
+  children.push({ name: 'identity provider', stop: () => localIdentity!.stop() });
+  process.env['CONSOLE_OIDC_ISSUER'] = localIdentity.issuer;
+  process.env['CONSOLE_OIDC_CLIENT_ID'] = localIdentity.clientId;
+  process.env['CONSOLE_OIDC_CLIENT_SECRET'] = localIdentity.clientSecret;
+}
+process.env['CONSOLE_SESSION_SECRETS'] ??= localSecret('dev-console-session-secret', '');
 // No Temporal configured (no address, no profile): a dev server of its own, and no
 // temporal.toml (a profile for some other cluster must not apply to it).
 if (!process.env['TEMPORAL_ADDRESS'] && !process.env['TEMPORAL_PROFILE']) {
@@ -188,6 +216,14 @@ Operator (admin API, token in .data/dev-operator-token; CLI: npm run ops -- help
 `
     : ''
 }
+Support console: ${config.PUBLIC_BASE_URL}/console${
+  localIdentity
+    ? `
+  sign in at the local identity provider (${localIdentity.issuer}) as
+${localIdentity.users.map((u) => `    ${u.email.padEnd(22)} password ${u.password}   (${u.roles.join(', ')})`).join('\n')}`
+    : ` (signs in at ${config.CONSOLE_OIDC_ISSUER})`
+}
+
 Ctrl-C stops everything; the next npm start resumes with the same data.
 `);
 

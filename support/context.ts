@@ -11,6 +11,8 @@ export interface OperationsDeps {
   storage: StorageDriver;
   /** SEARCH_ATTRIBUTE_HASH_KEY: keys the hash a DSAR deletion records instead of the address. */
   emailHashKey?: string | undefined;
+  /** Signs support's temporary download links; undefined without DOWNLOAD_TOKEN_SECRETS. */
+  links?: { publicBaseUrl: string; secrets: readonly string[] } | undefined;
 }
 
 /** Who acts and why: recorded on every audit row an operation writes. */
@@ -21,12 +23,12 @@ export interface Authorship {
 
 /**
  * A request an operation refuses: `not_found` (nothing matches), `invalid` (bad input, named),
- * `conflict` (the current state forbids it). The API maps these to 404 / 400 / 409, the CLI to
- * exit code 1 with the message.
+ * `conflict` (the current state forbids it), `rate_limited` (too many of these lately). The API
+ * maps these to 404 / 400 / 409 / 429, the CLI to exit code 1 with the message.
  */
 export class OperationError extends Error {
   override name = 'OperationError';
-  readonly kind: 'not_found' | 'invalid' | 'conflict';
+  readonly kind: 'not_found' | 'invalid' | 'conflict' | 'rate_limited';
   readonly detail: unknown;
   constructor(kind: OperationError['kind'], message: string, detail?: unknown) {
     super(message);

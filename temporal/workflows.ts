@@ -12,6 +12,7 @@ import {
 import {
   checkoutSessionSignal,
   claimedSignal,
+  claimLinkWorkflowId,
   disputeEventSignal,
   FULFILLMENT_TASK_QUEUE,
   fulfillmentStatusQuery,
@@ -27,6 +28,7 @@ import {
   type FulfillmentState,
   type PaymentAdjustmentInput,
   type ResendInput,
+  type ClaimLinkInput,
   type RewardRevocationInput,
 } from '../workflows/contracts.ts';
 import { withinTimeout } from './client.ts';
@@ -172,6 +174,15 @@ export async function startResend(temporal: Client, input: ResendInput): Promise
   const workflowId = resendWorkflowId(input.orderId, input.sequence);
   await withinCallDeadline(temporal, () =>
     startOnce(temporal, WORKFLOW_TYPES.resendLinks, workflowId, input),
+  );
+  return workflowId;
+}
+
+/** Starts `claim-link-<order>-<n>` (the same n twice is one email). */
+export async function startClaimLink(temporal: Client, input: ClaimLinkInput): Promise<string> {
+  const workflowId = claimLinkWorkflowId(input.orderId, input.sequence);
+  await withinCallDeadline(temporal, () =>
+    startOnce(temporal, WORKFLOW_TYPES.claimLink, workflowId, input),
   );
   return workflowId;
 }

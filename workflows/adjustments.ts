@@ -20,6 +20,7 @@ import {
   type OperatorRevocationInput,
   type PaymentAdjustmentInput,
   type ResendInput,
+  type ClaimLinkInput,
   type RewardRevocationInput,
 } from './contracts.ts';
 
@@ -140,4 +141,16 @@ export async function operatorRevocationWorkflow(input: OperatorRevocationInput)
  */
 export async function resendLinksWorkflow(input: ResendInput): Promise<void> {
   await email.sendOrderEmail({ orderId: input.orderId, kind: 'resend', sequence: input.sequence });
+}
+
+/**
+ * `claim-link-<order>-<n>`: a fresh claim link by email (support's reissue), through the
+ * ledger; the email's new token is issued when the email is first recorded.
+ */
+export async function claimLinkWorkflow(input: ClaimLinkInput): Promise<void> {
+  await email.sendOrderEmail({
+    orderId: input.orderId,
+    kind: 'claim_link',
+    sequence: input.sequence,
+  });
 }

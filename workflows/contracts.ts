@@ -69,6 +69,7 @@ export const WORKFLOW_TYPES = {
   rewardRevocation: 'rewardRevocationWorkflow',
   operatorRevocation: 'operatorRevocationWorkflow',
   resendLinks: 'resendLinksWorkflow',
+  claimLink: 'claimLinkWorkflow',
   /** Registered only so runs of the removed `ops-stuck-scan` schedule can finish. */
   opsStuckScan: 'opsStuckScanWorkflow',
   reconciliation: 'reconciliationWorkflow',
@@ -316,6 +317,7 @@ export const ORDER_EMAIL_KINDS = [
   'claim_reminder_24h',
   'claim_reminder_7d',
   'resend',
+  'claim_link',
 ] as const;
 export type OrderEmailKind = (typeof ORDER_EMAIL_KINDS)[number];
 
@@ -364,6 +366,13 @@ export interface ResendInput {
   orderId: string;
   sequence: number;
 }
+
+/** Support sent a guest a fresh claim link: the n-th reissue for an order, one workflow each. */
+export function claimLinkWorkflowId(orderId: string, sequence: number): string {
+  return `claim-link-${orderId}-${sequence}`;
+}
+
+export type ClaimLinkInput = ResendInput;
 
 /** Input of `opsStuckScanWorkflow` (the removed `ops-stuck-scan` schedule's workflow). */
 export interface OperationsScanWorkflowInput {

@@ -1,5 +1,6 @@
 // The workflowsPath entry: every workflow the worker registers.
 export {
+  claimLinkWorkflow,
   disputeWorkflow,
   operatorRevocationWorkflow,
   refundWorkflow,

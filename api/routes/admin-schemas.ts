@@ -14,7 +14,14 @@ import { errorResponse } from '../schemas.ts';
  */
 
 /** Why an operator acts: required on every mutation and recorded in audit_log. */
-const reason = z.string().trim().min(3, 'say why (3+ characters)').max(500);
+// The pattern states the trimmed minimum in the document (JSON Schema cannot trim): three
+// characters from the first to the last that is not whitespace.
+const reason = z
+  .string()
+  .regex(/\S[\s\S]+\S/, 'say why (3+ characters)')
+  .trim()
+  .min(3, 'say why (3+ characters)')
+  .max(500);
 const timestamp = z.iso.datetime();
 
 export const adminReference = z.object({
@@ -126,6 +133,52 @@ export const adminAccessResponse = z.object({
   status: z.enum(ENTITLEMENT_STATUSES),
   remindersStopped: z.boolean().optional(),
   cancellationWorkflowId: z.string().nullable().optional(),
+});
+export const adminClaimLinkResponse = z.object({
+  orderId: z.uuid(),
+  recipient: z.string(),
+  workflowId: z.string(),
+  sequence: z.number().int(),
+  expiredLinks: z.number().int(),
+});
+export const adminDownloadLinkBody = z.object({
+  expires_in_hours: z
+    .number()
+    .int()
+    .min(1)
+    .max(168, 'at most 168 hours (7 days)')
+    .default(24)
+    .describe('how long the link works: 24 h unless said, 7 days at most'),
+  reason,
+});
+export const adminDownloadLinkResponse = z.object({
+  linkId: z.uuid(),
+  entitlementId: z.uuid(),
+  expiresAt: timestamp,
+  urls: z.array(z.object({ format: z.enum(['pdf', 'epub']), url: z.string() })),
+});
+export const adminLinkParams = z.object({ id: z.string().min(1).max(100) });
+export const adminEntitlementParams = z.object({ id: z.string().min(1).max(100) });
+export const adminLinkRevokeResponse = z.object({
+  linkId: z.uuid(),
+  entitlementId: z.uuid(),
+  revokedAt: timestamp,
+});
+export const adminStorageCheckResponse = z.object({
+  entitlementId: z.uuid(),
+  status: z.enum(ENTITLEMENT_STATUSES),
+  files: z.array(
+    z.object({
+      format: z.enum(['pdf', 'epub']),
+      key: z.string(),
+      exists: z.boolean(),
+      download: z.object({
+        status: z.number().int().nullable(),
+        bytes: z.number().int().nullable(),
+        error: z.string().nullable(),
+      }),
+    }),
+  ),
 });
 export const adminDsarBody = z.object({ email: z.email(), reason });
 export const adminDsarResponse = z.object({
@@ -348,6 +401,11 @@ export const adminPreflightResponse = z.object({
   failures: z.array(z.string()),
 });
 
+const tooMany = [
+  'too many of these lately (the message says when to try again)',
+  errorResponse,
+] as [string, z.ZodType];
+
 const operatorOnly = (operation: Omit<Operation, 'security'>): Operation => ({
   ...operation,
   security: 'operator',
@@ -412,6 +470,57 @@ export const ADMIN_OPERATIONS: Operation[] = [
       body: adminReasonBody,
     },
     { 202: ['resend started', adminResendResponse], 404: notFound, 409: conflict },
+  ),
+  operatorPost(
+    'support',
+    {
+      path: '/admin/claims/{ref}/reissue',
+      summary:
+        'Email a guest a fresh claim link; older claim links stop working; 3 an hour per buyer (support)',
+      params: adminReference,
+      body: adminReasonBody,
+    },
+    {
+      202: ['the claim-link email started', adminClaimLinkResponse],
+      404: notFound,
+      409: conflict,
+      429: tooMany,
+    },
+  ),
+  operatorPost(
+    'support',
+    {
+      path: '/admin/entitlements/{id}/download-link',
+      summary:
+        'Issue a temporary download link for one entitlement (24 h unless said, 7 days at most), to pass on (support)',
+      params: adminEntitlementParams,
+      body: adminDownloadLinkBody,
+    },
+    { 201: ['the link’s URLs', adminDownloadLinkResponse], 404: notFound, 409: conflict },
+  ),
+  operatorPost(
+    'support',
+    {
+      path: '/admin/entitlements/{id}/storage-check',
+      summary:
+        'Do the entitlement’s files exist in storage; a test download of each through the buyer’s path, with sizes (support)',
+      params: adminEntitlementParams,
+      body: adminReasonBody,
+    },
+    {
+      200: ['what storage and the test download answered', adminStorageCheckResponse],
+      404: notFound,
+    },
+  ),
+  operatorPost(
+    'support',
+    {
+      path: '/admin/download-links/{id}/revoke',
+      summary: 'Revoke a temporary download link: its next click is refused (support)',
+      params: adminLinkParams,
+      body: adminReasonBody,
+    },
+    { 200: ['revoked', adminLinkRevokeResponse], 404: notFound },
   ),
   operatorPost(
     'admin',

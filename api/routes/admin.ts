@@ -4,12 +4,15 @@ import type { AlertSinks } from '../../support/alerts.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import type { z } from 'zod';
 import { listReconciliationRuns } from '../../db/queries/reconciliation-runs.ts';
-import { findWebhookEvent, listWebhookEvents } from '../../db/queries/webhook-events.ts';
-import { replayEvents } from '../../gateway/replay.ts';
+import { listWebhookEvents } from '../../db/queries/webhook-events.ts';
 import { importCatalog } from '../../support/catalog.ts';
 import { runPreflight, type PreflightDeps } from '../../support/preflight.ts';
 import { OperationError, type Authorship, type OperationsDeps } from '../../support/context.ts';
+import { reissueClaimLink } from '../../support/claims.ts';
+import { checkEntitlementStorage } from '../../support/storage-check.ts';
+import { issueTemporaryLink, revokeTemporaryDownloadLink } from '../../support/download-links.ts';
 import { deletePersonalData } from '../../support/dsar.ts';
+import { replayWebhookEvent } from '../../support/events.ts';
 import {
   grantEntitlement,
   resendLinks,
@@ -26,6 +29,9 @@ import {
   adminCatalogBody,
   adminCustomerProductParams,
   adminDsarBody,
+  adminDownloadLinkBody,
+  adminEntitlementParams,
+  adminLinkParams,
   adminMergeBody,
   adminProductGrantBody,
   adminProductRestoreBody,
@@ -56,6 +62,7 @@ const STATUS_OF: Record<OperationError['kind'], number> = {
   invalid: 400,
   not_found: 404,
   conflict: 409,
+  rate_limited: 429,
 };
 
 /** Maps a refused operation to its status; anything else is a 500 for the error handler. */
@@ -159,6 +166,44 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
       adminReference.extend(adminReasonBody.shape),
       (b, request) => resendLinks(operations, b.ref, who(request, b.reason)),
       202,
+    ),
+  );
+  app.post(
+    '/admin/claims/:ref/reissue',
+    support,
+    handle(
+      adminReference.extend(adminReasonBody.shape),
+      (b, request) => reissueClaimLink(operations, b.ref, who(request, b.reason)),
+      202,
+    ),
+  );
+  app.post(
+    '/admin/entitlements/:id/download-link',
+    support,
+    handle(
+      adminEntitlementParams.extend(adminDownloadLinkBody.shape),
+      (b, request) =>
+        issueTemporaryLink(
+          operations,
+          b.id,
+          { expiresInHours: b.expires_in_hours },
+          who(request, b.reason),
+        ),
+      201,
+    ),
+  );
+  app.post(
+    '/admin/entitlements/:id/storage-check',
+    support,
+    handle(adminEntitlementParams.extend(adminReasonBody.shape), (b, request) =>
+      checkEntitlementStorage(operations, b.id, who(request, b.reason)),
+    ),
+  );
+  app.post(
+    '/admin/download-links/:id/revoke',
+    support,
+    handle(adminLinkParams.extend(adminReasonBody.shape), (b, request) =>
+      revokeTemporaryDownloadLink(operations, b.id, who(request, b.reason)),
     ),
   );
   app.post(
@@ -270,17 +315,9 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
   app.post(
     '/admin/webhook-events/:eventId/replay',
     admin,
-    handle(adminEventParams.extend(adminReplayBody.shape), async (b, request) => {
-      const event = await findWebhookEvent(operations.db, 'stripe', b.eventId);
-      if (!event) throw new OperationError('not_found', `no recorded event ${b.eventId}`);
-      // Audited by replayEvents (`webhook.replayed`, with who and why) unless a dry run.
-      const [plan] = await replayEvents(operations.db, operations.temporal, [event], {
-        dryRun: b.dry_run,
-        operator: operatorOf(request).name,
-        reason: b.reason,
-      });
-      return plan;
-    }),
+    handle(adminEventParams.extend(adminReplayBody.shape), (b, request) =>
+      replayWebhookEvent(operations, b.eventId, who(request, b.reason), { dryRun: b.dry_run }),
+    ),
   );
   app.get(
     '/admin/reconciliation-runs',

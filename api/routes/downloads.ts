@@ -2,7 +2,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { readDownloadToken } from '../../security/download-links.ts';
+import { readDownloadToken, readTemporaryDownloadToken } from '../../security/download-links.ts';
+import { findTemporaryLink } from '../../db/queries/temporary-links.ts';
 import { escapeHtml } from '../../drivers/email/templates.ts';
 import {
   localStoragePath,
@@ -50,7 +51,8 @@ function page(
 }
 
 /**
- * `GET /downloads/:token` — an emailed link. The token names an entitlement, a format and an
+ * `GET /downloads/:token` — an emailed link, or a temporary link support issued (its token names
+ * the link's row, whose expiry and revocation are checked too). The token names an entitlement, a format and an
  * expiry; every click re-checks the entitlement's status now (revoking kills every link
  * already sent), is logged, and redirects to a storage URL that lives about a minute.
  */
@@ -83,43 +85,62 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
       return reply
         .code(503)
         .send({ error: 'download links are not configured (DOWNLOAD_TOKEN_SECRETS)' });
-    const token = readDownloadToken(request.params.token, secrets);
+    const emailed = readDownloadToken(request.params.token, secrets);
+    const temporary = emailed.ok ? null : readTemporaryDownloadToken(request.params.token, secrets);
+    const token = temporary ?? emailed;
     if (!token.ok)
       return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
-    if (token.expired) {
+    // A link support issued: its row says whether it still stands (expiry, revocation).
+    const issued = temporary?.ok ? await findTemporaryLink(db, token.link.entitlementId) : null;
+    if (temporary?.ok && !issued)
+      return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
+    if (issued?.revokedAt) {
+      return page(
+        reply,
+        410,
+        'This link was withdrawn',
+        'This download link no longer works. Sign in to your shelf to download, or contact us for a new link.',
+        storefrontUrl,
+      );
+    }
+    if (token.expired || (issued && issued.expiresAt.getTime() <= Date.now())) {
       return page(
         reply,
         410,
         'This link has expired',
-        'Download links work for 48 hours. Sign in to your shelf to download again, or ask us to resend your links from there.',
+        issued
+          ? 'This temporary link has expired. Sign in to your shelf to download, or contact us for a new link.'
+          : 'Download links work for 48 hours. Sign in to your shelf to download again, or ask us to resend your links from there.',
         storefrontUrl,
       );
     }
-    const entitlement = await findLinkedEntitlement(db, token.link.entitlementId);
+    const entitlement = issued
+      ? issued.entitlement
+      : await findLinkedEntitlement(db, token.link.entitlementId);
     if (!entitlement || !entitlement.formats.includes(token.link.format)) {
       return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
     }
-    const issued = await issueDownload(
+    const download = await issueDownload(
       { db, storage, analytics },
       entitlement,
       token.link.format,
       request,
       'email_link',
     );
-    if (!issued.ok) {
+    if (!download.ok) {
       const why =
-        issued.status === 'processing'
+        download.status === 'processing'
           ? 'Your purchase is still being prepared; try again in a minute.'
           : 'Access to this purchase has been withdrawn (refunded, disputed or revoked).';
       return page(
         reply,
-        issued.status === 'processing' ? 409 : 403,
+        download.status === 'processing' ? 409 : 403,
         'Download unavailable',
         why,
         storefrontUrl,
       );
     }
-    return reply.redirect(issued.url, 302);
+    return reply.redirect(download.url, 302);
   });
 
   /** `GET /claim/:token` — the link in the email: noted, then on to the storefront's claim page. */

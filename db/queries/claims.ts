@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db, DbExecutor } from '../database.ts';
 import { recordAudit } from './audit.ts';
+import { claimLinkWorkflowId } from '../../workflows/contracts.ts';
 import { lockPurchase, reconcileOrderEntitlements } from './entitlements.ts';
 
 /**
@@ -73,8 +74,9 @@ async function useClaimToken(
 
 /**
  * Links a guest profile to an auth user: the profile itself, or — when the user already has a
- * profile under another email — its orders and entitlements move there. Re-derives every
- * order's entitlements (pending_claim → active) and audits the claim.
+ * profile under another email — its orders and entitlements move there and its
+ * remaining claim links are spent (a merge). Re-derives the claimed orders' entitlements
+ * (pending_claim → active), audits the claim and returns the claimed orders' purchase keys.
  */
 async function linkGuestToUser(
   trx: DbExecutor,
@@ -87,7 +89,13 @@ async function linkGuestToUser(
     .select('id')
     .where('auth_user_id', '=', userId)
     .executeTakeFirst();
-  if (account && account.id !== guestId) {
+  const merge = account !== undefined && account.id !== guestId;
+  const orders = await trx
+    .selectFrom('orders')
+    .select(['id', 'purchase_key'])
+    .where('customer_id', '=', guestId)
+    .execute();
+  if (merge) {
     await trx
       .updateTable('orders')
       .set({ customer_id: account.id })
@@ -98,6 +106,14 @@ async function linkGuestToUser(
       .set({ customer_id: account.id })
       .where('customer_id', '=', guestId)
       .execute();
+    // The emptied guest profile keeps no live claim link: a stale one could link it to
+    // someone else later.
+    await trx
+      .updateTable('claim_tokens')
+      .set({ used_at: sql<Date>`now()`, used_by: userId })
+      .where('customer_id', '=', guestId)
+      .where('used_at', 'is', null)
+      .execute();
   } else {
     await trx
       .updateTable('customers')
@@ -105,11 +121,6 @@ async function linkGuestToUser(
       .where('id', '=', guestId)
       .execute();
   }
-  const orders = await trx
-    .selectFrom('orders')
-    .select(['id', 'purchase_key'])
-    .where('customer_id', '=', account?.id ?? guestId)
-    .execute();
   for (const order of orders) {
     await lockPurchase(trx, order.purchase_key);
     await reconcileOrderEntitlements(trx, order.id);
@@ -118,7 +129,7 @@ async function linkGuestToUser(
     actor: userId,
     action: 'entitlement.claim_success',
     target: guestId,
-    detail: { orders: orders.length, via },
+    detail: { orders: orders.length, via, ...(merge ? { mergedInto: account.id } : {}) },
   });
   await trx
     .insertInto('analytics_events')
@@ -162,4 +173,46 @@ export async function insertClaimInitiatedEvent(
       properties: null,
     })
     .execute();
+}
+
+/**
+ * Support reissues a guest's claim link, in one transaction under the purchase's lock: every
+ * claim link the guest holds expires now (older links stop working), the reissue is audited
+ * with its sequence number, and `startEmail(sequence)` starts the email that carries the new
+ * link (its token is issued when the email is first recorded). A failed start rolls it back.
+ */
+export async function recordClaimLinkReissue(
+  db: Db,
+  order: { id: string; purchaseKey: string; customerId: string },
+  act: { operator: string; role: string; reason: string; recipient: string },
+  startEmail: (sequence: number) => Promise<string>,
+): Promise<{ sequence: number; workflowId: string; expiredLinks: number }> {
+  return db.transaction().execute(async (trx) => {
+    await lockPurchase(trx, order.purchaseKey);
+    const previous = await trx
+      .selectFrom('audit_log')
+      .select((eb) => eb.fn.countAll<string>().as('reissues'))
+      .where('target', '=', order.id)
+      .where('action', '=', 'claim_link.reissued')
+      .executeTakeFirstOrThrow();
+    const sequence = Number(previous.reissues) + 1;
+    const expired = await trx
+      .updateTable('claim_tokens')
+      .set({ expires_at: sql<Date>`now()` })
+      .where('customer_id', '=', order.customerId)
+      .where('used_at', 'is', null)
+      .where('expires_at', '>', sql<Date>`now()`)
+      .executeTakeFirst();
+    const expiredLinks = Number(expired.numUpdatedRows);
+    const workflowId = claimLinkWorkflowId(order.id, sequence);
+    await recordAudit(trx, {
+      actor: act.operator,
+      action: 'claim_link.reissued',
+      target: order.id,
+      reason: act.reason,
+      detail: { workflowId, sequence, expiredLinks, recipient: act.recipient, role: act.role },
+    });
+    await startEmail(sequence);
+    return { sequence, workflowId, expiredLinks };
+  });
 }

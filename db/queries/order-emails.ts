@@ -73,12 +73,16 @@ export type NewOrderEmail = Pick<
  * the ledger (`queued`, with the guest's claim token when it carries one) unless its
  * idempotency key is there already, and counts the attempt. Whoever recorded first wins:
  * every attempt sends exactly the recorded message, so a provider's idempotency check sees the
- * same payload on a retry. Undefined when the key was sent (or bounced…) meanwhile.
+ * same payload on a retry. Undefined when the key was sent (or bounced…) meanwhile. A claim
+ * token that `supersedes` (support's reissue) expires the guest's other live claim links as it
+ * is recorded, so the newest link recorded is the one that works.
  */
 export async function claimOrderEmailAttempt(
   db: DbExecutor,
   email: NewOrderEmail,
-  claimToken: Pick<NewClaimToken, 'token_hash' | 'customer_id' | 'expires_at'> | null,
+  claimToken:
+    | (Pick<NewClaimToken, 'token_hash' | 'customer_id' | 'expires_at'> & { supersedes?: boolean })
+    | null,
 ): Promise<RecordedOrderEmail | undefined> {
   const {
     rows: [row],
@@ -100,7 +104,16 @@ export async function claimOrderEmailAttempt(
       select ${claimToken.token_hash}, ${claimToken.customer_id}::uuid,
              ${claimToken.expires_at}::timestamptz
         from recorded where inserted
+    )${
+      claimToken.supersedes
+        ? sql`,
+    superseded as (
+      update claim_tokens set expires_at = now()
+       where customer_id = ${claimToken.customer_id}::uuid and used_at is null
+         and expires_at > now() and exists (select 1 from recorded where inserted)
     )`
+        : sql``
+    }`
         : sql``
     }
     select status, recipient, subject, html, text from recorded`.execute(db);

@@ -92,9 +92,17 @@ export async function recordPurchaseRows(
       entitlements: { status: EntitlementStatus; activated: boolean }[];
       adjustments: EntitlementFacts['adjustments'];
     }>`
-      with buyer as (
+      with
+      -- A signed-in buyer's account, whatever its email: the profile may carry another address
+      -- than the billing email (a guest purchase claimed into it), and auth_user_id is unique.
+      account as (
+        select id, auth_user_id from customers
+         where ${purchase.userId}::text is not null and auth_user_id = ${purchase.userId}
+      ),
+      upserted_buyer as (
         insert into customers (email, status, auth_user_id)
-        values (${purchase.email}, ${purchase.userId ? 'active' : 'pending_claim'}, ${purchase.userId})
+        select ${purchase.email}, ${purchase.userId ? 'active' : 'pending_claim'}, ${purchase.userId}
+         where not exists (select 1 from account)
         on conflict (email) do update set
           -- A signed-in purchase links a pending profile to its account; never unlinks one.
           auth_user_id = coalesce(customers.auth_user_id, excluded.auth_user_id),
@@ -102,6 +110,11 @@ export async function recordPurchaseRows(
                         then customers.status else 'active' end,
           updated_at = now()
         returning id, auth_user_id
+      ),
+      buyer as (
+        select id, auth_user_id from account
+        union all
+        select id, auth_user_id from upserted_buyer
       ),
       inserted_order as (
         insert into orders (purchase_key, source, payment_intent_id, checkout_session_id,

@@ -215,14 +215,40 @@ export interface ReminderEmailData {
   items: { title: string }[];
 }
 
-/** 24 h after delivery, when nothing has been downloaded yet. */
-export function renderDownloadReminderEmail(data: ReminderEmailData): RenderedEmail {
+/**
+ * 24 h after delivery, when nothing has been downloaded yet: with fresh download links (48 h
+ * from the reminder) when they could be signed.
+ */
+export function renderDownloadReminderEmail(
+  data: Omit<ReminderEmailData, 'items'> & {
+    items: { title: string; links?: { format: string; url: string }[] }[];
+  },
+): RenderedEmail {
   const subject = `Your downloads for order ${data.orderReference} are waiting`;
   const intro = 'You have not downloaded your purchase yet. It is ready for you:';
-  const text = [intro, '', ...data.items.map((item) => `- ${item.title}`)].join('\n');
+  const linked = data.items.some((item) => (item.links ?? []).length > 0);
+  const text = [
+    intro,
+    '',
+    ...data.items.flatMap((item) => [
+      `- ${item.title}`,
+      ...(item.links ?? []).map((link) => `    ${link.format.toUpperCase()}: ${link.url}`),
+    ]),
+    ...(linked ? ['', LINK_VALIDITY] : []),
+  ].join('\n');
   const html = layout(
     subject,
-    `<p>${escapeHtml(intro)}</p><ul>${data.items.map((item) => `<li>${escapeHtml(item.title)}</li>`).join('')}</ul>`,
+    `<p>${escapeHtml(intro)}</p><ul>${data.items
+      .map(
+        (item) =>
+          `<li>${escapeHtml(item.title)}${(item.links ?? [])
+            .map(
+              (link) =>
+                ` <a href="${escapeHtml(link.url)}">Download ${escapeHtml(link.format.toUpperCase())}</a>`,
+            )
+            .join('')}</li>`,
+      )
+      .join('')}</ul>${linked ? `<p><small>${escapeHtml(LINK_VALIDITY)}</small></p>` : ''}`,
   );
   return { subject, html, text };
 }
@@ -266,7 +292,29 @@ export function renderOrderEmail(kind: OrderEmailKind, order: DeliveryEmailData)
       return renderClaimReminderEmail({ ...order, final: true });
     case 'resend':
       return renderResendEmail(order);
+    case 'claim_link':
+      return renderClaimLinkEmail(order);
   }
+}
+
+/** A fresh claim link on request (support's reissue): earlier claim links no longer work. */
+export function renderClaimLinkEmail(data: DeliveryEmailData): RenderedEmail {
+  const subject = `Claim your library for order ${data.orderReference}`;
+  const intro =
+    'Here is a fresh link to add your purchase to your account. Links we sent before no longer work.';
+  const text = [
+    intro,
+    '',
+    ...data.items.map((item) => `- ${item.title}`),
+    ...(data.claimUrl ? ['', `Claim it here: ${data.claimUrl}`] : []),
+  ].join('\n');
+  const html = layout(
+    subject,
+    `<p>${escapeHtml(intro)}</p><ul>${data.items.map((item) => `<li>${escapeHtml(item.title)}</li>`).join('')}</ul>${
+      data.claimUrl ? `<p><a href="${escapeHtml(data.claimUrl)}">Claim it here</a></p>` : ''
+    }`,
+  );
+  return { subject, html, text };
 }
 
 /** Fresh download links on request (support or the storefront's "resend" button). */

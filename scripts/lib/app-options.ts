@@ -23,7 +23,25 @@ export function appDepsFromConfig(config: Config, db: Db, temporal: Client): App
       emailHashKey: config.SEARCH_ATTRIBUTE_HASH_KEY,
       storage: createStorage(config),
       storeCurrency: config.STORE_CURRENCY,
+      links: config.DOWNLOAD_TOKEN_SECRETS
+        ? { publicBaseUrl: config.PUBLIC_BASE_URL, secrets: config.DOWNLOAD_TOKEN_SECRETS }
+        : undefined,
     },
+    ...(config.CONSOLE_OIDC_ISSUER
+      ? {
+          console: {
+            oidc: {
+              issuer: config.CONSOLE_OIDC_ISSUER,
+              clientId: config.CONSOLE_OIDC_CLIENT_ID!,
+              clientSecret: config.CONSOLE_OIDC_CLIENT_SECRET,
+              rolesClaim: config.CONSOLE_ROLES_CLAIM,
+              roleMapping: config.CONSOLE_ROLE_MAPPING ?? [],
+              redirectUri: `${config.PUBLIC_BASE_URL.replace(/\/$/, '')}/console/auth/callback`,
+            },
+            sessionSecrets: config.CONSOLE_SESSION_SECRETS!,
+          },
+        }
+      : {}),
     codec: {
       codec: config.PAYLOAD_ENCRYPTION_KEYS
         ? new EncryptionCodec(config.PAYLOAD_ENCRYPTION_KEYS)

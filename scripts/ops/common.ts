@@ -20,6 +20,9 @@ export function operationsDeps({ db, temporal, config }: OpsContext): Operations
     temporalUi: { baseUrl: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE },
     emailHashKey: config.SEARCH_ATTRIBUTE_HASH_KEY,
     storage: createStorage(config),
+    links: config.DOWNLOAD_TOKEN_SECRETS
+      ? { publicBaseUrl: config.PUBLIC_BASE_URL, secrets: config.DOWNLOAD_TOKEN_SECRETS }
+      : undefined,
   };
 }
 

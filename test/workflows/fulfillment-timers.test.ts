@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { buildChargeRefundedEvent, stripeTestId } from '../../stack/stripe-events.ts';
 import { claimedSignal, fulfillmentStatusQuery } from '../../workflows/contracts.ts';
 import { waitFor } from '../../stack/processes.ts';
+import { readDownloadToken } from '../../security/download-links.ts';
 import { emailKinds, purchaseRows } from '../helpers/purchases.ts';
+import { testConfig } from '../helpers/stack.ts';
 import { paymentSucceeded } from '../helpers/stripe.ts';
 import {
   createTimeSkippingWorker,
@@ -53,6 +55,25 @@ describe('reminder timers (time-skipping)', () => {
       'download_reminder',
     ]);
     expect(rows.jobs).toMatchObject([{ status: 'completed' }]);
+    // The download reminder carries download links of its own (signed when it is sent, valid
+    // 48 h from then) for the purchase's entitlement, one per format.
+    const linksIn = (kind: string) =>
+      [
+        ...rows.emails
+          .find((e) => e.kind === kind)!
+          .text.matchAll(/(PDF|EPUB): \S+\/downloads\/([A-Za-z0-9_-]{51})/g),
+      ].map((m) => m[2]!);
+    const reminderLinks = linksIn('download_reminder');
+    expect(reminderLinks).toHaveLength(2);
+    const secrets = testConfig().DOWNLOAD_TOKEN_SECRETS!;
+    for (const token of reminderLinks) {
+      const read = readDownloadToken(token, secrets);
+      expect(read).toMatchObject({
+        ok: true,
+        expired: false,
+        link: { entitlementId: rows.entitlements[0]!.id },
+      });
+    }
   });
 
   it('sends no reminder when the guest claims before the first one', async () => {

@@ -19,6 +19,7 @@ const manifestFile = path.join(historiesDir, 'MANIFEST.sha256');
  */
 const SHORT_LIVED: Record<string, string> = {
   resendLinksWorkflow: 'one email through the ledger, then done',
+  claimLinkWorkflow: 'one claim-link email through the ledger, then done',
   rewardRevocationWorkflow: 'revokes, emails and audits, then done',
   operatorRevocationWorkflow: 'one cancellation email for an operator’s revoke, then done',
   opsStuckScanWorkflow: 'one scan activity per scheduled run',
