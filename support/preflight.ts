@@ -66,10 +66,21 @@ export async function runPreflight(deps: PreflightDeps): Promise<PreflightReport
 
   // (a) the webhook endpoint and its event types.
   const url = webhookUrlOf(deps.publicBaseUrl);
-  const endpoints = await listWebhookEndpoints(deps.stripe);
+  // A Stripe API that refuses or fails is a failing row, not a crash: the rest still runs.
+  const stripeFailure = (error: unknown) =>
+    error instanceof Error ? error.message.slice(0, 200) : String(error);
+  let endpoints: Stripe.WebhookEndpoint[] = [];
+  let endpointsError: string | null = null;
+  try {
+    endpoints = await listWebhookEndpoints(deps.stripe);
+  } catch (error) {
+    endpointsError = stripeFailure(error);
+  }
   const forUs = endpoints.filter((e) => e.url === url);
   const enabled = forUs.filter((e) => e.status === 'enabled');
-  if (forUs.length === 0) {
+  if (endpointsError !== null) {
+    row('webhook endpoint', url, false, `Stripe API: ${endpointsError}`);
+  } else if (forUs.length === 0) {
     const others = endpoints.map((e) => e.url).join(', ');
     row(
       'webhook endpoint',
@@ -132,12 +143,19 @@ export async function runPreflight(deps: PreflightDeps): Promise<PreflightReport
 
   // (c) prices, (d) assets.
   const products = await listProducts(deps.db);
-  const prices = new Map((await listPrices(deps.stripe)).map((p) => [p.id, p]));
+  let prices: Map<string, Stripe.Price> | null = null;
+  let pricesError = '';
+  try {
+    prices = new Map((await listPrices(deps.stripe)).map((p) => [p.id, p]));
+  } catch (error) {
+    pricesError = stripeFailure(error);
+  }
   for (const product of products) {
     if (product.stripe_price_id) {
-      const price = prices.get(product.stripe_price_id);
+      const price = prices?.get(product.stripe_price_id);
       const subject = `${product.sku} → ${product.stripe_price_id}`;
-      if (!price) row('price', subject, false, 'no such price in the Stripe account');
+      if (!prices) row('price', subject, false, `Stripe API: ${pricesError}`);
+      else if (!price) row('price', subject, false, 'no such price in the Stripe account');
       else if (!price.active) row('price', subject, false, 'the price is archived (inactive)');
       else if (price.currency !== deps.currency)
         row('price', subject, false, `in ${price.currency}; the store sells in ${deps.currency}`);
