@@ -3,6 +3,7 @@ import type { StorageDriver } from '../drivers/storage/driver.ts';
 import { tableAnalyticsSink, type AnalyticsSink } from '../drivers/analytics/index.ts';
 import type { Db } from '../db/database.ts';
 import { findEntitlementForAnalytics } from '../db/queries/analytics.ts';
+import { recordAudit } from '../db/queries/audit.ts';
 import { insertDownloadEvent, markEntitlementDownloaded } from '../db/queries/downloads.ts';
 import { downloads } from '../observability/metrics.ts';
 import { productStoragePath } from '../db/queries/products.ts';
@@ -23,7 +24,8 @@ export type IssuedDownload = { ok: true; url: string } | { ok: false; status: En
 
 /**
  * One download, from an emailed link or the storefront: checks the entitlement's status now,
- * logs the attempt in `download_events` (who, when, from where — dispute evidence), and on
+ * logs the attempt in `download_events` (who, when, from where — dispute evidence) and audits
+ * it (`download.issued` or `download.denied`), and on
  * success records `last_download_at`, signs a storage URL and emits `entitlement.download`
  * (customer, order, entitlement and product) through the analytics sink. Counted in
  * `downloads_total` (issued or refused; the routes count a 5xx as failed).
@@ -47,6 +49,20 @@ export async function issueDownload(
     outcome: usable ? 'issued' : target.status,
     ip: request.ip,
     user_agent: request.headers['user-agent'] ?? null,
+  });
+  // The audit trail of every download (docs/AUDIT.md): issued or denied, who asked and from where.
+  await recordAudit(db, {
+    actor: 'buyer',
+    action: usable ? 'download.issued' : 'download.denied',
+    target: target.id,
+    requestId: request.id,
+    detail: {
+      format,
+      via: source,
+      status: target.status,
+      ip: request.ip,
+      userAgent: request.headers['user-agent'] ?? null,
+    },
   });
   if (!usable) {
     downloads.inc({ source, outcome: 'refused' });

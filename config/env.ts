@@ -216,6 +216,22 @@ export const envSchema = z.object({
   /** Alert sinks: a Slack incoming webhook and a generic JSON webhook (both optional). */
   ALERT_SLACK_WEBHOOK_URL: z.url().optional(),
   ALERT_WEBHOOK_URL: z.url().optional(),
+  /** PagerDuty Events API v2: the integration's routing key (32 characters); unset: no paging. */
+  ALERT_PAGERDUTY_ROUTING_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9]{32}$/, 'a PagerDuty Events API v2 integration key (32 characters)')
+    .optional(),
+  /** The Events API v2 enqueue endpoint (EU accounts: https://events.eu.pagerduty.com/v2/enqueue). */
+  ALERT_PAGERDUTY_URL: z.url().default('https://events.pagerduty.com/v2/enqueue'),
+  /** The issue tracker for reconciliation discrepancies: a GitHub repository, `owner/name`. */
+  ALERT_GITHUB_REPOSITORY: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'owner/name, e.g. acme/fulfillment-ops')
+    .optional(),
+  /** A token allowed to open issues there (fine-grained: Issues read and write). A secret. */
+  ALERT_GITHUB_TOKEN: z.string().min(1).optional(),
+  /** GitHub's REST API base URL (GitHub Enterprise Server: https://<host>/api/v3). */
+  ALERT_GITHUB_API_URL: z.url().default('https://api.github.com'),
   /** The every-minute scan alerts on a run pending_* (not reminding) for longer than this. */
   STUCK_THRESHOLD_MINUTES: z.coerce.number().min(1).max(1440).default(5),
   /** A failure-rate alert when more than this many jobs need attention within an hour. */
@@ -438,6 +454,13 @@ function requireDriverSettings(env: Env, context: z.RefinementCtx): void {
       code: 'custom',
       path: ['SEGMENT_WRITE_KEY'],
       message: 'is required with ANALYTICS_SINK=segment',
+    });
+  }
+  if (env.ALERT_GITHUB_REPOSITORY && !env.ALERT_GITHUB_TOKEN) {
+    context.addIssue({
+      code: 'custom',
+      path: ['ALERT_GITHUB_TOKEN'],
+      message: 'is required with ALERT_GITHUB_REPOSITORY',
     });
   }
   if (env.CONSOLE_OIDC_ISSUER) {

@@ -30,6 +30,8 @@ import { CATALOG_USAGE, runCatalogCommand } from './ops/catalog.ts';
 import { runSchedulesCommand, SCHEDULES_USAGE } from './ops/schedules.ts';
 import { runWorkflowsCommand, WORKFLOWS_USAGE } from './ops/workflows.ts';
 import { PREFLIGHT_USAGE, runPreflightCommand } from './ops/preflight.ts';
+import { ALERTS_USAGE, runAlertsCommand } from './ops/alerts.ts';
+import { AUDIT_USAGE, runAuditCommand } from './ops/audit.ts';
 
 const USAGE = `usage: npm run ops -- <command> [--json]
 
@@ -48,7 +50,9 @@ ${DSAR_USAGE}
 ${CATALOG_USAGE}
 ${SCHEDULES_USAGE}
 ${WORKFLOWS_USAGE}
-${PREFLIGHT_USAGE}`;
+${PREFLIGHT_USAGE}
+${ALERTS_USAGE}
+${AUDIT_USAGE}`;
 
 function exitWithError(error: unknown): void {
   // A refused operation (unknown reference, invalid input, wrong state) is its message alone.
@@ -94,6 +98,16 @@ if (argv[0] === 'preflight') {
   } finally {
     await db.destroy();
   }
+  process.exit();
+}
+if (argv[0] === 'alerts' || argv[0] === 'audit') {
+  // The database alone: alerts and audit rows need no Temporal call.
+  await (
+    argv[0] === 'alerts'
+      ? runAlertsCommand(argv.slice(1), { db, config, json })
+      : runAuditCommand(argv.slice(1), { db, json })
+  ).catch(exitWithError);
+  await db.destroy();
   process.exit();
 }
 const target = temporalTargetFromConfig(config);

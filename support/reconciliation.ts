@@ -360,6 +360,8 @@ export async function runReconciliation(
       findings.length === 0 ? 'no findings' : summary
     }${heal ? `, ${healed} healed` : ''}`,
     detail: { runId: run.id, counts, healed, actor },
+    // One issue in the tracker per run that found discrepancies (ALERT_GITHUB_REPOSITORY).
+    ticket: findings.length > 0,
   });
   return run;
 }

@@ -1,5 +1,6 @@
 import type { Config } from '../config/env.ts';
 import type { Db } from '../db/database.ts';
+import { alertOutboxSinks, alertSinksFromConfig } from '../drivers/alert-sinks.ts';
 import { analyticsOutboxSinks } from '../drivers/analytics/index.ts';
 import { runOperationsScan, STUCK_SCAN_INTERVAL_SECONDS } from '../support/stuck.ts';
 import { lazyTemporalClient, type TemporalTarget } from '../temporal/client.ts';
@@ -15,6 +16,16 @@ import { gatewayPeriodicJobs, type GatewayJobsConfig } from './gateway-jobs.ts';
 import { startOutboxRelay, type OutboxRelay } from './outbox-relay.ts';
 import { startPeriodicJobs, type PeriodicJobDefinition } from './periodic.ts';
 
+/** The variables that configure the alert sinks (drivers/alert-sinks.ts). */
+type AlertConfigKey =
+  | 'ALERT_SLACK_WEBHOOK_URL'
+  | 'ALERT_WEBHOOK_URL'
+  | 'ALERT_PAGERDUTY_ROUTING_KEY'
+  | 'ALERT_PAGERDUTY_URL'
+  | 'ALERT_GITHUB_REPOSITORY'
+  | 'ALERT_GITHUB_TOKEN'
+  | 'ALERT_GITHUB_API_URL';
+
 /**
  * How often the fleet checks the schedules (one worker per interval): creates a missing one,
  * deletes an obsolete one. Ten minutes: a schedule deleted by hand is back well before the
@@ -29,7 +40,7 @@ const SCHEDULE_CHECK_SECONDS = 600;
  * that connects when first used — a failed schedule call is logged and retried next turn, it
  * never keeps the worker from polling), the stuck scan, and the gateway's gap check, inbox
  * retention and rate-limit clean-up; and the outbox relay delivering analytics batches to the
- * ANALYTICS_SINK service (none for `table`). Starts before Temporal answers; `close` stops them.
+ * ANALYTICS_SINK service (none for `table`) and alerts to their sinks. Starts before Temporal answers; `close` stops them.
  */
 export async function startWorkerOperations(
   config: Pick<
@@ -41,8 +52,7 @@ export async function startWorkerOperations(
     | 'FAILURE_RATE_THRESHOLD'
     | 'RECONCILE_AUTO_HEAL'
     | 'RECONCILE_CRON'
-    | 'ALERT_SLACK_WEBHOOK_URL'
-    | 'ALERT_WEBHOOK_URL'
+    | AlertConfigKey
     | 'ANALYTICS_SINK'
     | 'SEGMENT_WRITE_KEY'
     | 'SEGMENT_API_URL'
@@ -112,13 +122,7 @@ export async function startWorkerOperations(
  * the `fulfillment` task queue.
  */
 export function stuckScanJob(
-  config: Pick<
-    Config,
-    | 'STUCK_THRESHOLD_MINUTES'
-    | 'FAILURE_RATE_THRESHOLD'
-    | 'ALERT_SLACK_WEBHOOK_URL'
-    | 'ALERT_WEBHOOK_URL'
-  >,
+  config: Pick<Config, 'STUCK_THRESHOLD_MINUTES' | 'FAILURE_RATE_THRESHOLD' | AlertConfigKey>,
   db: Db,
   temporal: Parameters<typeof runOperationsScan>[0]['temporal'],
   { everySeconds = STUCK_SCAN_INTERVAL_SECONDS, taskQueue = FULFILLMENT_TASK_QUEUE } = {},
@@ -130,10 +134,7 @@ export function stuckScanJob(
       runOperationsScan({
         db,
         temporal,
-        sinks: {
-          slackWebhookUrl: config.ALERT_SLACK_WEBHOOK_URL,
-          webhookUrl: config.ALERT_WEBHOOK_URL,
-        },
+        sinks: alertSinksFromConfig(config),
         now: new Date(),
         thresholdMinutes: config.STUCK_THRESHOLD_MINUTES,
         failureThreshold: config.FAILURE_RATE_THRESHOLD,
@@ -143,12 +144,17 @@ export function stuckScanJob(
 }
 
 /**
- * Delivers the analytics batches the api and the activities queued in the outbox to the
- * ANALYTICS_SINK service, with retries (nothing to do for the table sink). Stop it on shutdown.
+ * Delivers what the api, the activities and the operators queued in the outbox, with retries
+ * and backoff: analytics batches to the ANALYTICS_SINK service (nothing for the table sink) and
+ * every alert event to each configured alert sink (Slack, webhook, PagerDuty, GitHub issues).
+ * Stop it on shutdown.
  */
 export function startAnalyticsExport(
-  config: Pick<Config, 'ANALYTICS_SINK' | 'SEGMENT_WRITE_KEY' | 'SEGMENT_API_URL'>,
+  config: Pick<Config, 'ANALYTICS_SINK' | 'SEGMENT_WRITE_KEY' | 'SEGMENT_API_URL' | AlertConfigKey>,
   db: Db,
 ): OutboxRelay {
-  return startOutboxRelay(db, analyticsOutboxSinks(config));
+  return startOutboxRelay(db, {
+    ...analyticsOutboxSinks(config),
+    ...alertOutboxSinks(db, alertSinksFromConfig(config)),
+  });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AUDIT_ACTIONS } from '../../db/audit-actions.ts';
 import { RECONCILIATION_CLASSES } from '../../db/tables/reconciliation-runs.ts';
 import { REWARD_KINDS } from '../../db/tables/rewards.ts';
 import { WEBHOOK_OUTCOMES } from '../../db/tables/webhook-events.ts';
@@ -375,6 +376,81 @@ export const adminReconciliationBody = z.object({
   reason,
 });
 
+const alertId = z.string().regex(/^\d{1,18}$/, 'an alert id (digits)');
+export const adminAlertsQuery = z.object({
+  status: z.enum(['open', 'acknowledged', 'resolved']).optional(),
+  kind: z.string().max(100).optional(),
+  since: z.iso.datetime().optional(),
+  before: alertId.optional().describe('the previous page’s `next`'),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+export const adminAlertParams = z.object({ id: alertId });
+export const adminAlert = z.object({
+  id: z.string(),
+  alert_key: z.string(),
+  kind: z.string(),
+  severity: z.enum(['warning', 'critical']),
+  summary: z.string(),
+  detail: z.unknown(),
+  job_id: z.uuid().nullable(),
+  created_at: timestamp,
+  status: z.enum(['open', 'acknowledged', 'resolved']),
+  acknowledged_at: timestamp.nullable(),
+  acknowledged_by: z.string().nullable(),
+  resolved_at: timestamp.nullable(),
+  resolved_by: z.string().nullable(),
+  tracker_issue_url: z.string().nullable(),
+  deliveries: z.array(
+    z.object({
+      sink: z.string(),
+      event: z.enum(['trigger', 'acknowledge', 'resolve']),
+      attempts: z.number().int(),
+      deliveredAt: timestamp.nullable(),
+      nextAttemptAt: timestamp,
+      lastError: z.string().nullable(),
+    }),
+  ),
+  deliveredAt: timestamp
+    .nullable()
+    .describe('when the last sink took it; null while any is pending'),
+});
+export const adminAlertsResponse = z.object({
+  items: z.array(adminAlert),
+  next: alertId.nullable(),
+});
+export const adminAuditQuery = z.object({
+  action: z.enum(AUDIT_ACTIONS).optional(),
+  actor: z.string().max(200).optional(),
+  since: z.iso.datetime().optional(),
+  order: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe('an order id, payment intent or purchase key'),
+  before: z
+    .string()
+    .regex(/^\d{1,18}$/, 'an audit row id (digits)')
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+export const adminAuditResponse = z.object({
+  items: z.array(
+    z.object({
+      id: z.string(),
+      created_at: timestamp,
+      actor: z.string(),
+      action: z.string(),
+      target: z.string().nullable(),
+      reason: z.string().nullable(),
+      detail: z.unknown(),
+      request_id: z.string().nullable(),
+    }),
+  ),
+  next: z.string().nullable(),
+});
+export const adminAlertTransitionResponse = z.object({ alert: adminAlert, changed: z.boolean() });
+
 const bad = ['invalid request, naming each field', errorResponse] as [string, z.ZodType];
 const unauthorized = ['no valid operator token', errorResponse] as [string, z.ZodType];
 const forbidden = ['the token’s role may not do this (admin only)', errorResponse] as [
@@ -661,5 +737,44 @@ export const ADMIN_OPERATIONS: Operation[] = [
       body: adminReconciliationBody,
     },
     { 201: ['the stored run', adminReconciliationRun] },
+  ),
+  operatorOnly({
+    method: 'get',
+    path: '/admin/alerts',
+    summary: 'Alerts, newest first, with each sink’s delivery state (support)',
+    query: adminAlertsQuery,
+    responses: { 200: ['one page', adminAlertsResponse], 400: bad, 401: unauthorized },
+  }),
+  operatorOnly({
+    method: 'get',
+    path: '/admin/audit',
+    summary: 'The audit log, newest first, by action, actor, time or order (support)',
+    query: adminAuditQuery,
+    responses: {
+      200: ['one page', adminAuditResponse],
+      400: bad,
+      401: unauthorized,
+      404: ['no order matches `order`', errorResponse],
+    },
+  }),
+  operatorPost(
+    'support',
+    {
+      path: '/admin/alerts/{id}/ack',
+      summary: 'Acknowledge an alert; PagerDuty gets the acknowledge event (support)',
+      params: adminAlertParams,
+      body: adminReasonBody,
+    },
+    { 200: ['the alert, and whether it changed', adminAlertTransitionResponse], 404: notFound },
+  ),
+  operatorPost(
+    'support',
+    {
+      path: '/admin/alerts/{id}/resolve',
+      summary: 'Resolve an alert; PagerDuty gets the resolve event (support)',
+      params: adminAlertParams,
+      body: adminReasonBody,
+    },
+    { 200: ['the alert, and whether it changed', adminAlertTransitionResponse], 404: notFound },
   ),
 ];

@@ -1,6 +1,11 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type Stripe from 'stripe';
-import type { AlertSinks } from '../../support/alerts.ts';
+import {
+  acknowledgeAlert,
+  listAlerts,
+  resolveAlert,
+  type AlertSinks,
+} from '../../support/alerts.ts';
 import { recordAudit } from '../../db/queries/audit.ts';
 import type { z } from 'zod';
 import { listReconciliationRuns } from '../../db/queries/reconciliation-runs.ts';
@@ -19,6 +24,7 @@ import {
   restoreAccess,
   revokeAccess,
 } from '../../support/entitlements.ts';
+import { listAudit } from '../../support/audit.ts';
 import { retryJob, searchJobs, showJob } from '../../support/jobs.ts';
 import { mergeCustomers } from '../../support/merges.ts';
 import { grantProduct, restoreProduct, revokeProduct } from '../../support/product-access.ts';
@@ -26,6 +32,9 @@ import { dayWindow, previousDayWindow, runReconciliation } from '../../support/r
 import { operatorOf, requireOperator, type OperatorToken } from '../operator-auth.ts';
 import { badRequest } from '../schemas.ts';
 import {
+  adminAlertParams,
+  adminAlertsQuery,
+  adminAuditQuery,
   adminCatalogBody,
   adminCustomerProductParams,
   adminDsarBody,
@@ -355,4 +364,43 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
       201,
     ),
   );
+  app.get(
+    '/admin/alerts',
+    support,
+    handle(adminAlertsQuery, (q) =>
+      listAlerts(operations.db, {
+        status: q.status,
+        kind: q.kind,
+        since: q.since ? new Date(q.since) : undefined,
+        before: q.before,
+        limit: q.limit,
+      }),
+    ),
+  );
+  app.get(
+    '/admin/audit',
+    support,
+    handle(adminAuditQuery, (q) =>
+      listAudit(operations.db, {
+        action: q.action,
+        actor: q.actor,
+        since: q.since ? new Date(q.since) : undefined,
+        order: q.order,
+        before: q.before,
+        limit: q.limit,
+      }),
+    ),
+  );
+  for (const [path, act] of [
+    ['ack', acknowledgeAlert],
+    ['resolve', resolveAlert],
+  ] as const) {
+    app.post(
+      `/admin/alerts/:id/${path}`,
+      support,
+      handle(adminAlertParams.extend(adminReasonBody.shape), (b, request) =>
+        act(operations.db, reconciliation.sinks, b.id, who(request, b.reason)),
+      ),
+    );
+  }
 };

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import rateLimit from '@fastify/rate-limit';
@@ -88,13 +89,43 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
     const emailed = readDownloadToken(request.params.token, secrets);
     const temporary = emailed.ok ? null : readTemporaryDownloadToken(request.params.token, secrets);
     const token = temporary ?? emailed;
-    if (!token.ok)
+    if (!token.ok) {
+      // A forged or mangled link: audited with a fingerprint of what was presented (never the
+      // token itself) and where from, so a probing client shows up in audit_log.
+      await recordAudit(db, {
+        actor: 'buyer',
+        action: 'download.forged',
+        requestId: request.id,
+        detail: {
+          tokenSha256: createHash('sha256').update(request.params.token).digest('hex').slice(0, 16),
+          tokenLength: request.params.token.length,
+          ip: request.ip,
+          userAgent: request.headers['user-agent'] ?? null,
+        },
+      });
       return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
+    }
+    const refused = (action: 'download.denied' | 'download.expired', status: string) =>
+      recordAudit(db, {
+        actor: 'buyer',
+        action,
+        target: token.link.entitlementId,
+        requestId: request.id,
+        detail: {
+          format: token.link.format,
+          via: temporary?.ok ? 'temporary_link' : 'email_link',
+          status,
+          ip: request.ip,
+        },
+      });
     // A link support issued: its row says whether it still stands (expiry, revocation).
     const issued = temporary?.ok ? await findTemporaryLink(db, token.link.entitlementId) : null;
-    if (temporary?.ok && !issued)
+    if (temporary?.ok && !issued) {
+      await refused('download.denied', 'no_such_link');
       return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
+    }
     if (issued?.revokedAt) {
+      await refused('download.denied', 'link_withdrawn');
       return page(
         reply,
         410,
@@ -104,6 +135,7 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
       );
     }
     if (token.expired || (issued && issued.expiresAt.getTime() <= Date.now())) {
+      await refused('download.expired', 'expired');
       return page(
         reply,
         410,
@@ -118,6 +150,7 @@ export const registerDownloadRoutes: FastifyPluginAsync<DownloadRoutesOptions> =
       ? issued.entitlement
       : await findLinkedEntitlement(db, token.link.entitlementId);
     if (!entitlement || !entitlement.formats.includes(token.link.format)) {
+      await refused('download.denied', entitlement ? 'format_not_offered' : 'no_such_entitlement');
       return page(reply, 404, 'Link not found', 'This download link is not valid.', storefrontUrl);
     }
     const download = await issueDownload(

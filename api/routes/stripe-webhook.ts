@@ -1,3 +1,4 @@
+import type { AuditAction } from '../../db/audit-actions.ts';
 import { createHash } from 'node:crypto';
 import type { FastifyError, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -79,7 +80,7 @@ export const registerStripeWebhookRoute: FastifyPluginAsync<StripeWebhookOptions
 
   const reject = async (
     request: FastifyRequest,
-    action: string,
+    action: AuditAction,
     reason: string,
     extra: Record<string, unknown> = {},
   ) => {

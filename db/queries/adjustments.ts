@@ -2,10 +2,12 @@ import { sql } from 'kysely';
 import {
   rewardPurchaseKey,
   type AppliedAdjustment,
+  type EntitlementStatus,
   type FulfillmentStatus,
   type OrderSource,
   type RewardRevocationInput,
 } from '../../workflows/contracts.ts';
+import type { AuditAction } from '../audit-actions.ts';
 import type { Db, DbExecutor } from '../database.ts';
 import type { NewPaymentAdjustment } from '../tables/payment-adjustments.ts';
 import { recordAudit } from './audit.ts';
@@ -120,6 +122,59 @@ export async function revokeRewardRows(
   });
 }
 
+const CAUSES: Record<NewPaymentAdjustment['kind'], string> = {
+  refund: 'refund',
+  dispute: 'dispute',
+  revocation: 'reward_revocation',
+};
+
+/**
+ * One audit row per entitlement a refund, dispute or revocation moved (`stripe` for payment
+ * facts, `system` for a reward's revocation): revoked, suspended, or restored (a won dispute).
+ */
+async function auditEntitlementChange(
+  trx: DbExecutor,
+  orderId: string,
+  adjustment: Pick<NewPaymentAdjustment, 'kind' | 'external_id'>,
+  previous: EntitlementStatus[],
+  status: EntitlementStatus,
+): Promise<void> {
+  const action: AuditAction | null =
+    status === 'revoked'
+      ? 'entitlement.revoked'
+      : status === 'suspended'
+        ? 'entitlement.suspended'
+        : status === 'active' || status === 'pending_claim'
+          ? 'entitlement.restored'
+          : null;
+  if (!action || previous.every((s) => s === status)) return;
+  // A restore is only one when the entitlement was taken back (not a first activation).
+  if (
+    action === 'entitlement.restored' &&
+    !previous.some((s) => s === 'revoked' || s === 'suspended')
+  )
+    return;
+  const entitlements = await trx
+    .selectFrom('entitlements')
+    .select(['id', 'product_id'])
+    .where('order_id', '=', orderId)
+    .execute();
+  for (const entitlement of entitlements)
+    await recordAudit(trx, {
+      actor: adjustment.kind === 'revocation' ? 'system' : 'stripe',
+      action,
+      target: entitlement.id,
+      detail: {
+        cause: CAUSES[adjustment.kind],
+        externalId: adjustment.external_id,
+        orderId,
+        productId: entitlement.product_id,
+        previous: [...new Set(previous)],
+        status,
+      },
+    });
+}
+
 /** Re-derives the purchase's entitlements after a new fact, and moves its job to match. */
 async function reconcilePurchase(
   trx: DbExecutor,
@@ -151,6 +206,7 @@ async function reconcilePurchase(
   }
   const { previous, status } = await reconcileOrderEntitlements(trx, order.id);
   const revoked = status === 'revoked' && previous.some((s) => s !== 'revoked');
+  await auditEntitlementChange(trx, order.id, adjustment, previous, status);
   const detail = {
     step: adjustment.kind,
     externalId: adjustment.external_id,

@@ -102,7 +102,8 @@ export async function transitionJob(
  * missed): the entitlements take the status their facts dictate — `pending_claim` or
  * `active`, or `revoked` / `suspended` after a refund or dispute — and the job logs
  * `pending_entitlement` (the files are there) then moves to `pending_email`, or to `revoked`.
- * Four round trips after BEGIN: the lock, the facts, the change, COMMIT.
+ * Each entitlement it makes usable gets its `entitlement.granted` audit row in the same
+ * statement. Four round trips after BEGIN: the lock, the facts, the change, COMMIT.
  */
 export async function activateOrderEntitlements(
   db: Db,
@@ -156,6 +157,20 @@ export async function activateOrderEntitlements(
       reconciled as (
         update entitlements set status = ${entitlementStatus}, updated_at = now()
          where order_id = ${job.orderId} and status <> ${entitlementStatus}
+           and not ${productRevokedInForce}
+      ),
+      -- The grant, once per entitlement: only the call that moves it to a usable status writes
+      -- it (the CTE reads the statuses from before the update above).
+      granted as (
+        insert into audit_log (actor, action, target, detail)
+        select 'system', 'entitlement.granted', entitlements.id::text,
+               jsonb_build_object('cause', case o.source when 'stripe' then 'payment' else o.source end,
+                                  'orderId', o.id, 'purchaseKey', o.purchase_key,
+                                  'productId', entitlements.product_id, 'previous', entitlements.status,
+                                  'status', ${entitlementStatus}::text)
+          from entitlements join orders o on o.id = entitlements.order_id
+         where entitlements.order_id = ${job.orderId} and entitlements.status <> ${entitlementStatus}
+           and ${entitlementStatus}::text in ('active', 'pending_claim')
            and not ${productRevokedInForce}
       )
       select status from job_moved`.execute(trx);

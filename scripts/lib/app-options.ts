@@ -3,6 +3,7 @@ import type { JSONWebKeySet } from 'jose';
 import type { Client } from '@temporalio/client';
 import { loggerOptions, type AppDeps } from '../../api/app.ts';
 import { createStripeClient } from '../../drivers/stripe.ts';
+import { alertSinksFromConfig } from '../../drivers/alert-sinks.ts';
 import { createAnalyticsSink } from '../../drivers/analytics/index.ts';
 import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
@@ -73,10 +74,7 @@ export function appDepsFromConfig(config: Config, db: Db, temporal: Client): App
       // A buyer clicks a few links a minute; 60 per address stops scraping, not people.
       rateLimitPerMinute: 60,
     },
-    alertSinks: {
-      slackWebhookUrl: config.ALERT_SLACK_WEBHOOK_URL,
-      webhookUrl: config.ALERT_WEBHOOK_URL,
-    },
+    alertSinks: alertSinksFromConfig(config),
     webhook: {
       bodyLimitBytes: config.WEBHOOK_BODY_LIMIT_BYTES,
       dispatchConcurrency: config.WEBHOOK_DISPATCH_CONCURRENCY,

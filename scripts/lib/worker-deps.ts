@@ -4,6 +4,7 @@ import type { Db } from '../../db/database.ts';
 import { createEmailDriver } from '../../drivers/email/index.ts';
 import { createStripeClient } from '../../drivers/stripe.ts';
 import { createAnalyticsSink } from '../../drivers/analytics/index.ts';
+import { alertSinksFromConfig } from '../../drivers/alert-sinks.ts';
 import { createStorage, linkSigning } from './services.ts';
 
 /** The activities' dependencies as the configuration describes them (the worker's wiring). */
@@ -18,9 +19,6 @@ export function createActivityDeps(config: Config, db: Db): ActivityDeps {
     emailFrom: config.EMAIL_FROM,
     searchAttributeHashKey: config.SEARCH_ATTRIBUTE_HASH_KEY,
     analytics: createAnalyticsSink(config),
-    alerts: {
-      slackWebhookUrl: config.ALERT_SLACK_WEBHOOK_URL,
-      webhookUrl: config.ALERT_WEBHOOK_URL,
-    },
+    alerts: alertSinksFromConfig(config),
   };
 }

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
 import { createStripeClient } from '../../drivers/stripe.ts';
+import { alertSinksFromConfig } from '../../drivers/alert-sinks.ts';
 import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
 import { dayWindow, previousDayWindow, runReconciliation } from '../../support/reconciliation.ts';
@@ -44,10 +45,7 @@ export async function runReconcileCommand(
       db,
       temporal,
       stripe: createStripeClient(config.STRIPE_SECRET_KEY, config.STRIPE_API_URL),
-      sinks: {
-        slackWebhookUrl: config.ALERT_SLACK_WEBHOOK_URL,
-        webhookUrl: config.ALERT_WEBHOOK_URL,
-      },
+      sinks: alertSinksFromConfig(config),
     },
     { window, heal, actor, purchaseKeys: values['payment-intent'] },
   );

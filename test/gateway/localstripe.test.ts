@@ -88,6 +88,13 @@ describe('against localstripe', () => {
       { since: startedAt },
     );
     expect(second.redriven).toEqual([]);
+    // The runbook's command (`npm run ops -- events gap-check`) finds nothing left to re-drive.
+    const [cli] = JSON.parse((await ops('events', 'gap-check', '--hours', '1')).stdout) as {
+      checked: number;
+      redriven: string;
+    }[];
+    expect(cli!.checked).toBeGreaterThanOrEqual(1);
+    expect(cli!.redriven).toBe('');
   });
 
   it('fulfils a real signed payment_intent.succeeded that localstripe posts to the webhook endpoint', async () => {

@@ -174,6 +174,8 @@ describe('per-product revoke and restore (admin API)', () => {
 
     expect((await auditOf(stack, entitlementId)).map((a) => [a.actor, a.action, a.reason])).toEqual(
       [
+        // The paid purchase's grant (docs/AUDIT.md), then the operator's two actions.
+        ['system', 'entitlement.granted', null],
         ['alice', 'entitlement.revoked', 'ticket 88: wrong product sold'],
         ['alice', 'entitlement.restored', 'ticket 88: sold correctly after all'],
       ],

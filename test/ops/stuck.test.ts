@@ -32,6 +32,8 @@ import {
 import { runOperationsScan, STUCK_SCAN_INTERVAL_SECONDS } from '../../support/stuck.ts';
 import { stuckScanJob } from '../../worker/operations.ts';
 import { startPeriodicJobs } from '../../worker/periodic.ts';
+import { startOutboxRelay, type OutboxRelay } from '../../worker/outbox-relay.ts';
+import { alertOutboxSinks } from '../../drivers/alert-sinks.ts';
 import { createScratchDatabase } from '../helpers/database.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 
@@ -65,6 +67,8 @@ let receiver: Awaited<ReturnType<typeof startAlertReceiver>>;
 let connection: NativeConnection;
 let worker: Worker;
 let workerRun: Promise<void>;
+/** Delivers the queued alerts to the receiver, as the workers' outbox relay does. */
+let alertRelay: OutboxRelay;
 const taskQueue = `ops-stuck-test-${randomBytes(4).toString('hex')}`;
 /** The email provider of this file's worker hangs until the test lets it answer. */
 let releaseEmail: () => void = () => undefined;
@@ -99,8 +103,10 @@ beforeAll(async () => {
     ...tracingWorkerOptions(),
   });
   workerRun = worker.run();
+  alertRelay = startOutboxRelay(stack.db, alertOutboxSinks(stack.db, sinks()), { pollMs: 50 });
 });
 afterAll(async () => {
+  await alertRelay?.stop();
   releaseEmail();
   worker?.shutdown();
   await workerRun;
@@ -118,6 +124,14 @@ const alertConfig = () => ({
   ALERT_SLACK_WEBHOOK_URL: `${receiver.url}/slack`,
   ALERT_WEBHOOK_URL: `${receiver.url}/hook`,
 });
+
+/** What the receiver got about a workflow, once the relay delivered `count` posts. */
+async function postedAbout(workflowId: string, count: number) {
+  const about = () => receiver.received.filter((r) => JSON.stringify(r.body).includes(workflowId));
+  await waitFor(`${count} alert posts about ${workflowId}`, async () => about().length >= count);
+  await alertRelay.deliverDue();
+  return about();
+}
 
 /** One scan, as the workers' periodic job runs it, with the clock at `asOf`. */
 function scan({ asOf, failureThreshold = 1_000_000 }: { asOf: Date; failureThreshold?: number }) {
@@ -228,7 +242,7 @@ describe('stuck fulfillments', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ kind: 'fulfillment.stuck', severity: 'warning' });
     expect(rows[0]!.summary).toContain(`${workflowId} has been pending_email for 5 minutes`);
-    const posted = receiver.received.filter((r) => JSON.stringify(r.body).includes(workflowId));
+    const posted = await postedAbout(workflowId, 2);
     expect(posted.map((r) => r.path).sort()).toEqual(['/hook', '/slack']);
     expect(posted.find((r) => r.path === '/slack')!.body['text']).toContain('pending_email');
 
@@ -302,7 +316,7 @@ describe('stuck fulfillments', () => {
       await Promise.all(replicas.map((replica) => replica.stop()));
       await handle.terminate('test done');
     }
-    const posted = receiver.received.filter((r) => JSON.stringify(r.body).includes(workflowId));
+    const posted = await postedAbout(workflowId, 2);
     expect(posted.map((r) => r.path).sort()).toEqual(['/hook', '/slack']);
   });
 
@@ -340,11 +354,13 @@ describe('stuck fulfillments', () => {
     expect(rows[0]).toMatchObject({ kind: 'fulfillment.failure_rate', severity: 'critical' });
     expect(first.failureRateAlerted).toBe(true);
     expect(second.failureRateAlerted).toBe(false);
-    expect(
+    const failureRateHooks = () =>
       receiver.received.filter(
         (r) => r.path === '/hook' && r.body['kind'] === 'fulfillment.failure_rate',
-      ),
-    ).toHaveLength(1);
+      );
+    await waitFor('the failure-rate alert delivered', async () => failureRateHooks().length > 0);
+    await alertRelay.deliverDue();
+    expect(failureRateHooks()).toHaveLength(1);
 
     // Two hours on, none of these failures is within the hour: no alert for that hour.
     const quiet = new Date(now.getTime() + 2 * 3_600_000);
