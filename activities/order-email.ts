@@ -11,6 +11,7 @@ import {
   recordOrderEmailError,
   type OrderForEmail,
 } from '../db/queries/order-emails.ts';
+import { findCancellationAdjustment } from '../db/queries/adjustments.ts';
 import type { NewClaimToken } from '../db/tables/claim-tokens.ts';
 import { fulfillmentLatency } from '../observability/metrics.ts';
 import {
@@ -21,7 +22,7 @@ import {
 import { raiseAlert, type AlertSinks } from '../support/alerts.ts';
 import type { EmailDriver, SentEmail } from '../drivers/email/driver.ts';
 import { EmailSendError } from '../drivers/email/errors.ts';
-import { renderOrderEmail } from '../drivers/email/templates.ts';
+import { renderOrderEmail, type CancellationMoney } from '../drivers/email/templates.ts';
 
 /**
  * A provider's message with email addresses replaced: failure messages are stored in workflow
@@ -113,6 +114,7 @@ function renderRecordedOrder(
   kind: OrderEmailKind,
   links: DownloadLinkSigning | undefined,
   sequence = 1,
+  adjustment?: CancellationMoney,
 ) {
   const expiresAt = new Date(Date.now() + DOWNLOAD_LINK_TTL_SECONDS * 1000);
   // A cancellation after the first is an operator's per-product revoke: it lists the products
@@ -143,6 +145,7 @@ function renderRecordedOrder(
     guest: order.auth_user_id === null,
     claimUrl: claim?.url,
     partial,
+    adjustment,
   });
   return { recipient: order.email, rendered, claimToken: claim?.stored ?? null };
 }
@@ -175,7 +178,19 @@ export async function attemptOrderEmail(
   if (order.recorded) {
     message = await countOrderEmailAttempt(db, idempotencyKey);
   } else {
-    const { recipient, rendered, claimToken } = renderRecordedOrder(order, kind, links, sequence);
+    // A whole-order cancellation comes from a refund or a lost dispute: the email says how much,
+    // why and when the money arrives. An operator's per-product revoke (sequence > 1) does not.
+    const adjustment =
+      kind === 'cancellation' && (sequence ?? 1) === 1
+        ? await findCancellationAdjustment(db, order.purchase_key)
+        : undefined;
+    const { recipient, rendered, claimToken } = renderRecordedOrder(
+      order,
+      kind,
+      links,
+      sequence,
+      adjustment,
+    );
     message = await claimOrderEmailAttempt(
       db,
       { idempotency_key: idempotencyKey, kind, recipient, order_id: orderId, ...rendered },

@@ -88,7 +88,10 @@ export interface AppDeps {
    * the catalog import checks. Omitted: no /admin routes.
    */
   admin?: Pick<AdminRoutesOptions, 'tokens'> &
-    Pick<AdminRoutesOptions['operations'], 'temporalUi' | 'storage' | 'emailHashKey' | 'links'>;
+    Pick<AdminRoutesOptions['operations'], 'temporalUi' | 'storage' | 'emailHashKey' | 'links'> & {
+      /** STORE_CURRENCY, for GET /admin/preflight (default usd). */
+      storeCurrency?: string | undefined;
+    };
   /**
    * The support console (/console): its OpenID Connect client and session keys. Needs `admin`
    * (its Temporal UI and storage). Omitted: no console.
@@ -293,11 +296,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     tokens: deps.serviceTokens ?? [],
   });
   if (deps.admin) {
-    const { tokens, ...services } = deps.admin;
+    const { tokens, storeCurrency, ...services } = deps.admin;
     await app.register(registerAdminRoutes, {
       tokens,
       operations: { db: deps.db, temporal: deps.temporal, ...services },
       reconciliation: { stripe: deps.stripe, sinks: deps.alertSinks ?? {} },
+      preflight: {
+        stripe: deps.stripe,
+        publicBaseUrl: deps.publicBaseUrl ?? 'http://localhost:3000',
+        webhookSecrets: deps.stripeWebhookSecrets,
+        currency: storeCurrency ?? 'usd',
+      },
     });
   }
   if (deps.console && deps.admin) {

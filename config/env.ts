@@ -116,6 +116,12 @@ export const envSchema = z.object({
     .string({ error: 'is required (a Stripe secret key, sk_…)' })
     .regex(/^(sk|rk)_/, 'must be a Stripe secret or restricted key (sk_… or rk_…)'),
   STRIPE_API_URL: z.url().optional(),
+  /** The currency the store sells in: `ops preflight` checks every product's price is in it. */
+  STORE_CURRENCY: z
+    .string()
+    .regex(/^[A-Za-z]{3}$/, 'must be a three-letter ISO 4217 code such as usd')
+    .transform((code) => code.toLowerCase())
+    .default('usd'),
   STRIPE_WEBHOOK_SECRETS: commaList.pipe(
     z
       .array(z.string().startsWith('whsec_', 'every secret must start with whsec_'))

@@ -60,3 +60,13 @@ export function createStripeClient(secretKey: string, apiUrl?: string): Stripe {
     httpClient,
   });
 }
+
+/** Every webhook endpoint of the account (`GET /v1/webhook_endpoints`, paged), at most 1,000. */
+export async function listWebhookEndpoints(stripe: Stripe): Promise<Stripe.WebhookEndpoint[]> {
+  return stripe.webhookEndpoints.list({ limit: 100 }).autoPagingToArray({ limit: 1000 });
+}
+
+/** Every price of the account, active or not (`GET /v1/prices`, paged), at most 10,000. */
+export async function listPrices(stripe: Stripe): Promise<Stripe.Price[]> {
+  return stripe.prices.list({ limit: 100 }).autoPagingToArray({ limit: 10_000 });
+}

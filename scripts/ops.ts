@@ -29,6 +29,7 @@ import {
 import { CATALOG_USAGE, runCatalogCommand } from './ops/catalog.ts';
 import { runSchedulesCommand, SCHEDULES_USAGE } from './ops/schedules.ts';
 import { runWorkflowsCommand, WORKFLOWS_USAGE } from './ops/workflows.ts';
+import { PREFLIGHT_USAGE, runPreflightCommand } from './ops/preflight.ts';
 import { ALERTS_USAGE, runAlertsCommand } from './ops/alerts.ts';
 import { AUDIT_USAGE, runAuditCommand } from './ops/audit.ts';
 
@@ -49,6 +50,7 @@ ${DSAR_USAGE}
 ${CATALOG_USAGE}
 ${SCHEDULES_USAGE}
 ${WORKFLOWS_USAGE}
+${PREFLIGHT_USAGE}
 ${ALERTS_USAGE}
 ${AUDIT_USAGE}`;
 
@@ -87,6 +89,17 @@ if (argv[0] === 'email' && argv[1] === 'drill') {
   process.exit();
 }
 const db = await connectDatabase(databaseTarget(config, false));
+if (argv[0] === 'preflight') {
+  // Stripe, storage and the catalog: Temporal plays no part.
+  try {
+    await runPreflightCommand(argv.slice(1), { db, config, json });
+  } catch (error) {
+    exitWithError(error);
+  } finally {
+    await db.destroy();
+  }
+  process.exit();
+}
 if (argv[0] === 'alerts' || argv[0] === 'audit') {
   // The database alone: alerts and audit rows need no Temporal call.
   await (

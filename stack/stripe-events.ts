@@ -106,6 +106,8 @@ export function buildChargeRefundedEvent(options: {
   amount?: number;
   amountRefunded: number;
   refundId?: string;
+  /** `refund.reason`: `requested_by_customer`, `duplicate`, `fraudulent`… */
+  reason?: string;
 }) {
   const amount = options.amount ?? 2900;
   return stripeEvent('charge.refunded', {
@@ -118,7 +120,13 @@ export function buildChargeRefundedEvent(options: {
     currency: 'eur',
     refunds: {
       object: 'list',
-      data: [{ id: options.refundId ?? stripeTestId('re'), amount: options.amountRefunded }],
+      data: [
+        {
+          id: options.refundId ?? stripeTestId('re'),
+          amount: options.amountRefunded,
+          ...(options.reason ? { reason: options.reason } : {}),
+        },
+      ],
     },
   });
 }

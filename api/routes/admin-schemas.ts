@@ -463,6 +463,20 @@ const conflict = ['the current state forbids it (the message says why)', errorRe
   z.ZodType,
 ];
 
+/** `GET /admin/preflight`: the rows `npm run ops -- preflight` prints. */
+export const adminPreflightResponse = z.object({
+  ok: z.boolean(),
+  rows: z.array(
+    z.object({
+      check: z.enum(['webhook endpoint', 'webhook event', 'signing secret', 'price', 'asset']),
+      subject: z.string(),
+      result: z.enum(['ok', 'FAIL']),
+      detail: z.string(),
+    }),
+  ),
+  failures: z.array(z.string()),
+});
+
 const tooMany = [
   'too many of these lately (the message says when to try again)',
   errorResponse,
@@ -673,6 +687,17 @@ export const ADMIN_OPERATIONS: Operation[] = [
       400: ['every problem found, nothing imported', adminProblemsResponse],
     },
   ),
+  operatorOnly({
+    method: 'get',
+    path: '/admin/preflight',
+    summary:
+      'Pre-launch check of the Stripe account and storage: webhook endpoint and event types, signing secret, prices, catalog files (admin)',
+    responses: {
+      200: ['every check; ok is false when a row failed', adminPreflightResponse],
+      401: unauthorized,
+      403: forbidden,
+    },
+  }),
   operatorOnly({
     method: 'get',
     path: '/admin/webhook-events',

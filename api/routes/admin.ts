@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import { listReconciliationRuns } from '../../db/queries/reconciliation-runs.ts';
 import { listWebhookEvents } from '../../db/queries/webhook-events.ts';
 import { importCatalog } from '../../support/catalog.ts';
+import { runPreflight, type PreflightDeps } from '../../support/preflight.ts';
 import { OperationError, type Authorship, type OperationsDeps } from '../../support/context.ts';
 import { reissueClaimLink } from '../../support/claims.ts';
 import { checkEntitlementStorage } from '../../support/storage-check.ts';
@@ -62,6 +63,8 @@ export interface AdminRoutesOptions {
   tokens: readonly OperatorToken[];
   /** For running reconciliation from the API: Stripe and where its summary alert goes. */
   reconciliation: { stripe: Stripe; sinks: AlertSinks };
+  /** GET /admin/preflight: what the pre-launch check compares the Stripe account with. */
+  preflight: Omit<PreflightDeps, 'db' | 'storage'>;
 }
 
 const STATUS_OF: Record<OperationError['kind'], number> = {
@@ -87,7 +90,7 @@ function refused(reply: FastifyReply, error: unknown) {
  */
 export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (
   app,
-  { operations, tokens, reconciliation },
+  { operations, tokens, reconciliation, preflight },
 ) => {
   const support = { preHandler: requireOperator(tokens, 'support') };
   const admin = { preHandler: requireOperator(tokens, 'admin') };
@@ -289,6 +292,9 @@ export const registerAdminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async
     handle(adminCatalogBody, (b, request) =>
       importCatalog(operations, b.catalog, { ...who(request, b.reason), dryRun: b.dry_run }),
     ),
+  );
+  app.get('/admin/preflight', admin, async () =>
+    runPreflight({ db: operations.db, storage: operations.storage, ...preflight }),
   );
   app.get(
     '/admin/webhook-events',

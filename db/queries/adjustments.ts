@@ -254,3 +254,41 @@ export async function findPurchaseStatus(
     .where('orders.id', '=', orderId)
     .executeTakeFirst();
 }
+
+/** What a cancellation email says about the money: the refund or lost dispute behind it. */
+export interface CancellationAdjustment {
+  kind: 'refund' | 'dispute';
+  /** Refunds: the charge's amount refunded so far. Disputes: the disputed amount. */
+  amount: number;
+  currency: string | null;
+  /** Stripe's reason code, when the event carried one. */
+  reason: string | null;
+}
+
+/**
+ * The adjustment that explains a purchase's cancellation: a lost dispute first, else its
+ * largest refund (a charge's refunds record the amount refunded so far). Undefined when the
+ * purchase has neither (a reward revocation, an operator's revoke).
+ */
+export async function findCancellationAdjustment(
+  db: DbExecutor,
+  purchaseKey: string,
+): Promise<CancellationAdjustment | undefined> {
+  const row = await db
+    .selectFrom('payment_adjustments')
+    .select(['kind', 'amount', 'currency', 'reason'])
+    .where('purchase_key', '=', purchaseKey)
+    .where((eb) =>
+      eb.or([
+        eb('kind', '=', 'refund'),
+        eb.and([eb('kind', '=', 'dispute'), eb('status', '=', 'lost')]),
+      ]),
+    )
+    .orderBy(sql`case when kind = 'dispute' then 0 else 1 end`)
+    .orderBy('amount', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row
+    ? { ...row, kind: row.kind as 'refund' | 'dispute', amount: Number(row.amount) }
+    : undefined;
+}

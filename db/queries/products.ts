@@ -15,6 +15,11 @@ export async function findProductsBySkus(db: DbExecutor, skus: string[]): Promis
   return db.selectFrom('products').selectAll().where('sku', 'in', skus).execute();
 }
 
+/** The whole catalog, by SKU (a catalog is hundreds of products, not millions). */
+export async function listProducts(db: DbExecutor): Promise<Product[]> {
+  return db.selectFrom('products').selectAll().orderBy('sku').limit(10_000).execute();
+}
+
 export async function countProducts(db: DbExecutor): Promise<number> {
   const row = await db
     .selectFrom('products')

@@ -36,6 +36,8 @@ export interface DeliveryEmailData {
   guest: boolean;
   /** Cancellation only: some products of the order were taken back, the others stay. */
   partial?: boolean | undefined;
+  /** Cancellation only: the refund or lost dispute behind it (amount, reason, timeline). */
+  adjustment?: CancellationMoney | undefined;
 }
 
 export function formatAmount(amount: number, currency: string): string {
@@ -112,6 +114,70 @@ export interface CancellationEmailData {
   items: { title: string }[];
   /** Some products of the order were taken back (an operator's per-product revoke). */
   partial?: boolean | undefined;
+  /** The refund or lost dispute behind the cancellation, when there is one. */
+  adjustment?: CancellationMoney | undefined;
+}
+
+/** A refund or lost dispute as the cancellation email states it. */
+export interface CancellationMoney {
+  kind: 'refund' | 'dispute';
+  /** In the currency's minor unit (cents). */
+  amount: number;
+  currency: string | null;
+  /** Stripe's reason code (`refund.reason`, `dispute.reason`). */
+  reason: string | null;
+}
+
+/** Stripe's refund and dispute reason codes in the buyer's words. */
+const REASON_WORDING: Record<string, string> = {
+  // refund.reason
+  requested_by_customer: 'you asked for a refund',
+  duplicate: 'the payment was a duplicate',
+  fraudulent: 'the payment was reported as fraudulent',
+  expired_uncaptured_charge: 'the payment was never completed',
+  // dispute.reason
+  bank_cannot_process: 'your bank could not process the payment',
+  check_returned: 'the payment was returned',
+  credit_not_processed: 'a refund or credit was not processed',
+  customer_initiated: 'you disputed the payment with your bank',
+  debit_not_authorized: 'the payment was not authorized',
+  general: 'you disputed the payment with your bank',
+  incorrect_account_details: 'the account details were incorrect',
+  insufficient_funds: 'the account had insufficient funds',
+  noncompliant: 'your bank found the payment noncompliant',
+  product_not_received: 'you reported the order as not received',
+  product_unacceptable: 'you reported the order as unacceptable',
+  subscription_canceled: 'you reported a cancelled subscription',
+  unrecognized: 'you did not recognize the payment',
+};
+
+/** When the money arrives, as the email says it. */
+export const REFUND_TIMELINE =
+  'Refunds reach your card or account within 5–10 business days, depending on your bank.';
+export const DISPUTE_TIMELINE =
+  'Your bank returns the disputed amount to you on its own timeline; it has decided in your favour.';
+
+/** The reason code in words: a known code's wording, an unknown one as Stripe spells it. */
+export function reasonWording(reason: string | null): string | null {
+  if (!reason) return null;
+  return REASON_WORDING[reason] ?? reason.replaceAll('_', ' ');
+}
+
+/** The lines about the money: amount, reason and timeline. */
+function moneyLines(money: CancellationMoney): string[] {
+  const amount = money.currency ? formatAmount(money.amount, money.currency) : null;
+  const reason = reasonWording(money.reason);
+  if (money.kind === 'refund')
+    return [
+      `Refunded: ${amount ?? 'the amount shown on your payment'}.`,
+      ...(reason ? [`Reason: ${reason}.`] : []),
+      REFUND_TIMELINE,
+    ];
+  return [
+    `Disputed amount: ${amount ?? 'the amount shown on your payment'}.`,
+    ...(reason ? [`Reason: ${reason}.`] : []),
+    DISPUTE_TIMELINE,
+  ];
 }
 
 /** Sent once when a refund or a lost dispute revokes an order's access. */
@@ -122,11 +188,13 @@ export function renderCancellationEmail(data: CancellationEmailData): RenderedEm
   const intro = data.partial
     ? 'Part of your order was cancelled, so these items are no longer available to download (the rest of your order is unchanged):'
     : 'Your order was refunded or cancelled, so these items are no longer available to download:';
+  const money = data.adjustment ? moneyLines(data.adjustment) : [];
   const text = [
     intro,
     '',
     ...data.items.map((item) => `- ${item.title}`),
     '',
+    ...(money.length > 0 ? [...money, ''] : []),
     'Links sent earlier no longer work. Reply to this email if this is unexpected.',
   ].join('\n');
   const html = layout(
@@ -135,6 +203,7 @@ export function renderCancellationEmail(data: CancellationEmailData): RenderedEm
       `<h1>Order ${escapeHtml(data.orderReference)} cancelled</h1>`,
       `<p>${escapeHtml(intro)}</p>`,
       `<ul>${data.items.map((item) => `<li>${escapeHtml(item.title)}</li>`).join('')}</ul>`,
+      ...money.map((line) => `<p>${escapeHtml(line)}</p>`),
       '<p>Links sent earlier no longer work. Reply to this email if this is unexpected.</p>',
     ].join(''),
   );

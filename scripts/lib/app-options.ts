@@ -23,6 +23,7 @@ export function appDepsFromConfig(config: Config, db: Db, temporal: Client): App
       temporalUi: { baseUrl: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE },
       emailHashKey: config.SEARCH_ATTRIBUTE_HASH_KEY,
       storage: createStorage(config),
+      storeCurrency: config.STORE_CURRENCY,
       links: config.DOWNLOAD_TOKEN_SECRETS
         ? { publicBaseUrl: config.PUBLIC_BASE_URL, secrets: config.DOWNLOAD_TOKEN_SECRETS }
         : undefined,
