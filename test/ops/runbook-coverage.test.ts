@@ -47,7 +47,8 @@ const usage = async () =>
 function subcommandsOf(lines: string[]): Map<string, Set<string>> {
   const subs = new Map<string, Set<string>>();
   for (const line of lines) {
-    const [command, word] = line.split(/\s+/);
+    // `cmd sub …`: one space; a description follows the usage after several.
+    const [command, word] = line.split(' ');
     if (!command || !/^[a-z][a-z-]*$/.test(command)) continue;
     const set = subs.get(command) ?? new Set<string>();
     if (word && /^[a-z][a-z-]*$/.test(word)) set.add(word);
