@@ -6,18 +6,22 @@ const tracer = trace.getTracer('fulfillment-orchestrator/db');
 /**
  * `SELECT`, `INSERT`, … and the first table a statement names: a span name without values. A
  * statement of common table expressions (one round trip doing several writes) is named by its
- * first one: `with upserted as (insert into webhook_events …` is `INSERT webhook_events`.
+ * first write, or its first read when it writes nothing: `with account as (select … from
+ * customers), upserted as (insert into customers …` is `INSERT customers`.
  */
 export function statementSummary(sql: string): { operation: string; table: string | null } {
-  let operation = (/^\s*(\w+)/.exec(sql)?.[1] ?? 'QUERY').toUpperCase();
-  if (operation === 'WITH')
-    operation = (
-      /\bas\s*(?:(?:not\s+)?materialized\s*)?\(\s*(select|insert|update|delete)\b/i.exec(
-        sql,
-      )?.[1] ?? operation
-    ).toUpperCase();
-  const table = /\b(?:from|into|update|join)\s+"?([a-z_][a-z0-9_]*)"?/i.exec(sql)?.[1] ?? null;
-  return { operation, table };
+  const tableAfter = (text: string) =>
+    /\b(?:from|into|update|join)\s+"?([a-z_][a-z0-9_]*)"?/i.exec(text)?.[1] ?? null;
+  const operation = (/^\s*(\w+)/.exec(sql)?.[1] ?? 'QUERY').toUpperCase();
+  if (operation !== 'WITH') return { operation, table: tableAfter(sql) };
+  const cte = /\bas\s*(?:(?:not\s+)?materialized\s*)?\(\s*(select|insert|update|delete)\b/gi;
+  const bodies = [...sql.matchAll(cte)];
+  const chosen = bodies.find((body) => body[1]!.toLowerCase() !== 'select') ?? bodies[0] ?? null;
+  if (!chosen) return { operation, table: tableAfter(sql) };
+  return {
+    operation: chosen[1]!.toUpperCase(),
+    table: tableAfter(sql.slice(chosen.index)),
+  };
 }
 
 /**
