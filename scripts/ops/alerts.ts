@@ -10,7 +10,7 @@ import {
   resolveAlert,
 } from '../../support/alerts.ts';
 import { printRows } from '../lib/table.ts';
-import { authorship, parseCount } from './common.ts';
+import { authorship, parsePageLimit, parseSince } from './common.ts';
 import { UsageError } from './events.ts';
 
 export const ALERTS_USAGE = `alerts list [--status open|acknowledged|resolved] [--kind K] [--since ISO] [--limit N] [--before ID]
@@ -41,15 +41,13 @@ export async function runAlertsCommand(
     case 'list': {
       if (values.status && !ALERT_STATUSES.includes(values.status as AlertStatus))
         throw new UsageError(`--status: one of ${ALERT_STATUSES.join(', ')}`);
-      const since = values.since ? new Date(values.since) : undefined;
-      if (since && Number.isNaN(since.getTime()))
-        throw new UsageError(`--since: not a date: ${values.since}`);
+      const since = parseSince(values.since);
       const page = await listAlerts(db, {
         status: values.status as AlertStatus | undefined,
         kind: values.kind,
         since,
         before: values.before,
-        limit: Math.min(500, Math.max(1, parseCount('limit', values.limit, 50))),
+        limit: parsePageLimit(values.limit),
       });
       if (json) {
         console.log(JSON.stringify(page, null, 2));

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import type { Db } from '../../db/database.ts';
 import { listAudit } from '../../support/audit.ts';
 import { printRows } from '../lib/table.ts';
-import { parseCount } from './common.ts';
+import { parsePageLimit, parseSince } from './common.ts';
 import { UsageError } from './events.ts';
 
 export const AUDIT_USAGE = `audit list [--action A] [--actor NAME] [--since ISO] [--order ID|PI|KEY] [--limit N] [--before ID]
@@ -27,16 +27,14 @@ export async function runAuditCommand(
   });
   if (sub !== 'list')
     throw new UsageError(`unknown audit command ${sub ?? '(none)'}\n${AUDIT_USAGE}`);
-  const since = values.since ? new Date(values.since) : undefined;
-  if (since && Number.isNaN(since.getTime()))
-    throw new UsageError(`--since: not a date: ${values.since}`);
+  const since = parseSince(values.since);
   const page = await listAudit(db, {
     action: values.action,
     actor: values.actor,
     since,
     order: values.order,
     before: values.before,
-    limit: Math.min(500, Math.max(1, parseCount('limit', values.limit, 50))),
+    limit: parsePageLimit(values.limit),
   });
   if (json) {
     console.log(JSON.stringify(page, null, 2));

@@ -3,7 +3,6 @@ import type { Config } from '../../config/env.ts';
 import type { Db } from '../../db/database.ts';
 import type { Authorship, OperationsDeps } from '../../support/context.ts';
 import { createStorage } from '../lib/services.ts';
-import { UsageError } from './events.ts';
 
 /** What every operations command receives from scripts/ops.ts. */
 export interface OpsContext {
@@ -52,6 +51,11 @@ export const progress = (line: string): void => {
   process.stderr.write(`… ${line}\n`);
 };
 
+/** A wrong command line: printed with the usage, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
 export function parseCount(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const count = Number(value);
@@ -59,3 +63,15 @@ export function parseCount(name: string, value: string | undefined, fallback: nu
     throw new UsageError(`--${name}: not a whole number: ${value}`);
   return count;
 }
+
+/** `--since ISO`: a date, or a usage error naming the option. */
+export function parseSince(value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) throw new UsageError(`--since: not a date: ${value}`);
+  return date;
+}
+
+/** `--limit N` of a paged list: 50 unless given, held to 1–500. */
+export const parsePageLimit = (value: string | undefined): number =>
+  Math.min(500, Math.max(1, parseCount('limit', value, 50)));

@@ -13,6 +13,7 @@ import { pruneInbox } from '../../gateway/retention.ts';
 import { createStripeClient } from '../../drivers/stripe.ts';
 import type { Client } from '@temporalio/client';
 import { printRows } from '../lib/table.ts';
+import { parseSince, UsageError } from './common.ts';
 
 export const EVENTS_USAGE = `events list [--status ${WEBHOOK_OUTCOMES.join('|')}] [--type T] [--since ISO] [--limit N]   (failed: also purchases that ended needs_attention)
 events replay <evt_id> [--dry-run] [--operator NAME] [--reason TEXT]
@@ -20,16 +21,7 @@ events replay --since ISO [--type T] [--dry-run] [--operator NAME] [--reason TEX
 events prune [--dry-run]            delete settled events older than WEBHOOK_RETENTION_MONTHS
 events gap-check [--hours N]        re-drive handled Stripe events the inbox never received`;
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-function parseSince(value: string | undefined): Date | undefined {
-  if (value === undefined) return undefined;
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw new UsageError(`--since: not a date: ${value}`);
-  return date;
-}
+export { UsageError } from './common.ts';
 
 const operatorName = (given: string | undefined): string =>
   given ?? process.env['USER'] ?? 'operator';
