@@ -262,16 +262,28 @@ export function renderClaimReminderEmail(
     : `Create your account to keep order ${data.orderReference}`;
   const intro =
     'You bought as a guest. Create an account with this email address so your purchases stay on your shelf:';
+  return renderClaimEmail(subject, intro, data, 'Claim your library');
+}
+
+/** An email asking the buyer to claim: the intro, the order's titles and the claim link. */
+function renderClaimEmail(
+  subject: string,
+  intro: string,
+  data: { items: { title: string }[]; claimUrl?: string | undefined },
+  linkLabel: string,
+): RenderedEmail {
   const text = [
     intro,
     '',
     ...data.items.map((item) => `- ${item.title}`),
-    ...(data.claimUrl ? ['', `Claim your library: ${data.claimUrl}`] : []),
+    ...(data.claimUrl ? ['', `${linkLabel}: ${data.claimUrl}`] : []),
   ].join('\n');
   const html = layout(
     subject,
     `<p>${escapeHtml(intro)}</p><ul>${data.items.map((item) => `<li>${escapeHtml(item.title)}</li>`).join('')}</ul>${
-      data.claimUrl ? `<p><a href="${escapeHtml(data.claimUrl)}">Claim your library</a></p>` : ''
+      data.claimUrl
+        ? `<p><a href="${escapeHtml(data.claimUrl)}">${escapeHtml(linkLabel)}</a></p>`
+        : ''
     }`,
   );
   return { subject, html, text };
@@ -302,19 +314,7 @@ export function renderClaimLinkEmail(data: DeliveryEmailData): RenderedEmail {
   const subject = `Claim your library for order ${data.orderReference}`;
   const intro =
     'Here is a fresh link to add your purchase to your account. Links we sent before no longer work.';
-  const text = [
-    intro,
-    '',
-    ...data.items.map((item) => `- ${item.title}`),
-    ...(data.claimUrl ? ['', `Claim it here: ${data.claimUrl}`] : []),
-  ].join('\n');
-  const html = layout(
-    subject,
-    `<p>${escapeHtml(intro)}</p><ul>${data.items.map((item) => `<li>${escapeHtml(item.title)}</li>`).join('')}</ul>${
-      data.claimUrl ? `<p><a href="${escapeHtml(data.claimUrl)}">Claim it here</a></p>` : ''
-    }`,
-  );
-  return { subject, html, text };
+  return renderClaimEmail(subject, intro, data, 'Claim it here');
 }
 
 /** Fresh download links on request (support or the storefront's "resend" button). */
