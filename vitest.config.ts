@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Each file's own database and task queue (test/helpers/file-resources.ts).
+    setupFiles: ['test/helpers/file-setup.ts'],
     // Boots a Temporal dev server, localstripe and a throwaway Postgres database for the run.
     globalSetup: ['test/helpers/global-setup.ts'],
     pool: 'forks',

@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { runReconciliation } from '../support/reconciliation.ts';
 import { runOperationsScan } from '../support/stuck.ts';
+import { onTaskQueue } from '../temporal/client.ts';
 import type { FulfillmentDeps } from './fulfillment.ts';
 
 /** What the every-minute scan (`opsStuckScanWorkflow`) asks of its activity. */
@@ -64,7 +65,13 @@ export function createOperationsActivities({ db, stripe, alerts }: FulfillmentDe
 
     async reconcile(input: ReconcileInput): Promise<ReconcileSummary> {
       const run = await runReconciliation(
-        { db, stripe, temporal: Context.current().client, sinks: alerts },
+        {
+          db,
+          stripe,
+          // A re-driven fulfillment runs on this worker's task queue.
+          temporal: onTaskQueue(Context.current().client, Context.current().info.taskQueue),
+          sinks: alerts,
+        },
         {
           window: { start: new Date(input.windowStart), end: new Date(input.windowEnd) },
           heal: input.heal,

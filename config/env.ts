@@ -61,6 +61,16 @@ export const envSchema = z.object({
   TEMPORAL_CONFIG_FILE: z.string().min(1).optional(),
   TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
   /**
+   * The task queue the workers poll and every start names (default `fulfillment`). One per
+   * deployment: api and worker of one store must agree; two stores on one namespace must not.
+   */
+  TEMPORAL_TASK_QUEUE: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, {
+      error: 'must be letters, digits, dots, dashes or underscores (at most 200)',
+    })
+    .default('fulfillment'),
+  /**
    * Keys that encrypt workflow payloads (AES-256-GCM), as comma-separated `keyId:base64key`
    * (32 bytes each: `openssl rand -base64 32`). The first encrypts; all decrypt, so rotate by
    * putting a new key first and keeping the old ones until their histories expire. Unset:

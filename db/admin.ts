@@ -23,7 +23,37 @@ export async function createDatabase(adminUrl: string, name: string): Promise<vo
   await runAdminStatement(adminUrl, `create database ${checkedName(name)}`);
 }
 
+/**
+ * Creates `name` as a copy of `template` (which no one may be connected to): a migrated,
+ * seeded database in a fraction of the time its migrations take.
+ */
+export async function copyDatabase(
+  adminUrl: string,
+  name: string,
+  template: string,
+): Promise<void> {
+  await runAdminStatement(
+    adminUrl,
+    `create database ${checkedName(name)} template ${checkedName(template)}`,
+  );
+}
+
 /** Drops a database, closing whatever connections are still open on it. */
 export async function dropDatabase(adminUrl: string, name: string): Promise<void> {
   await runAdminStatement(adminUrl, `drop database if exists ${checkedName(name)} with (force)`);
+}
+
+/** The names of the databases on the server that start with `prefix`. */
+export async function listDatabases(adminUrl: string, prefix: string): Promise<string[]> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ datname: string }>(
+      'select datname from pg_database where starts_with(datname, $1) order by datname',
+      [prefix],
+    );
+    return rows.map((row) => row.datname);
+  } finally {
+    await admin.end();
+  }
 }

@@ -76,8 +76,7 @@ async function startPurchase({ env, db }: Context, options: { userId?: string } 
   };
   // As the gateway starts it: the status and keys set at start.
   const handle = await env.client.workflow.start('fulfillmentWorkflow', {
-    ...fulfillmentStartOptions(input),
-    taskQueue: TASK_QUEUE,
+    ...fulfillmentStartOptions(TASK_QUEUE, input),
   });
   return { paymentIntentId, handle };
 }
@@ -99,8 +98,7 @@ async function startCheckoutPaymentIntent({ env, db }: Context) {
     awaitCheckoutSession: true,
   };
   const handle = await env.client.workflow.start('fulfillmentWorkflow', {
-    ...fulfillmentStartOptions(input),
-    taskQueue: TASK_QUEUE,
+    ...fulfillmentStartOptions(TASK_QUEUE, input),
   });
   return { paymentIntentId, handle };
 }
@@ -172,13 +170,12 @@ const scenarios: Record<string, (context: Context) => Promise<Record<string, Wor
     await recordStripeEvent(context.db, session);
     // As the gateway hands it over: signal-with-start into the waiting run.
     await context.env.client.workflow.signalWithStart('fulfillmentWorkflow', {
-      ...fulfillmentStartOptions({
+      ...fulfillmentStartOptions(TASK_QUEUE, {
         source: 'stripe',
         purchaseKey: paymentIntentId,
         paymentIntentId,
         stripeEventId: session.id,
       }),
-      taskQueue: TASK_QUEUE,
       signal: checkoutSessionSignal,
       signalArgs: [{ stripeEventId: session.id }],
     });

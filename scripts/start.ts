@@ -167,6 +167,7 @@ health.polling(monitor);
 ensureOperationsSchedules(temporal, {
   reconcileAutoHeal: config.RECONCILE_AUTO_HEAL,
   reconcileCron: config.RECONCILE_CRON,
+  taskQueue: config.TEMPORAL_TASK_QUEUE,
 }).catch((error: unknown) => console.warn('schedules not reconciled:', error));
 const app = await buildApp({
   ...appDepsFromConfig(config, db, temporal),

@@ -304,9 +304,14 @@ export async function startDeployedStack(
     });
     cleanups.add('worker', stopIntended(worker));
     stack.worker = worker;
-    await waitForPoller(components.temporal, FULFILLMENT_TASK_QUEUE, worker.child.pid!, {
-      abort: () => worker.exitReason(),
-    });
+    await waitForPoller(
+      components.temporal,
+      env['TEMPORAL_TASK_QUEUE'] ?? FULFILLMENT_TASK_QUEUE,
+      worker.child.pid!,
+      {
+        abort: () => worker.exitReason(),
+      },
+    );
     superviseCrashes(worker, 'worker', crashes, intended, startWorker);
     return worker;
   };

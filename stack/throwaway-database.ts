@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createDatabase, dropDatabase } from '../db/admin.ts';
+import { createDatabase, dropDatabase, listDatabases } from '../db/admin.ts';
 import { connectDatabase } from '../db/connect.ts';
 import { prepareLocalDatabase } from './demo-data.ts';
 
@@ -38,4 +38,9 @@ export async function createThrowawayDatabase(
     throw error;
   }
   return { url: url.toString(), drop };
+}
+
+/** Drops every database whose name starts with `prefix` (a run's leftovers). */
+export async function dropDatabasesNamed(adminUrl: string, prefix: string): Promise<void> {
+  for (const name of await listDatabases(adminUrl, prefix)) await dropDatabase(adminUrl, name);
 }

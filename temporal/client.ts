@@ -2,10 +2,13 @@ import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client/index.js';
 import type { TemporalSettingNames } from '../config/temporal-connection.ts';
+import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
 
 export interface TemporalTarget {
   address: string;
   namespace: string;
+  /** The task queue workers poll and starts name (TEMPORAL_TASK_QUEUE; default `fulfillment`). */
+  taskQueue?: string;
   /** Encrypts payloads (temporal/data-converter.ts); every client and worker must share it. */
   dataConverter?: DataConverter;
   /** TLS (mTLS with a client certificate pair), from TEMPORAL_TLS_* or the profile. */
@@ -49,15 +52,37 @@ const channelArgs = {
  */
 const interceptors = () => ({ workflow: [new OpenTelemetryWorkflowClientInterceptor()] });
 
-/** A client on its own connection; close it with `client.connection.close()`. */
-export async function connectTemporalClient(target: TemporalTarget): Promise<Client> {
-  const connection = await Connection.connect({ ...connectionOptions(target), channelArgs });
-  return new Client({
+/** The task queue each client's starts name: the one of the target it was made for. */
+const taskQueues = new WeakMap<Client, string>();
+
+/** The task queue `client`'s workflow starts name (its target's, else `fulfillment`). */
+export function taskQueueOf(client: Client): string {
+  return taskQueues.get(client) ?? FULFILLMENT_TASK_QUEUE;
+}
+
+/**
+ * `client` with its starts on `taskQueue`: for a client the SDK made (an activity's
+ * `Context.current().client`), whose starts belong on the worker's own task queue.
+ */
+export function onTaskQueue(client: Client, taskQueue: string): Client {
+  taskQueues.set(client, taskQueue);
+  return client;
+}
+
+function clientFor(target: TemporalTarget, connection: Client['connection']): Client {
+  const client = new Client({
     connection,
     namespace: target.namespace,
     interceptors: interceptors(),
     ...(target.dataConverter ? { dataConverter: target.dataConverter } : {}),
   });
+  if (target.taskQueue) taskQueues.set(client, target.taskQueue);
+  return client;
+}
+
+/** A client on its own connection; close it with `client.connection.close()`. */
+export async function connectTemporalClient(target: TemporalTarget): Promise<Client> {
+  return clientFor(target, await Connection.connect({ ...connectionOptions(target), channelArgs }));
 }
 
 /**
@@ -65,12 +90,7 @@ export async function connectTemporalClient(target: TemporalTarget): Promise<Cli
  * webhooks) while Temporal is still down.
  */
 export function lazyTemporalClient(target: TemporalTarget): Client {
-  return new Client({
-    connection: Connection.lazy({ ...connectionOptions(target), channelArgs }),
-    namespace: target.namespace,
-    interceptors: interceptors(),
-    ...(target.dataConverter ? { dataConverter: target.dataConverter } : {}),
-  });
+  return clientFor(target, Connection.lazy({ ...connectionOptions(target), channelArgs }));
 }
 
 /** Calls `withinTimeout` gave up on that have not settled yet (they may still be retrying). */

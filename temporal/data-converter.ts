@@ -31,6 +31,7 @@ export function payloadDataConverter(
 export function temporalTargetFromConfig(config: {
   TEMPORAL_ADDRESS: string;
   TEMPORAL_NAMESPACE: string;
+  TEMPORAL_TASK_QUEUE?: string;
   PAYLOAD_ENCRYPTION_KEYS?: readonly PayloadKey[] | undefined;
   temporalConnection?: TemporalConnectionSettings;
 }): TemporalTarget {
@@ -39,6 +40,7 @@ export function temporalTargetFromConfig(config: {
   return {
     address: config.TEMPORAL_ADDRESS,
     namespace: config.TEMPORAL_NAMESPACE,
+    ...(config.TEMPORAL_TASK_QUEUE ? { taskQueue: config.TEMPORAL_TASK_QUEUE } : {}),
     ...(dataConverter ? { dataConverter } : {}),
     ...(connection?.tls !== undefined ? { tls: connection.tls } : {}),
     ...(connection?.apiKey !== undefined ? { apiKey: connection.apiKey } : {}),

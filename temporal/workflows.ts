@@ -14,7 +14,6 @@ import {
   claimedSignal,
   claimLinkWorkflowId,
   disputeEventSignal,
-  FULFILLMENT_TASK_QUEUE,
   fulfillmentStatusQuery,
   fulfillmentWorkflowId,
   operatorRevocationWorkflowId,
@@ -31,7 +30,7 @@ import {
   type ClaimLinkInput,
   type RewardRevocationInput,
 } from '../workflows/contracts.ts';
-import { withinTimeout } from './client.ts';
+import { taskQueueOf, withinTimeout } from './client.ts';
 
 /** How long one call waits for Temporal before the caller leaves the work to a retry. */
 const TEMPORAL_CALL_DEADLINE_MS = 5_000;
@@ -42,6 +41,7 @@ const TEMPORAL_CALL_DEADLINE_MS = 5_000;
  * set at start, so the Temporal UI finds the run before its first step.
  */
 export function fulfillmentStartOptions(
+  taskQueue: string,
   input: FulfillmentInput,
   policies: Pick<WorkflowStartOptions, 'workflowIdConflictPolicy' | 'workflowIdReusePolicy'> = {
     workflowIdConflictPolicy: 'USE_EXISTING',
@@ -50,7 +50,7 @@ export function fulfillmentStartOptions(
   },
 ) {
   return {
-    taskQueue: FULFILLMENT_TASK_QUEUE,
+    taskQueue,
     workflowId: fulfillmentWorkflowId(input.purchaseKey),
     args: [input] as [FulfillmentInput],
     ...policies,
@@ -69,7 +69,7 @@ export function fulfillmentStartOptions(
  * one is success. Returns the workflow id.
  */
 export async function startFulfillment(temporal: Client, input: FulfillmentInput): Promise<string> {
-  const options = fulfillmentStartOptions(input);
+  const options = fulfillmentStartOptions(taskQueueOf(temporal), input);
   await withinCallDeadline(temporal, () =>
     temporal.workflow.start(WORKFLOW_TYPES.fulfillment, options),
   );
@@ -88,7 +88,7 @@ export async function restartFulfillment(
 ): Promise<string> {
   const handle = await temporal.workflow.start(
     WORKFLOW_TYPES.fulfillment,
-    fulfillmentStartOptions(input, {
+    fulfillmentStartOptions(taskQueueOf(temporal), input, {
       workflowIdConflictPolicy: replaceOpenRun ? 'TERMINATE_EXISTING' : 'USE_EXISTING',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
     }),
@@ -107,7 +107,7 @@ export async function signalCheckoutSession(
   input: FulfillmentInput,
 ): Promise<boolean> {
   if (input.source !== 'stripe') throw new Error('a checkout session is a Stripe purchase');
-  const options = fulfillmentStartOptions(input);
+  const options = fulfillmentStartOptions(taskQueueOf(temporal), input);
   let delivered = true;
   const deadline = new Date(Date.now() + TEMPORAL_CALL_DEADLINE_MS);
   const attempt = temporal.connection.withDeadline(deadline, async () => {
@@ -148,7 +148,7 @@ export async function signalDisputeEvent(
 ): Promise<void> {
   await withinCallDeadline(temporal, () =>
     temporal.workflow.signalWithStart(WORKFLOW_TYPES.dispute, {
-      taskQueue: FULFILLMENT_TASK_QUEUE,
+      taskQueue: taskQueueOf(temporal),
       workflowId,
       args: [],
       signal: disputeEventSignal,
@@ -303,7 +303,7 @@ async function signalIfOpen(
  */
 function startOnce(temporal: Client, workflowType: string, workflowId: string, input: unknown) {
   return temporal.workflow.start(workflowType, {
-    taskQueue: FULFILLMENT_TASK_QUEUE,
+    taskQueue: taskQueueOf(temporal),
     workflowId,
     args: [input],
     workflowIdConflictPolicy: 'USE_EXISTING',

@@ -3,7 +3,7 @@ import type { Db } from '../db/database.ts';
 import { alertOutboxSinks, alertSinksFromConfig } from '../drivers/alert-sinks.ts';
 import { analyticsOutboxSinks } from '../drivers/analytics/index.ts';
 import { runOperationsScan, STUCK_SCAN_INTERVAL_SECONDS } from '../support/stuck.ts';
-import { lazyTemporalClient, type TemporalTarget } from '../temporal/client.ts';
+import { lazyTemporalClient, taskQueueOf, type TemporalTarget } from '../temporal/client.ts';
 import { jsonLineLog } from '../temporal/connection-check.ts';
 import { operationsSchedules, reconcileSchedules } from '../temporal/schedules.ts';
 import { FULFILLMENT_TASK_QUEUE } from '../workflows/contracts.ts';
@@ -73,6 +73,7 @@ export async function startWorkerOperations(
           operationsSchedules({
             reconcileAutoHeal: config.RECONCILE_AUTO_HEAL,
             reconcileCron: config.RECONCILE_CRON,
+            taskQueue: taskQueueOf(client),
           }),
           { mode: 'create-missing' },
         );
@@ -87,7 +88,7 @@ export async function startWorkerOperations(
         }
       },
     },
-    stuckScanJob(config, db, client),
+    stuckScanJob(config, db, client, { taskQueue: taskQueueOf(client) }),
     ...gatewayPeriodicJobs(config, db),
   ]);
   const stopPeriodic = async () => {
@@ -119,7 +120,7 @@ export async function startWorkerOperations(
 /**
  * The stuck scan (support/stuck.ts) once per `STUCK_SCAN_INTERVAL_SECONDS` across the fleet:
  * a visibility list and two small queries, no Temporal action. It watches the fulfillments of
- * the `fulfillment` task queue.
+ * the given task queue (default `fulfillment`).
  */
 export function stuckScanJob(
   config: Pick<Config, 'STUCK_THRESHOLD_MINUTES' | 'FAILURE_RATE_THRESHOLD' | AlertConfigKey>,

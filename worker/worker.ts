@@ -22,7 +22,6 @@ export interface FulfillmentWorkerOptions extends TemporalTarget {
   connection?: NativeConnection;
   /** A prebuilt bundle (`bundleWorkflowCode`); without it the worker bundles workflows/ at start. */
   workflowBundlePath?: string;
-  taskQueue?: string;
   /**
    * How long `worker.shutdown()` lets in-flight activities finish before cancelling them
    * (SHUTDOWN_GRACE_SECONDS); the SDK default is 0, which cancels them at once.

@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../../config/env.ts';
+import { taskQueueOf } from '../../temporal/client.ts';
 import { operationsSchedules, reconcileSchedules } from '../../temporal/schedules.ts';
 import { printRows } from '../lib/table.ts';
 import { UsageError } from './events.ts';
@@ -21,6 +22,7 @@ export async function runSchedulesCommand(
     operationsSchedules({
       reconcileAutoHeal: config.RECONCILE_AUTO_HEAL,
       reconcileCron: config.RECONCILE_CRON,
+      taskQueue: taskQueueOf(temporal),
     }),
     { mode: command === 'sync' ? 'apply' : 'check' },
   );

@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { inject, afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { raiseAlert } from '../../support/alerts.ts';
 import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
+import { fileDatabaseUrl } from '../helpers/file-resources.ts';
 
 describe('alerts', () => {
   let db: Db;
   beforeAll(async () => {
-    db = await connectDatabase({ kind: 'postgres', url: inject('databaseUrl') });
+    db = await connectDatabase({ kind: 'postgres', url: fileDatabaseUrl() });
   });
   afterAll(() => db.destroy());
 

@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities/index.ts';
 import type { Database, Db } from '../../db/database.ts';
 import { createActivityDeps } from '../../scripts/lib/worker-deps.ts';
@@ -9,6 +9,7 @@ import type { FulfillmentInput } from '../../workflows/contracts.ts';
 import { purchaseRows } from '../helpers/purchases.ts';
 import { testConfig } from '../helpers/stack.ts';
 import { paymentSucceeded } from '../helpers/stripe.ts';
+import { fileDatabaseUrl } from '../helpers/file-resources.ts';
 
 /**
  * A database whose connections count what they send: every statement is a round trip, and a
@@ -49,7 +50,7 @@ function countingDatabase(url: string) {
 
 let counting: ReturnType<typeof countingDatabase>;
 beforeAll(() => {
-  counting = countingDatabase(inject('databaseUrl'));
+  counting = countingDatabase(fileDatabaseUrl());
 });
 afterAll(() => counting.db.destroy());
 

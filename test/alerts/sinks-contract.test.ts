@@ -6,7 +6,7 @@
 //   …/acknowledge-events, …/resolve-events; POST https://events.pagerduty.com/v2/enqueue.
 // - GitHub REST API: docs.github.com/rest/issues/issues ("Create an issue", "List repository
 //   issues"), headers per docs.github.com/rest/using-the-rest-api/getting-started-with-the-rest-api.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
 import { insertAlertWithDeliveries, type AlertDeliveryPayload } from '../../db/queries/alerts.ts';
@@ -24,6 +24,7 @@ import {
   type PagerDutyStandIn,
   type SlackStandIn,
 } from '../../stack/alert-sink-stand-ins.ts';
+import { fileDatabaseUrl } from '../helpers/file-resources.ts';
 
 let slack: SlackStandIn;
 let pagerDuty: PagerDutyStandIn;
@@ -35,7 +36,7 @@ beforeAll(async () => {
     startPagerDutyStandIn(),
     startGithubStandIn(),
   ]);
-  db = await connectDatabase({ kind: 'postgres', url: inject('databaseUrl') });
+  db = await connectDatabase({ kind: 'postgres', url: fileDatabaseUrl() });
 });
 afterAll(async () => {
   await Promise.all([slack?.close(), pagerDuty?.close(), github?.close()]);

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import { signToken } from '../../security/signed-tokens.ts';
 import { buildApp, loggerOptions } from '../../api/app.ts';
 import { HTML_CSP, JSON_CSP } from '../../api/hardening.ts';
@@ -13,6 +12,7 @@ import { appDepsFromConfig } from '../../scripts/lib/app-options.ts';
 import { connectTemporalClient } from '../../temporal/client.ts';
 import { createTestIssuer } from '../helpers/jwt.ts';
 import { startTestStack, testConfig, type TestStack } from '../helpers/stack.ts';
+import { fileDatabaseUrl } from '../helpers/file-resources.ts';
 
 const STOREFRONT = 'https://shop.example.test';
 const API_LIMIT = 5;
@@ -354,7 +354,7 @@ describe('5xx bodies', () => {
   beforeAll(async () => {
     const config = testConfig();
     // A database that does not exist: every query fails with Postgres's own message.
-    const url = new URL(inject('databaseUrl'));
+    const url = new URL(fileDatabaseUrl());
     url.pathname = `/no_such_database_${randomBytes(4).toString('hex')}`;
     const db = await connectDatabase({ kind: 'postgres', url: url.toString() });
     const temporal = await connectTemporalClient({

@@ -1,15 +1,16 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
+import { fileDatabaseUrl } from '../helpers/file-resources.ts';
 
 describe('database connection', () => {
   let db: Db;
   let admin: Db;
   beforeAll(async () => {
     // One connection, so the query after the cut must go through a replacement.
-    db = await connectDatabase({ kind: 'postgres', url: inject('databaseUrl'), poolSize: 1 });
-    admin = await connectDatabase({ kind: 'postgres', url: inject('databaseUrl'), poolSize: 1 });
+    db = await connectDatabase({ kind: 'postgres', url: fileDatabaseUrl(), poolSize: 1 });
+    admin = await connectDatabase({ kind: 'postgres', url: fileDatabaseUrl(), poolSize: 1 });
   });
   afterAll(async () => {
     await db.destroy();

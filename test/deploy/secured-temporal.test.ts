@@ -23,11 +23,12 @@ import { signStripePayload } from '../../stack/stripe-events.ts';
 import { startTemporalDevServer } from '../../stack/temporal-dev-server.ts';
 import { connectTemporalClient } from '../../temporal/client.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
-import { FULFILLMENT_TASK_QUEUE, fulfillmentWorkflowId } from '../../workflows/contracts.ts';
+import { fulfillmentWorkflowId } from '../../workflows/contracts.ts';
 import { createScratchDatabase } from '../helpers/database.ts';
 import { purchaseRows } from '../helpers/purchases.ts';
 import { exitOf, serviceEnv, spawnService } from '../helpers/services.ts';
 import { paymentSucceeded } from '../helpers/stripe.ts';
+import { fileTaskQueue } from '../helpers/file-resources.ts';
 
 const cleanups = new Cleanups('secured-temporal test');
 let dir: string;
@@ -104,7 +105,7 @@ const profileEnv = (file: string) =>
 async function startWorker(env: NodeJS.ProcessEnv) {
   const worker = spawnService('worker', env, dir);
   cleanups.add('worker', () => worker.stop());
-  await waitForPoller(direct, FULFILLMENT_TASK_QUEUE, worker.child.pid!, {
+  await waitForPoller(direct, fileTaskQueue, worker.child.pid!, {
     abort: () => worker.exitReason(),
   });
   return worker;

@@ -11,13 +11,10 @@ import { spawnManaged, waitFor } from '../../stack/processes.ts';
 import { createActivityDeps } from '../../scripts/lib/worker-deps.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
 import { createFulfillmentWorker } from '../../worker/worker.ts';
-import {
-  FULFILLMENT_TASK_QUEUE,
-  fulfillmentWorkflowId,
-  rewardPurchaseKey,
-} from '../../workflows/contracts.ts';
+import { fulfillmentWorkflowId, rewardPurchaseKey } from '../../workflows/contracts.ts';
 import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { startTestStack, testEnv, type TestStack } from '../helpers/stack.ts';
+import { fileTaskQueue } from '../helpers/file-resources.ts';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -114,7 +111,7 @@ describe('the prebuilt workflow bundle', () => {
         async () => {
           const queue = await stack.temporal.workflowService.describeTaskQueue({
             namespace: stack.config.TEMPORAL_NAMESPACE,
-            taskQueue: { name: FULFILLMENT_TASK_QUEUE },
+            taskQueue: { name: fileTaskQueue },
           });
           return (queue.pollers ?? []).some((poller) =>
             poller.identity?.startsWith(`${child.child.pid}@`),

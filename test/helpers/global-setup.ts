@@ -6,14 +6,22 @@ import { Cleanups, makeScratchDir } from '../../stack/cleanups.ts';
 import { createDemoStorageDir } from '../../stack/demo-data.ts';
 import { getFreePort } from '../../stack/processes.ts';
 import { startLocalstripe } from '../../stack/localstripe.ts';
-import { adminDatabaseUrl, createThrowawayDatabase } from '../../stack/throwaway-database.ts';
+import {
+  adminDatabaseUrl,
+  createThrowawayDatabase,
+  dropDatabasesNamed,
+} from '../../stack/throwaway-database.ts';
 import { startTemporalDevServer } from '../../stack/temporal-dev-server.ts';
 import { writeWorkflowBundle } from '../../stack/workflow-bundle.ts';
 import { generatePayloadKeyEntry } from '../../security/payload-codec.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    databaseUrl: string;
+    /**
+     * The migrated, seeded database each test file copies (test/helpers/file-resources.ts).
+     * Nothing connects to it: a copy needs its template idle.
+     */
+    templateDatabase: string;
     adminDatabaseUrl: string;
     temporalAddress: string;
     stripeApiUrl: string;
@@ -32,13 +40,18 @@ const adminUrl = adminDatabaseUrl();
 
 /**
  * Starts what the suite needs and returns the teardown: a Temporal dev server and localstripe
- * on free ports, a throwaway database (migrated, demo catalog seeded) and a workflow bundle.
+ * on free ports, a throwaway database (migrated, demo catalog seeded: the template each file copies) and a workflow bundle.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const cleanups = new Cleanups('test teardown');
   try {
     const database = await createThrowawayDatabase('fulfillment_test', adminUrl);
     cleanups.add('database', () => database.drop());
+    // Each file's copy (test/helpers/file-setup.ts) is dropped after the file; one left by a
+    // file that was killed goes with the run.
+    cleanups.add('file databases', () =>
+      dropDatabasesNamed(adminUrl, `${new URL(database.url).pathname.slice(1)}_f`),
+    );
 
     const [temporalPort, stripePort] = [await getFreePort(), await getFreePort()];
     const [devServer, localstripe] = await Promise.allSettled([
@@ -60,7 +73,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       path.join(await makeScratchDir(cleanups, 'fulfillment-bundle-'), 'workflow-bundle.js'),
     );
 
-    project.provide('databaseUrl', database.url);
+    project.provide('templateDatabase', new URL(database.url).pathname.slice(1));
     project.provide('adminDatabaseUrl', adminUrl);
     project.provide('temporalAddress', devServer.value.address);
     project.provide('stripeApiUrl', localstripe.value.url);

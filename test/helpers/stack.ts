@@ -6,6 +6,7 @@ import { buildApp, type AppDeps } from '../../api/app.ts';
 import { loadConfig, type Config } from '../../config/env.ts';
 import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
+import { fileDatabaseUrl, fileTaskQueue } from './file-resources.ts';
 import { appDepsFromConfig } from '../../scripts/lib/app-options.ts';
 import { createActivityDeps } from '../../scripts/lib/worker-deps.ts';
 import { connectTemporalClient, type TemporalTarget } from '../../temporal/client.ts';
@@ -22,20 +23,25 @@ export interface TestStack {
   close(): Promise<void>;
 }
 
-/** Config for a test file: the suite's database, Temporal and localstripe, a fresh secret. */
+/**
+ * Config for a test file: the file's own database and task queue, the suite's Temporal and
+ * localstripe, a fresh secret.
+ */
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig(testEnv(overrides));
 }
 
 /**
  * The environment behind `testConfig`, for processes a test spawns (`node scripts/api.ts`):
- * the suite's database, Temporal, localstripe and payload keys, a fresh webhook secret.
+ * the file's database and task queue, the suite's Temporal, localstripe and payload keys, a
+ * fresh webhook secret.
  */
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
   return {
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
-    DATABASE_URL: inject('databaseUrl'),
+    DATABASE_URL: fileDatabaseUrl(),
+    TEMPORAL_TASK_QUEUE: fileTaskQueue,
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     STRIPE_API_URL: inject('stripeApiUrl'),
     STRIPE_SECRET_KEY: 'sk_test_suite',

@@ -7,16 +7,13 @@ import { recordStripeEvent, stripeTestId } from '../../stack/stripe-events.ts';
 import { startTemporalDevServer, type DevServer } from '../../stack/temporal-dev-server.ts';
 import { connectTemporalClient } from '../../temporal/client.ts';
 import { temporalTargetFromConfig } from '../../temporal/data-converter.ts';
-import {
-  FULFILLMENT_TASK_QUEUE,
-  fulfillmentWorkflowId,
-  type FulfillmentInput,
-} from '../../workflows/contracts.ts';
+import { fulfillmentWorkflowId, type FulfillmentInput } from '../../workflows/contracts.ts';
 import type { fulfillmentWorkflow } from '../../workflows/fulfillment.ts';
 import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { startSmtpSink, type ReceivedMail } from '../helpers/smtp-sink.ts';
 import { startTestWorker, testConfig, testEnv } from '../helpers/stack.ts';
 import { paymentSucceeded } from '../helpers/stripe.ts';
+import { fileTaskQueue } from '../helpers/file-resources.ts';
 
 // `node scripts/worker.ts` as a platform runs it, on a Temporal server of this file's own (so
 // no other test file's worker takes its tasks), stopped with SIGTERM while the receipt is
@@ -88,7 +85,7 @@ describe('worker shutdown on SIGTERM', () => {
         stripeEventId,
       };
       await temporal.workflow.start<typeof fulfillmentWorkflow>('fulfillmentWorkflow', {
-        taskQueue: FULFILLMENT_TASK_QUEUE,
+        taskQueue: fileTaskQueue,
         workflowId: fulfillmentWorkflowId(paymentIntentId),
         args: [input],
       });

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import { connectDatabase } from '../../db/connect.ts';
 import type { Db } from '../../db/database.ts';
 import { enqueueOutboxMessage, listOutboxMessages } from '../../db/queries/outbox.ts';
@@ -8,10 +7,11 @@ import { claimPeriodicTurn, listPeriodicJobs } from '../../db/queries/periodic-j
 import { startOutboxRelay } from '../../worker/outbox-relay.ts';
 import { startPeriodicJobs } from '../../worker/periodic.ts';
 import { waitFor } from '../../stack/processes.ts';
+import { fileDatabaseUrl } from '../helpers/file-resources.ts';
 
 let db: Db;
 beforeAll(async () => {
-  db = await connectDatabase({ kind: 'postgres', url: inject('databaseUrl') });
+  db = await connectDatabase({ kind: 'postgres', url: fileDatabaseUrl() });
 });
 afterAll(async () => {
   await db.destroy();
