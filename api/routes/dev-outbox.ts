@@ -1,7 +1,13 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/database.ts';
-import { findRecordedEmailHtml, listRecordedEmails } from '../../db/queries/dev-outbox.ts';
+import { z } from 'zod';
+import {
+  findRecordedEmailHtml,
+  listRecordedEmails,
+  listRecordedEmailsTo,
+} from '../../db/queries/dev-outbox.ts';
 import { escapeHtml } from '../../drivers/email/templates.ts';
+import { badRequest } from '../schemas.ts';
 
 /** A development page listing what the outbox email driver recorded, newest first. */
 export const registerDevOutboxRoutes: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
@@ -20,6 +26,17 @@ export const registerDevOutboxRoutes: FastifyPluginAsync<{ db: Db }> = async (ap
       );
   });
 
+  /**
+   * `GET /dev/outbox.json?to=<email>&since=<ISO>`: what was recorded for one recipient, with
+   * the text body (`npm run smoke` reads its receipt and claim link here).
+   */
+  app.get('/dev/outbox.json', async (request, reply) => {
+    const query = outboxQuery.safeParse(request.query);
+    if (!query.success) return badRequest(reply, query.error);
+    const since = query.data.since ?? new Date(Date.now() - 3_600_000);
+    return { messages: await listRecordedEmailsTo(db, query.data.to, since) };
+  });
+
   app.get<{ Params: { id: string } }>('/dev/outbox/:id', async (request, reply) => {
     if (!/^[0-9a-f-]{36}$/.test(request.params.id))
       return reply.code(404).send({ error: 'not found' });
@@ -28,3 +45,8 @@ export const registerDevOutboxRoutes: FastifyPluginAsync<{ db: Db }> = async (ap
     return reply.type('text/html; charset=utf-8').send(html);
   });
 };
+
+const outboxQuery = z.object({
+  to: z.email().max(320),
+  since: z.coerce.date().optional(),
+});

@@ -28,3 +28,19 @@ export async function findRecordedEmailHtml(
     .executeTakeFirst();
   return message?.html;
 }
+
+/** A recipient's recorded emails since `since`, newest first, with their text (the smoke). */
+export async function listRecordedEmailsTo(
+  db: DbExecutor,
+  recipient: string,
+  since: Date,
+): Promise<(RecordedEmail & Pick<EmailDelivery, 'order_id' | 'text'>)[]> {
+  return db
+    .selectFrom('email_deliveries')
+    .select(['id', 'kind', 'recipient', 'subject', 'status', 'created_at', 'order_id', 'text'])
+    .where('recipient', '=', recipient)
+    .where('created_at', '>=', since)
+    .orderBy('created_at', 'desc')
+    .limit(50)
+    .execute();
+}

@@ -216,6 +216,7 @@ describe('stuck fulfillments', () => {
           PATH: process.env['PATH'],
           DATABASE_URL: stack.config.DATABASE_URL,
           TEMPORAL_ADDRESS: stack.config.TEMPORAL_ADDRESS,
+          TEMPORAL_TASK_QUEUE: stack.config.TEMPORAL_TASK_QUEUE,
           STRIPE_SECRET_KEY: stack.config.STRIPE_SECRET_KEY,
           STRIPE_WEBHOOK_SECRETS: stack.config.STRIPE_WEBHOOK_SECRETS.join(','),
           PAYLOAD_ENCRYPTION_KEYS: inject('payloadEncryptionKeys'),
