@@ -5,12 +5,16 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStorage } from '../../scripts/lib/services.ts';
 import { waitFor } from '../../stack/processes.ts';
-import { stripeTestId } from '../../stack/stripe-events.ts';
+import {
+  buildPaymentFailedEvent,
+  recordStripeEvent,
+  stripeTestId,
+} from '../../stack/stripe-events.ts';
 import { createTestIssuer } from '../helpers/jwt.ts';
-import { purchaseRows } from '../helpers/purchases.ts';
+import { purchaseRows, settledFulfillment } from '../helpers/purchases.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 import { paymentSucceeded, postSignedEvent } from '../helpers/stripe.ts';
-import { OPERATOR_TOKENS, operators, ops, purchase } from '../ops/support.ts';
+import { jsonOf, OPERATOR_TOKENS, operators, ops, purchase } from '../ops/support.ts';
 
 let stack: TestStack;
 let issuer: Awaited<ReturnType<typeof createTestIssuer>>;
@@ -113,5 +117,71 @@ describe('job search by order', () => {
     const cli = await ops(['jobs', 'search', '--order', orderId, '--json']);
     expect(cli.code).toBe(0);
     expect(JSON.parse(cli.stdout)).toMatchObject({ items: [{ paymentIntentId }] });
+  });
+});
+
+describe('window replay (`events replay --since`)', () => {
+  it('replays only the window’s events of the type asked, plans before it acts, audits each', async () => {
+    // Events the gateway recorded while nothing dispatched them (Temporal away, seed 004's
+    // "webhook downtime"): one before the window, two of it, and one of another type in it.
+    const buyer = () => {
+      const paymentIntentId = stripeTestId('pi');
+      return { paymentIntentId, userId: `auth0|${paymentIntentId}` };
+    };
+    const before = buyer();
+    await recordStripeEvent(stack.db, paymentSucceeded(before));
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const since = new Date(Date.now() - 500).toISOString();
+    const inWindow = [buyer(), buyer()];
+    for (const purchase of inWindow) await recordStripeEvent(stack.db, paymentSucceeded(purchase));
+    const failedPayment = buildPaymentFailedEvent({ skus: ['ebook-durable-execution'] });
+    await recordStripeEvent(stack.db, failedPayment);
+    const window = ['events', 'replay', '--since', since, '--type', 'payment_intent.succeeded'];
+
+    const plan = jsonOf<{ eventId: string; workflowStatus: string; change: string }[]>(
+      await ops([...window, '--dry-run', '--json']),
+    );
+    expect(plan.map((p) => p.workflowStatus)).toEqual(['none', 'none']);
+    expect(plan.map((p) => p.change)).toEqual(['start the workflow', 'start the workflow']);
+    // A dry run starts nothing and writes nothing.
+    expect((await purchaseRows(stack.db, inWindow[0]!.paymentIntentId)).orders).toEqual([]);
+
+    const as = ['--operator', 'dana', '--reason', 'webhook downtime 10:00-10:20'];
+    const replayed = jsonOf<{ eventId: string }[]>(await ops([...window, ...as, '--json']));
+    expect(replayed.map((p) => p.eventId).sort()).toEqual(plan.map((p) => p.eventId).sort());
+    for (const { paymentIntentId } of inWindow) {
+      await settledFulfillment(stack.temporal, paymentIntentId);
+      const rows = await purchaseRows(stack.db, paymentIntentId);
+      expect(rows.jobs).toMatchObject([{ status: 'completed' }]);
+      expect(rows.emails).toMatchObject([{ kind: 'delivery', status: 'sent' }]);
+    }
+    // Outside the window, or of another type: untouched.
+    expect((await purchaseRows(stack.db, before.paymentIntentId)).orders).toEqual([]);
+    const untouched = await stack.db
+      .selectFrom('webhook_events')
+      .select(['event_id', 'dispatched_at'])
+      .where('event_id', 'in', [failedPayment.id])
+      .execute();
+    expect(untouched).toEqual([{ event_id: failedPayment.id, dispatched_at: null }]);
+    const audits = await stack.db
+      .selectFrom('audit_log')
+      .select(['actor', 'action', 'reason', 'target'])
+      .where('action', '=', 'webhook.replayed')
+      .where(
+        'target',
+        'in',
+        plan.map((p) => p.eventId),
+      )
+      .execute();
+    expect(audits).toHaveLength(2);
+    for (const audit of audits)
+      expect(audit).toMatchObject({ actor: 'dana', reason: 'webhook downtime 10:00-10:20' });
+
+    // Again: every step is idempotent; the plan starts nothing (the runs are past their
+    // receipt, in their reminder phase or done).
+    const again = jsonOf<{ change: string }[]>(await ops([...window, '--dry-run', '--json']));
+    expect(again).toHaveLength(2);
+    for (const { change } of again)
+      expect(change).toMatch(/^none: the workflow (is running|completed)$/);
   });
 });
