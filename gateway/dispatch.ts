@@ -38,10 +38,10 @@ export async function startRouteWorkflow(
       await startFulfillment(temporal, route.input);
       return false;
     case 'refund':
-      await startRefund(temporal, route.workflowId, route.input);
+      await startRefund(temporal, route.workflowId, route.input, route.paymentIntentId);
       return false;
     case 'dispute':
-      await signalDisputeEvent(temporal, route.workflowId, route.input);
+      await signalDisputeEvent(temporal, route.workflowId, route.input, route.paymentIntentId);
       return false;
   }
 }

@@ -21,8 +21,17 @@ export type StripeRoute =
        */
       deliverToRun?: boolean;
     }
-  | { action: 'refund'; workflowId: string; input: PaymentAdjustmentInput }
-  | { action: 'dispute'; workflowId: string; input: PaymentAdjustmentInput }
+  /**
+   * A refund or dispute of the payment intent's purchase: its run carries `PaymentIntentId`
+   * from the start, so the Temporal UI lists it with the purchase's fulfillment.
+   */
+  | { action: 'refund'; workflowId: string; input: PaymentAdjustmentInput; paymentIntentId: string }
+  | {
+      action: 'dispute';
+      workflowId: string;
+      input: PaymentAdjustmentInput;
+      paymentIntentId: string;
+    }
   /** Recorded for the timeline and support, never fulfilled (a failed payment, say). */
   | { action: 'record'; note: string }
   /** A type fulfillment does not depend on. */
@@ -143,6 +152,7 @@ export function routeStripeEvent(event: EventLike): StripeRoute {
         action: 'refund',
         workflowId: refundWorkflowId(refundIdOf(refunded)),
         input: { stripeEventId: event.id },
+        paymentIntentId: refunded.payment_intent,
       };
     }
     case 'charge.dispute.created':
@@ -155,6 +165,7 @@ export function routeStripeEvent(event: EventLike): StripeRoute {
         action: 'dispute',
         workflowId: disputeWorkflowId(disputed.id),
         input: { stripeEventId: event.id },
+        paymentIntentId: disputed.payment_intent,
       };
     }
     default:

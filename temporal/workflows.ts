@@ -126,14 +126,18 @@ export async function signalCheckoutSession(
   return delivered;
 }
 
-/** Starts `refund-<refund id>` for one `charge.refunded` / `refund.*` event. */
+/**
+ * Starts the refund's workflow for one `charge.refunded` event, with the purchase's
+ * `PaymentIntentId` set at start (free: no extra action), so `PaymentIntentId="pi_…"` lists it.
+ */
 export async function startRefund(
   temporal: Client,
   workflowId: string,
   input: PaymentAdjustmentInput,
+  paymentIntentId: string,
 ): Promise<void> {
   await withinCallDeadline(temporal, () =>
-    startOnce(temporal, WORKFLOW_TYPES.refund, workflowId, input),
+    startOnce(temporal, WORKFLOW_TYPES.refund, workflowId, input, paymentIntentId),
   );
 }
 
@@ -145,12 +149,14 @@ export async function signalDisputeEvent(
   temporal: Client,
   workflowId: string,
   input: PaymentAdjustmentInput,
+  paymentIntentId: string,
 ): Promise<void> {
   await withinCallDeadline(temporal, () =>
     temporal.workflow.signalWithStart(WORKFLOW_TYPES.dispute, {
       taskQueue: taskQueueOf(temporal),
       workflowId,
       args: [],
+      typedSearchAttributes: [{ key: searchAttributes.paymentIntentId, value: paymentIntentId }],
       signal: disputeEventSignal,
       signalArgs: [input],
     }),
@@ -301,11 +307,24 @@ async function signalIfOpen(
  * Starts a one-shot workflow by business id: an open run is reused, a completed one is not
  * repeated, and a failed or terminated one may be started again.
  */
-function startOnce(temporal: Client, workflowType: string, workflowId: string, input: unknown) {
+function startOnce(
+  temporal: Client,
+  workflowType: string,
+  workflowId: string,
+  input: unknown,
+  paymentIntentId?: string,
+) {
   return temporal.workflow.start(workflowType, {
     taskQueue: taskQueueOf(temporal),
     workflowId,
     args: [input],
+    ...(paymentIntentId
+      ? {
+          typedSearchAttributes: [
+            { key: searchAttributes.paymentIntentId, value: paymentIntentId },
+          ],
+        }
+      : {}),
     workflowIdConflictPolicy: 'USE_EXISTING',
     workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
   });

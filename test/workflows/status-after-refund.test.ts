@@ -98,6 +98,13 @@ describe('the Temporal UI shows a purchase’s true status after its fulfillment
       disputeWorkflowId(disputeId),
     );
     expect(found).toEqual([disputeWorkflowId(disputeId)]);
+    // The dispute's run carries the payment intent from its start (its open phase too).
+    const dispute = await stack.temporal.workflow
+      .getHandle(disputeWorkflowId(disputeId))
+      .describe();
+    expect(dispute.typedSearchAttributes.get(searchAttributes.paymentIntentId)).toBe(
+      paymentIntentId,
+    );
   });
 
   it('finds a purchase an operator revoked after its run closed, by its cancellation run', async () => {
@@ -138,6 +145,18 @@ describe('the Temporal UI shows a purchase’s true status after its fulfillment
     await handle.result();
     const described = await handle.describe();
     expect(described.typedSearchAttributes.get(searchAttributes.fulfillmentStatus)).toBeUndefined();
+    // What the dashboard shows (the payment intent) finds the refund's run beside the purchase's.
+    expect(described.typedSearchAttributes.get(searchAttributes.paymentIntentId)).toBe(
+      paymentIntentId,
+    );
+    const all = await listedBy(
+      stack.temporal,
+      `PaymentIntentId="${paymentIntentId}"`,
+      refundWorkflowId(refundId),
+    );
+    expect(all.sort()).toEqual(
+      [fulfillmentWorkflowId(paymentIntentId), refundWorkflowId(refundId)].sort(),
+    );
     expect((await purchaseRows(stack.db, paymentIntentId)).jobs).toMatchObject([
       { status: 'completed' },
     ]);
