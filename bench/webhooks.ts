@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
+import { envSchema } from '../config/env.ts';
 import type { Db } from '../db/database.ts';
 import { countJobsByStatus } from '../db/queries/outcomes.ts';
 import { readDispatchStats, type DispatchStats } from '../db/queries/webhook-events.ts';
@@ -82,6 +83,32 @@ async function watchBacklog(temporal: Client, stop: AbortSignal) {
     await sleep(BACKLOG_POLL_MS, undefined, { signal: stop }).catch(() => undefined);
   }
   return { min: Math.min(...seen), max: Math.max(...seen), readings: seen.length };
+}
+
+// Twice a second: enough samples over a run of minutes, nothing next to 100 starts/s.
+const START_PROBE_MS = 500;
+const IDLE_PROBES = 20;
+
+/**
+ * Times a workflow start on the stack's Temporal (a queue nothing polls: the start is the
+ * whole cost), the call every dispatch waits on. Idle before the load, then until `stop`.
+ */
+async function probeStarts(temporal: Client, stop: AbortSignal | null, count = Infinity) {
+  const latencies: number[] = [];
+  for (let n = 0; n < count && !stop?.aborted; n += 1) {
+    const started = performance.now();
+    try {
+      await temporal.workflow.start('benchStartProbe', {
+        taskQueue: 'bench-start-probe',
+        workflowId: `start-probe-${process.pid}-${Date.now()}-${n}`,
+      });
+      latencies.push(performance.now() - started);
+    } catch {
+      // A refused probe under load is not a start latency.
+    }
+    await sleep(START_PROBE_MS, undefined, stop ? { signal: stop } : {}).catch(() => undefined);
+  }
+  return latencies.sort((a, b) => a - b);
 }
 
 /** Starts the bare baseline as its own process on the stack's database. */
@@ -173,6 +200,9 @@ interface WebhookReport {
   duplicateAcks: number;
   dispatch: DispatchStats & { p50Ms: number; p99Ms: number; maxMs: number };
   backlog: { min: number; max: number; readings: number };
+  /** Temporal start latency (ms, sorted) before the load and during it. */
+  starts: { idle: number[]; loaded: number[] };
+  dispatchConcurrency: number;
   jobsByStatus: string;
 }
 
@@ -239,6 +269,8 @@ function notes(report: WebhookReport): string[] {
   return [
     `worker backlog during the run (fulfillments still working through their steps, read every second): ${backlog.min}–${backlog.max}`,
     `dispatch lag p50 ${formatMs(dispatch.p50Ms)} ms, max ${formatMs(dispatch.maxMs)} ms over ${dispatch.lagsMs.length} events; relay pickups: ${dispatch.byRelay}; left undispatched: ${dispatch.undispatched}`,
+    `Temporal start latency (a probe every ${START_PROBE_MS} ms on the same dev server): idle p50 ${formatMs(percentile(report.starts.idle, 50))} ms, p99 ${formatMs(percentile(report.starts.idle, 99))} ms (${report.starts.idle.length} starts before the load); under the load p50 ${formatMs(percentile(report.starts.loaded, 50))} ms, p99 ${formatMs(percentile(report.starts.loaded, 99))} ms, max ${formatMs(report.starts.loaded.at(-1) ?? Number.NaN)} ms (${report.starts.loaded.length} starts)`,
+    `dispatch capacity of the api at that start latency: ${report.dispatchConcurrency} in flight (WEBHOOK_DISPATCH_CONCURRENCY) ÷ p50 ${formatMs(percentile(report.starts.loaded, 50))} ms ≈ ${(report.dispatchConcurrency / (percentile(report.starts.loaded, 50) / 1000)).toFixed(0)} starts/s, against ${report.options.ratePerSecond} purchases/s offered in ours' slices`,
     `duplicates acknowledged as duplicate: ${report.duplicateAcks} of ${report.duplicates.requests}`,
     `send lag behind the schedule, p99: ours ${formatMs(report.ours.sendLagP99Ms)} ms, bare ${formatMs(report.bare.sendLagP99Ms)} ms, duplicates ${formatMs(report.duplicates.sendLagP99Ms)} ms`,
     `fulfillment jobs at the end: ${report.jobsByStatus}`,
@@ -339,8 +371,11 @@ export async function runWebhookBenchmark(args: string[], signal: AbortSignal): 
     const bareUrl = await startBareServer(cleanups, stack.databaseUrl, secret);
     progress(`api ${stack.apiUrl}, bare ${bareUrl}`);
 
+    progress(`timing ${IDLE_PROBES} workflow starts on the idle stack`);
+    const idleStarts = await probeStarts(stack.temporal, null, IDLE_PROBES);
     const stopWatching = new AbortController();
     const backlog = watchBacklog(stack.temporal, stopWatching.signal);
+    const loadedStarts = probeStarts(stack.temporal, stopWatching.signal);
     const samples = await runLoadGenerator(
       {
         oursUrl: stack.apiUrl,
@@ -385,6 +420,11 @@ export async function runWebhookBenchmark(args: string[], signal: AbortSignal): 
         maxMs: lags.at(-1) ?? Number.NaN,
       },
       backlog: await backlog,
+      starts: { idle: idleStarts, loaded: await loadedStarts },
+      // What the api process read (the deployed stack passes this environment on).
+      dispatchConcurrency: envSchema.shape.WEBHOOK_DISPATCH_CONCURRENCY.parse(
+        process.env['WEBHOOK_DISPATCH_CONCURRENCY'],
+      ),
       jobsByStatus:
         (await countJobsByStatus(stack.db)).map((row) => `${row.status} ${row.jobs}`).join(', ') ||
         'none',
