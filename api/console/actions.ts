@@ -6,6 +6,7 @@ import { reissueClaimLink } from '../../support/claims.ts';
 import { OperationError, type Authorship, type OperationsDeps } from '../../support/context.ts';
 import {
   issueTemporaryLink,
+  revokeTemporaryDownloadLink,
   TEMPORARY_LINK_DEFAULT_HOURS,
   TEMPORARY_LINK_MAX_HOURS,
   type TemporaryLink,
@@ -137,6 +138,36 @@ const everyEntitlement = entitlementsWhere(() => true);
 const entitlementInput = z.object({
   entitlement: z.string().trim().min(1, 'choose a product').max(200),
 });
+
+/**
+ * The purchase's temporary download links that still work, from its audit entries (issued,
+ * not withdrawn, not expired), as a select's options. A storage check's own link is withdrawn
+ * by the check, so it never shows.
+ */
+const liveTemporaryLinks = (purchase: JobTimeline): { value: string; label: string }[] => {
+  const audits = purchase.timeline.filter((entry) => entry.source === 'audit');
+  const withdrawn = new Set(
+    audits
+      .filter((entry) => entry.event === 'download_link.revoked')
+      .map((entry) => String(entry.detail['linkId'])),
+  );
+  const titles = new Map(purchase.entitlements.map((e) => [e.id, `${e.title} (${e.sku})`]));
+  return audits
+    .filter(
+      (entry) =>
+        entry.event === 'download_link.issued' &&
+        !withdrawn.has(String(entry.detail['linkId'])) &&
+        new Date(String(entry.detail['expiresAt'])).getTime() > Date.now(),
+    )
+    .map((entry) => {
+      const linkId = String(entry.detail['linkId']);
+      const product = titles.get(String(entry.detail['target'])) ?? 'a product';
+      return {
+        value: linkId,
+        label: `${product} — by ${String(entry.detail['actor'])}, expires ${String(entry.detail['expiresAt']).slice(0, 16).replace('T', ' ')} UTC — ${linkId}`,
+      };
+    });
+};
 
 /** Refuses a SKU the form did not offer for this purchase (a forged or stale form). */
 function offeredSku(options: { value: string }[], sku: string): string {
@@ -318,6 +349,33 @@ export const PURCHASE_ACTIONS: readonly ConsoleAction[] = [
         product: `${entitlement.title} (${entitlement.sku})`,
         link,
       };
+    },
+  }),
+  defineAction({
+    id: 'revoke-temporary-link',
+    label: 'Withdraw a temporary download link',
+    description:
+      'The buyer has the file, or the link went to the wrong person: its next click is refused. The buyer’s emailed links are not touched.',
+    minimumRole: 'support',
+    fields: [
+      {
+        name: 'link',
+        label: 'Link',
+        kind: 'select',
+        hint: 'The temporary links of this purchase that still work.',
+        options: liveTemporaryLinks,
+      },
+    ],
+    input: z.object({ link: z.string().trim().min(1, 'choose a link').max(200) }),
+    applies: (purchase) => liveTemporaryLinks(purchase).length > 0,
+    async run({ operations }, purchase, input, who) {
+      if (!liveTemporaryLinks(purchase).some((option) => option.value === input.link))
+        throw new OperationError(
+          'invalid',
+          `link: ${input.link} is not a working temporary link of this purchase`,
+        );
+      const revoked = await revokeTemporaryDownloadLink(operations, input.link, who);
+      return `Temporary link ${revoked.linkId} withdrawn: its next click is refused.`;
     },
   }),
   defineAction({

@@ -87,7 +87,7 @@ describe('support console: support procedures', () => {
     await context.close();
   });
 
-  it('lets support create a temporary download link, shown once, that downloads and expires when chosen', async () => {
+  it('lets support create a temporary download link, shown once, that downloads until it is withdrawn', async () => {
     const { paymentIntentId, email } = await purchase(stack);
     const { context, page } = await signIn(harness, users.support);
     await openPurchase(harness, page, email, paymentIntentId);
@@ -124,20 +124,42 @@ describe('support console: support procedures', () => {
     expect(text).toContain('download_link.issued');
     for (const url of urls) expect(text).not.toContain(url);
 
-    const links = await stack.db
+    const [link] = await stack.db
       .selectFrom('temporary_download_links')
       .selectAll()
       .where('entitlement_id', '=', entitlement!.id)
       .execute();
-    expect(links).toHaveLength(1);
-    expect(links[0]).toMatchObject({ created_by: 'support@example.test', revoked_at: null });
-    const hours = (links[0]!.expires_at.getTime() - before) / 3_600_000;
+    expect(link).toMatchObject({ created_by: 'support@example.test', revoked_at: null });
+    const hours = (link!.expires_at.getTime() - before) / 3_600_000;
     expect(hours).toBeGreaterThan(47.9);
     expect(hours).toBeLessThan(48.1);
+
+    // The buyer has the file: support withdraws the link, and its next click is refused.
+    const withdraw = page.getByRole('form', { name: 'Withdraw a temporary download link' });
+    expect(await withdraw.getByLabel('Link').locator('option').allTextContents()).toEqual([
+      expect.stringContaining(`by support@example.test, expires`),
+    ]);
+    await perform(page, 'Withdraw a temporary download link', 'ticket 7002: buyer has it');
+    expect(await page.getByRole('status').textContent()).toContain(
+      `Temporary link ${link!.id} withdrawn`,
+    );
+    expect((await context.request.get(urls[1]!)).status()).toBe(410);
+    expect(await page.getByRole('button', { name: /^Review/ }).allTextContents()).not.toContain(
+      'Review: withdraw a temporary download link…',
+    );
+    await expect(
+      stack.db
+        .selectFrom('temporary_download_links')
+        .select('revoked_by')
+        .where('id', '=', link!.id)
+        .executeTakeFirstOrThrow(),
+    ).resolves.toEqual({ revoked_by: 'support@example.test' });
     const audit = (await auditOf(stack, entitlement!.id)).filter((a) => a.actor !== 'system');
     expect(audit.map((a) => [a.action, a.actor, a.reason])).toEqual([
       ['download_link.issued', 'support@example.test', 'ticket 7002: mailbox blocks us'],
       ['download.issued', 'buyer', null],
+      ['download_link.revoked', 'support@example.test', 'ticket 7002: buyer has it'],
+      ['download.denied', 'buyer', null],
     ]);
     await context.close();
   });
@@ -174,6 +196,10 @@ describe('support console: support procedures', () => {
       .where('entitlement_id', '=', entitlement!.id)
       .execute();
     expect(links).toEqual([{ revoked_by: 'support@example.test' }]);
+    await page.getByRole('link', { name: /Back to purchase/ }).click();
+    expect(await page.getByRole('button', { name: /^Review/ }).allTextContents()).not.toContain(
+      'Review: withdraw a temporary download link…',
+    );
     await context.close();
   });
 
