@@ -94,7 +94,7 @@ export interface AppDeps {
     };
   /**
    * The support console (/console): its OpenID Connect client and session keys. Needs `admin`
-   * (its Temporal UI and storage). Omitted: no console.
+   * (its Temporal UI, storage and download-link keys). Omitted: no console.
    */
   console?: { oidc: ConsoleOidcOptions; sessionSecrets: readonly string[] } | undefined;
   /** POST /codec/decode|encode for the Temporal Web UI and CLI. Omitted: no codec routes. */
@@ -310,9 +310,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
   if (deps.console && deps.admin) {
-    const { temporalUi, storage, emailHashKey } = deps.admin;
+    const { temporalUi, storage, emailHashKey, links } = deps.admin;
     await app.register(registerConsole, {
-      operations: { db: deps.db, temporal: deps.temporal, temporalUi, storage, emailHashKey },
+      operations: {
+        db: deps.db,
+        temporal: deps.temporal,
+        temporalUi,
+        storage,
+        emailHashKey,
+        links,
+      },
+      alertSinks: deps.alertSinks ?? {},
       signIn: createConsoleSignIn(deps.console.oidc),
       sessionSecrets: deps.console.sessionSecrets,
       issuerName: new URL(deps.console.oidc.issuer).host,

@@ -14,11 +14,18 @@ import type {
   preHandlerHookHandler,
 } from 'fastify';
 import { z } from 'zod';
+import { findAlert, type AlertView } from '../../db/queries/alerts.ts';
+import { ALERT_STATUSES, listAlerts, type AlertSinks } from '../../support/alerts.ts';
 import { OperationError, type OperationsDeps } from '../../support/context.ts';
 import { searchJobs, showJob, type JobTimeline } from '../../support/jobs.ts';
 import { FULFILLMENT_STATUSES } from '../../workflows/contracts.ts';
 import { roleAllows } from '../operator-auth.ts';
-import { CONSOLE_ACTIONS, type ConsoleAction } from './actions.ts';
+import {
+  ALERT_ACTIONS,
+  PURCHASE_ACTIONS,
+  type ActionOutcome,
+  type ConsoleAction,
+} from './actions.ts';
 import {
   SignInRefused,
   type ConsoleAgent,
@@ -40,6 +47,8 @@ declare module '@fastify/secure-session' {
 
 export interface ConsoleOptions {
   operations: OperationsDeps;
+  /** Where acknowledging or resolving an alert is announced (as the admin API does). */
+  alertSinks: AlertSinks;
   signIn: ConsoleSignIn;
   /** CONSOLE_SESSION_SECRETS: the first seals sessions, every one opens them. */
   sessionSecrets: readonly string[];
@@ -86,6 +95,15 @@ const reasonField = z
   .max(500, 'reason: 500 characters at most');
 const actionForm = z.object({ reason: reasonField, step: z.enum(['review', 'confirm']) });
 const referenceParams = z.object({ ref: z.string().trim().min(1).max(200) });
+const alertParams = z.object({ id: z.string().regex(/^\d{1,18}$/, 'an alert id (digits)') });
+const alertsQuery = z.object({
+  status: z.union([z.enum(ALERT_STATUSES), z.literal('any')]).default('open'),
+  kind: z.string().trim().max(100).optional(),
+  before: z
+    .string()
+    .regex(/^\d{1,18}$/, 'before: an alert id (digits)')
+    .optional(),
+});
 
 const firstProblem = (error: z.ZodError) => {
   const issue = error.issues[0]!;
@@ -111,6 +129,7 @@ const formFields = (body: unknown): Record<string, string> =>
  */
 export const registerConsole: FastifyPluginAsync<ConsoleOptions> = async (app, options) => {
   const { operations, signIn } = options;
+  const actionDeps = { operations, alertSinks: options.alertSinks };
   await app.register(secureSession, {
     key: options.sessionSecrets.map(sessionKey),
     cookieName: 'console_session',
@@ -128,7 +147,7 @@ export const registerConsole: FastifyPluginAsync<ConsoleOptions> = async (app, o
   await app.register(view, {
     engine: { eta: new Eta({ views: VIEWS.pathname, cache: true }) },
     templates: VIEWS.pathname,
-    defaultContext: { issuerName: options.issuerName, when, details },
+    defaultContext: { issuerName: options.issuerName, when, details, lowerFirst },
   });
   app.addHook('onSend', async (_request, reply, payload) => {
     // Pages show buyers' data: never kept by a browser or a proxy.
@@ -312,7 +331,28 @@ export const registerConsole: FastifyPluginAsync<ConsoleOptions> = async (app, o
     });
   });
 
-  /** The purchase page, with its actions' forms (or one action's confirmation). */
+  /** The actions an agent sees on a target: their role's, where the target offers them. */
+  const offered = <Target>(
+    request: FastifyRequest,
+    actions: readonly ConsoleAction<Target>[],
+    target: Target,
+  ) => {
+    const agent = agentOf(request);
+    return {
+      actions: actions.filter(
+        (action) =>
+          roleAllows(agent.role, action.minimumRole) && (action.applies?.(target) ?? true),
+      ),
+      /** What the agent's role keeps from them, named so they know whom to ask. */
+      hiddenActions: actions
+        .filter((action) => !roleAllows(agent.role, action.minimumRole))
+        .map((action) => action.label),
+      formError: null,
+      formValues: {},
+    };
+  };
+
+  /** The purchase page, with its actions' forms. */
   const purchasePage = async (
     request: FastifyRequest,
     reply: FastifyReply,
@@ -320,13 +360,11 @@ export const registerConsole: FastifyPluginAsync<ConsoleOptions> = async (app, o
     extra: Record<string, unknown> = {},
     status = 200,
   ) => {
-    const agent = agentOf(request);
     const timelinePages = Math.max(1, Math.ceil(purchase.timeline.length / TIMELINE_PAGE_SIZE));
     const requested = Number((request.query as { page?: string }).page ?? timelinePages);
     const timelinePage = Number.isInteger(requested)
       ? Math.min(Math.max(requested, 1), timelinePages)
       : timelinePages;
-    const base = `/console/purchases/${encodeURIComponent(purchase.purchaseKey)}`;
     return page(
       request,
       reply,
@@ -334,22 +372,14 @@ export const registerConsole: FastifyPluginAsync<ConsoleOptions> = async (app, o
       {
         title: `Purchase ${purchase.purchaseKey}`,
         purchase,
-        base,
-        actions: CONSOLE_ACTIONS.filter(
-          (action) =>
-            roleAllows(agent.role, action.minimumRole) && (action.applies?.(purchase) ?? true),
-        ),
-        hiddenActionCount: CONSOLE_ACTIONS.filter(
-          (action) => !roleAllows(agent.role, action.minimumRole),
-        ).length,
+        base: purchaseUrl(purchase),
+        ...offered(request, PURCHASE_ACTIONS, purchase),
         timeline: purchase.timeline.slice(
           (timelinePage - 1) * TIMELINE_PAGE_SIZE,
           timelinePage * TIMELINE_PAGE_SIZE,
         ),
         timelinePage,
         timelinePages,
-        formError: null,
-        formValues: {},
         ...extra,
       },
       status,
@@ -374,6 +404,135 @@ export const registerConsole: FastifyPluginAsync<ConsoleOptions> = async (app, o
     }
   };
 
+  /** The alert page: what was raised, who took it, its deliveries and its actions' forms. */
+  const alertPage = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    alert: AlertView,
+    extra: Record<string, unknown> = {},
+    status = 200,
+  ) =>
+    page(
+      request,
+      reply,
+      'alert',
+      {
+        title: `Alert ${alert.id}`,
+        alert,
+        base: alertUrl(alert),
+        ...offered(request, ALERT_ACTIONS, alert),
+        ...extra,
+      },
+      status,
+    );
+
+  /** The alert a path names, or the not-found page. */
+  const loadAlert = async (request: FastifyRequest, reply: FastifyReply) => {
+    const params = alertParams.safeParse(request.params);
+    if (!params.success) {
+      await errorPage(request, reply, 400, 'Bad request', `id: ${firstProblem(params.error)}`);
+      return null;
+    }
+    const alert = await findAlert(operations.db, params.data.id);
+    if (!alert)
+      await errorPage(request, reply, 404, 'No such alert', `No alert ${params.data.id}.`);
+    return alert;
+  };
+
+  /**
+   * One action's form posted, for either step: `review` answers the confirmation page,
+   * `confirm` runs it as the agent and answers its outcome — a sentence on the target's page
+   * (303), or a report read once on the answer page itself. Role first, then the target, the
+   * form and the inputs; a refusal of the support/ operation returns to the target's page.
+   */
+  const performAction = async <Target>(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    on: {
+      actions: readonly ConsoleAction<Target>[];
+      /** The target the path names; null once the not-found page was sent. */
+      load(): Promise<Target | null>;
+      /** The target's page: forms post to `<url>/actions/<id>`, outcomes return to it. */
+      url(target: Target): string;
+      /** How the confirmation and outcome pages name the target. */
+      subject(target: Target): { label: string; value: string; detail: string };
+      /** The target's page with a problem shown on one action's form (400). */
+      formPage(target: Target, extra: Record<string, unknown>): Promise<FastifyReply>;
+    },
+  ) => {
+    const agent = agentOf(request);
+    const action = on.actions.find((a) => a.id === (request.params as { action: string }).action);
+    if (!action)
+      return errorPage(request, reply, 404, 'No such action', 'The console has no such action.');
+    if (!roleAllows(agent.role, action.minimumRole))
+      return errorPage(
+        request,
+        reply,
+        403,
+        'Not allowed',
+        `“${action.label}” needs the ${action.minimumRole} role; you are signed in as ${agent.role}.`,
+      );
+    const target = await on.load();
+    if (!target) return reply;
+    const base = on.url(target);
+    if (action.applies && !action.applies(target)) {
+      request.session.set('flash', {
+        kind: 'error',
+        text: `${action.label} is not offered here now (its state changed); reload and check.`,
+      });
+      return reply.redirect(base, 303);
+    }
+    const fields = formFields(request.body);
+    const form = actionForm.safeParse(fields);
+    const input = action.input.safeParse(fields);
+    const problem = !form.success
+      ? firstProblem(form.error)
+      : !input.success
+        ? firstProblem(input.error)
+        : action.mismatch?.(target, input.data);
+    if (problem || !form.success || !input.success)
+      return on.formPage(target, {
+        formError: { action: action.id, message: problem },
+        formValues: fields,
+      });
+    if (form.data.step === 'review')
+      return page(request, reply, 'confirm', {
+        title: `Confirm: ${action.label}`,
+        subject: on.subject(target),
+        target,
+        action,
+        base,
+        reason: form.data.reason,
+        fields,
+      });
+    let outcome: ActionOutcome;
+    try {
+      outcome = await action.run(actionDeps, target, input.data, {
+        operator: { name: agent.name, role: agent.role },
+        reason: form.data.reason,
+      });
+    } catch (error) {
+      if (!(error instanceof OperationError)) throw error;
+      request.session.set('flash', {
+        kind: 'error',
+        text: `${action.label} was refused: ${error.message}`,
+      });
+      return reply.redirect(base, 303);
+    }
+    if (typeof outcome === 'string') {
+      request.session.set('flash', { kind: 'success', text: outcome });
+      return reply.redirect(base, 303);
+    }
+    // Not kept in the session: a temporary link is shown here once, and never again.
+    return page(request, reply, 'outcome', {
+      title: action.label,
+      subject: on.subject(target),
+      action,
+      base,
+      outcome,
+    });
+  };
+
   app.get('/console/purchases/:ref', { preHandler: requireAgent }, async (request, reply) => {
     const purchase = await loadPurchase(request, reply);
     if (!purchase) return reply;
@@ -383,68 +542,70 @@ export const registerConsole: FastifyPluginAsync<ConsoleOptions> = async (app, o
   app.post(
     '/console/purchases/:ref/actions/:action',
     { preHandler: [requireAgent, csrf] },
-    async (request, reply) => {
-      const agent = agentOf(request);
-      const action: ConsoleAction | undefined = CONSOLE_ACTIONS.find(
-        (a) => a.id === (request.params as { action: string }).action,
-      );
-      if (!action)
-        return errorPage(request, reply, 404, 'No such action', 'The console has no such action.');
-      if (!roleAllows(agent.role, action.minimumRole))
-        return errorPage(
-          request,
-          reply,
-          403,
-          'Not allowed',
-          `“${action.label}” needs the ${action.minimumRole} role; you are signed in as ${agent.role}.`,
-        );
-      const purchase = await loadPurchase(request, reply);
-      if (!purchase) return reply;
-      const fields = formFields(request.body);
-      const form = actionForm.safeParse(fields);
-      const input = action.input.safeParse(fields);
-      const problem = !form.success
-        ? firstProblem(form.error)
-        : !input.success
-          ? firstProblem(input.error)
-          : null;
-      if (problem || !form.success || !input.success)
-        return purchasePage(
-          request,
-          reply,
-          purchase,
-          { formError: { action: action.id, message: problem }, formValues: fields },
-          400,
-        );
-      const base = `/console/purchases/${encodeURIComponent(purchase.purchaseKey)}`;
-      if (form.data.step === 'review')
-        return page(request, reply, 'confirm', {
-          title: `Confirm: ${action.label}`,
-          purchase,
-          action,
-          base,
-          reason: form.data.reason,
-          fields,
-        });
-      let outcome: string;
-      try {
-        outcome = await action.run(operations, purchase, input.data, {
-          operator: { name: agent.name, role: agent.role },
-          reason: form.data.reason,
-        });
-      } catch (error) {
-        if (!(error instanceof OperationError)) throw error;
-        request.session.set('flash', {
-          kind: 'error',
-          text: `${action.label} was refused: ${error.message}`,
-        });
-        return reply.redirect(base, 303);
-      }
-      request.session.set('flash', { kind: 'success', text: outcome });
-      return reply.redirect(base, 303);
-    },
+    async (request, reply) =>
+      performAction(request, reply, {
+        actions: PURCHASE_ACTIONS,
+        load: () => loadPurchase(request, reply),
+        url: purchaseUrl,
+        subject: (purchase) => ({
+          label: 'Purchase',
+          value: purchase.purchaseKey,
+          detail: purchase.email,
+        }),
+        formPage: (purchase, extra) => purchasePage(request, reply, purchase, extra, 400),
+      }),
+  );
+
+  app.get('/console/alerts', { preHandler: requireAgent }, async (request, reply) => {
+    const parsed = alertsQuery.safeParse(request.query);
+    if (!parsed.success)
+      return errorPage(request, reply, 400, 'Bad request', firstProblem(parsed.error));
+    const q = parsed.data;
+    const result = await listAlerts(operations.db, {
+      status: q.status === 'any' ? undefined : q.status,
+      kind: q.kind || undefined,
+      before: q.before,
+      limit: PAGE_SIZE,
+    });
+    const filter = {
+      status: q.status,
+      ...(q.kind ? { kind: q.kind } : {}),
+    };
+    return page(request, reply, 'alerts', {
+      title: 'Alerts',
+      query: q,
+      statuses: ALERT_STATUSES,
+      alerts: result.items,
+      firstUrl: q.before ? `/console/alerts?${new URLSearchParams(filter).toString()}` : null,
+      nextUrl: result.next
+        ? `/console/alerts?${new URLSearchParams({ ...filter, before: result.next }).toString()}`
+        : null,
+    });
+  });
+
+  app.get('/console/alerts/:id', { preHandler: requireAgent }, async (request, reply) => {
+    const alert = await loadAlert(request, reply);
+    if (!alert) return reply;
+    return alertPage(request, reply, alert);
+  });
+
+  app.post(
+    '/console/alerts/:id/actions/:action',
+    { preHandler: [requireAgent, csrf] },
+    async (request, reply) =>
+      performAction(request, reply, {
+        actions: ALERT_ACTIONS,
+        load: () => loadAlert(request, reply),
+        url: alertUrl,
+        subject: (alert) => ({ label: 'Alert', value: alert.id, detail: alert.summary }),
+        formPage: (alert, extra) => alertPage(request, reply, alert, extra, 400),
+      }),
   );
 };
+
+const purchaseUrl = (purchase: JobTimeline) =>
+  `/console/purchases/${encodeURIComponent(purchase.purchaseKey)}`;
+const alertUrl = (alert: AlertView) => `/console/alerts/${alert.id}`;
 
 /** A time as agents read it: UTC to the second. */
 function when(at: Date): string {
@@ -460,6 +621,11 @@ function details(detail: Record<string, unknown>): string {
         `${key}: ${typeof value === 'object' ? JSON.stringify(value) : String(value as string | number | boolean)}`,
     )
     .join(' · ');
+}
+
+/** A label inside a sentence ("Review: resend download links…"); acronyms keep their case. */
+function lowerFirst(label: string): string {
+  return label.charAt(0).toLowerCase() + label.slice(1);
 }
 
 /** Only a console path: the return address must not send the agent elsewhere. */

@@ -1,104 +1,40 @@
 // The support console in a real browser (Debian's Chromium through playwright-core): sign-in
 // through a real OpenID Connect provider, search, the purchase timeline, actions with a reason
 // and a confirmation, roles, CSRF and the Content-Security-Policy.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalOidcProvider, type LocalOidcProvider } from '../../stack/oidc-provider.ts';
-import { getFreePort } from '../../stack/processes.ts';
 import { purchaseRows } from '../helpers/purchases.ts';
-import { startTestStack, type TestStack } from '../helpers/stack.ts';
+import type { TestStack } from '../helpers/stack.ts';
 import { auditOf, purchase, waitForEmails } from '../ops/support.ts';
+import {
+  openPurchase as openPurchaseIn,
+  SCREENSHOTS,
+  signIn as signInTo,
+  startConsoleHarness,
+  users,
+  type ConsoleHarness,
+  type ConsoleUser,
+} from './harness.ts';
 
-/** Debian's package (`.ci/run` installs it); playwright's own browser downloads cannot run here. */
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-/** `UPDATE_CONSOLE_SCREENSHOTS=1` refreshes the README's screenshots in docs/console/. */
-const SCREENSHOTS = process.env['UPDATE_CONSOLE_SCREENSHOTS']
-  ? path.resolve('docs/console')
-  : mkdtempSync(path.join(tmpdir(), 'console-shots-'));
-
-const users = {
-  support: {
-    email: 'support@example.test',
-    password: randomBytes(9).toString('hex'),
-    roles: ['support'],
-  },
-  admin: {
-    email: 'admin@example.test',
-    password: randomBytes(9).toString('hex'),
-    roles: ['admin'],
-  },
-  nobody: { email: 'nobody@example.test', password: randomBytes(9).toString('hex'), roles: [] },
-};
-
-let provider: LocalOidcProvider;
+let harness: ConsoleHarness;
 let stack: TestStack;
-let browser: Browser;
 let base: string;
 
 beforeAll(async () => {
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  const port = await getFreePort();
-  // localhost, not 127.0.0.1: the issuer is another site, as in production.
-  base = `http://localhost:${port}`;
-  provider = await startLocalOidcProvider({
-    redirectUris: [`${base}/console/auth/callback`],
-    users: Object.values(users),
-  });
-  stack = await startTestStack({
-    env: {
-      PUBLIC_BASE_URL: base,
-      CONSOLE_OIDC_ISSUER: provider.issuer,
-      CONSOLE_OIDC_CLIENT_ID: provider.clientId,
-      CONSOLE_OIDC_CLIENT_SECRET: provider.clientSecret,
-      CONSOLE_SESSION_SECRETS: randomBytes(32).toString('hex'),
-    },
-  });
-  await stack.app.listen({ host: '127.0.0.1', port });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  harness = await startConsoleHarness();
+  ({ stack, base } = harness);
 });
 afterAll(async () => {
-  await browser?.close();
-  await stack?.close();
-  await provider?.stop();
+  await harness?.close();
 });
 
-/** A fresh browser profile signed in as `user` through the provider's sign-in page. */
-async function signIn(
-  user: (typeof users)[keyof typeof users],
-): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
-  const page = await context.newPage();
-  await page.goto(`${base}/console`);
-  await page.getByRole('link', { name: /Sign in with/ }).click();
-  await page.getByLabel('Email').fill(user.email);
-  await page.getByLabel('Password').fill(user.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page
-    .waitForURL(`${base}/console/purchases`, { timeout: 10_000 })
-    .catch(async (error: unknown) => {
-      throw new Error(`sign-in ended at ${page.url()}: ${await page.locator('body').innerText()}`, {
-        cause: error,
-      });
-    });
-  return { context, page };
-}
-
-/** Opens the purchase found by the buyer's email. */
-async function openPurchase(page: Page, email: string, paymentIntentId: string) {
-  await page.goto(`${base}/console/purchases`);
-  await page.getByLabel('Buyer email').fill(email);
-  await page.getByRole('button', { name: 'Search' }).click();
-  await page.getByRole('link', { name: new RegExp(`Open purchase ${paymentIntentId}`) }).click();
-  expect(await page.getByRole('heading', { level: 1 }).textContent()).toContain(paymentIntentId);
-}
+const signIn = (user: ConsoleUser) => signInTo(harness, user);
+const openPurchase = (...args: [Parameters<typeof openPurchaseIn>[1], string, string]) =>
+  openPurchaseIn(harness, ...args);
 
 describe('support console', () => {
   it('sends a visitor to the sign-in page and refuses a wrong password', async () => {
-    const context = await browser.newContext();
+    const context = await harness.browser.newContext();
     const page = await context.newPage();
     const response = await page.goto(`${base}/console/purchases?email=x%40example.com`);
     expect(page.url()).toMatch(/\/console\/sign-in\?return_to=/);
@@ -113,7 +49,7 @@ describe('support console', () => {
   });
 
   it('refuses an account without a console role', async () => {
-    const context = await browser.newContext();
+    const context = await harness.browser.newContext();
     const page = await context.newPage();
     await page.goto(`${base}/console/sign-in`);
     await page.getByRole('link', { name: /Sign in with/ }).click();
@@ -145,17 +81,24 @@ describe('support console', () => {
     expect(await temporalLink.getAttribute('href')).toBe(
       `http://localhost:8233/namespaces/default/workflows/fulfillment-${paymentIntentId}`,
     );
-    // Support sees resend only: the admin actions are not offered.
+    // Support sees its own actions only (the admin API's support routes), not the admin ones.
     expect(await page.getByRole('button', { name: /^Review/ }).allTextContents()).toEqual([
       'Review: resend download links…',
+      'Review: send a fresh claim link…',
+      'Review: create a temporary download link…',
+      'Review: check a product’s files…',
     ]);
+    expect(await page.getByRole('region', { name: 'Actions' }).textContent()).toContain(
+      'Needs another role: Retry the fulfillment, Revoke access, Restore access, Revoke one product, Restore one product, Replay a webhook event, Move purchases to another email, Erase the buyer’s personal data (DSAR).',
+    );
     await page.screenshot({ path: path.join(SCREENSHOTS, 'purchase-support.png'), fullPage: true });
 
     // The reason is required: the browser keeps the form until it is given.
-    await page.getByRole('button', { name: 'Review: resend download links…' }).click();
+    const resend = page.getByRole('form', { name: 'Resend download links' });
+    await resend.getByRole('button', { name: 'Review: resend download links…' }).click();
     expect(page.url()).toMatch(new RegExp(`/console/purchases/${paymentIntentId}$`));
-    await page.getByLabel('Reason (recorded in the audit log)').fill('buyer lost the receipt');
-    await page.getByRole('button', { name: 'Review: resend download links…' }).click();
+    await resend.getByLabel('Reason (recorded in the audit log)').fill('buyer lost the receipt');
+    await resend.getByRole('button', { name: 'Review: resend download links…' }).click();
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(
       'Confirm: resend download links',
     );
@@ -200,10 +143,15 @@ describe('support console', () => {
     await openPurchase(page, email, paymentIntentId);
     expect(await page.getByRole('button', { name: /^Review/ }).allTextContents()).toEqual([
       'Review: resend download links…',
+      'Review: send a fresh claim link…',
+      'Review: create a temporary download link…',
+      'Review: check a product’s files…',
       'Review: retry the fulfillment…',
       'Review: revoke access…',
       'Review: restore access…',
       'Review: replay a webhook event…',
+      'Review: move purchases to another email…',
+      'Review: erase the buyer’s personal data (DSAR)…',
     ]);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'purchase-admin.png'), fullPage: true });
     const revoke = page.getByRole('form', { name: 'Revoke access' });
@@ -324,7 +272,7 @@ describe('support console', () => {
   });
 
   it('renders the readable API reference at /docs under its Content-Security-Policy', async () => {
-    const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    const context = await harness.browser.newContext({ viewport: { width: 1366, height: 900 } });
     const page = await context.newPage();
     const violations: string[] = [];
     page.on('console', (message) => {
