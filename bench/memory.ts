@@ -18,6 +18,7 @@ import {
   deployedProcessEnv,
   spawnRepoScript,
   startLocalComponents,
+  WORKER_OLD_SPACE_MB,
   waitForPoller,
 } from '../stack/deployed-stack.ts';
 import { mapLimit } from '../stack/load.ts';
@@ -128,6 +129,10 @@ async function spawnWorker(
     cwd,
     env: {
       ...env,
+      // Both workers capped as deploy/kubernetes/worker.yaml caps the worker.
+      NODE_OPTIONS: [env['NODE_OPTIONS'], `--max-old-space-size=${WORKER_OLD_SPACE_MB}`]
+        .filter(Boolean)
+        .join(' '),
       // The SDK's exporter, which scripts/worker.ts turns on only with its own /metrics.
       TEMPORAL_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
       WORKER_METRICS_HOST: '127.0.0.1',
@@ -392,7 +397,9 @@ defaults, no activities of ours) holding ${count} workflows that only \`sleep('2
 
 Both workers keep at most **${maxCached}** workflows in their sticky cache
 (\`maxCachedWorkflows\`, the worker's \`WORKER_MAX_CACHED_WORKFLOWS\`); the others are evicted
-and replay their history when their timer fires.
+and replay their history when their timer fires. Both run with V8's old space capped at
+**${WORKER_OLD_SPACE_MB} MiB** (\`--max-old-space-size\`), as deploy/kubernetes/worker.yaml starts
+the worker.
 
 ${formatMarkdownTable(header, rows)}
 

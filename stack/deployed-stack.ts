@@ -74,6 +74,15 @@ export function deployedProcessEnv(options: {
   return env;
 }
 
+/**
+ * The worker's V8 old-space cap in MiB, as deploy/kubernetes/worker.yaml starts it
+ * (`node --max-old-space-size=…`). Without it V8 sizes the heap from the machine's memory and
+ * lets garbage pile up: the workflow sandbox's per-run state (the OpenTelemetry interceptors')
+ * held the worker near 1.6 GiB with 10,000 open runs (docs/BENCHMARKS.md "findings"). The
+ * live set is the sticky cache (about 0.45 MiB a workflow, 500 by default) and the bundle.
+ */
+export const WORKER_OLD_SPACE_MB = 512;
+
 /** Spawns a Node program of this repository (e.g. `scripts/worker.ts`) as a managed child. */
 export function spawnRepoScript(
   script: string,

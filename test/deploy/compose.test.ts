@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ConfigError, envSchema, loadConfig } from '../../config/env.ts';
+import { WORKER_OLD_SPACE_MB } from '../../stack/deployed-stack.ts';
 import { SEARCH_ATTRIBUTE_REGISTRATIONS } from '../../workflows/contracts.ts';
 
 const root = new URL('../../', import.meta.url);
@@ -422,7 +423,8 @@ describe('Dockerfile', () => {
     ];
     for (const command of commands) {
       expect(command[0]).toBe('node');
-      const file = command[1]!;
+      // Node's own flags (the worker's heap cap) come before the script.
+      const file = command.slice(1).find((arg) => !arg.startsWith('--'))!;
       expect(existsSync(new URL(file, root)), file).toBe(true);
       expect(
         ignored.some((pattern) => file === pattern || file.startsWith(`${pattern}/`)),
@@ -430,7 +432,11 @@ describe('Dockerfile', () => {
       ).toBe(false);
     }
     expect([service('api').command].flat()).toEqual(['node', 'scripts/api.ts']);
-    expect([service('worker').command].flat()).toEqual(['node', 'scripts/worker.ts']);
+    expect([service('worker').command].flat()).toEqual([
+      'node',
+      `--max-old-space-size=${WORKER_OLD_SPACE_MB}`,
+      'scripts/worker.ts',
+    ]);
     expect([service('migrate').command].flat()).toEqual(['node', 'scripts/migrate.ts']);
   });
 
