@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './processes.ts';
 
 /**
  * Stand-ins for the alert sinks' SaaS APIs (they cannot run here), each bound to 127.0.0.1 on a
@@ -77,13 +77,9 @@ async function serve(handler: Handler): Promise<StandIn> {
       handler(recorded, new URL(recorded.path, 'http://stand-in'), reply);
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     requests,
     failNext(count, status) {
       for (let i = 0; i < count; i++) failures.push(status);

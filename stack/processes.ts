@@ -14,6 +14,17 @@ export async function getFreePort(host = '127.0.0.1'): Promise<number> {
   return address.port;
 }
 
+/** Starts `server` on a free port of 127.0.0.1; its base URL (`http://127.0.0.1:<port>`). */
+export async function listenOnLoopback(server: net.Server): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port assigned');
+  return `http://127.0.0.1:${address.port}`;
+}
+
 export interface ManagedProcess {
   child: ChildProcess;
   /** Resolves when the process has exited; SIGKILL after `graceMs` if SIGTERM is ignored. */

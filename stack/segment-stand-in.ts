@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './processes.ts';
 
 /**
  * A stand-in for Segment's HTTP Tracking API batch endpoint (the SaaS cannot run here),
@@ -128,13 +128,9 @@ export async function startSegmentStandIn({
       return reply(200, { success: true });
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     writeKey,
     accepted,
     rejected,

@@ -1,6 +1,6 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { stripeTestId } from './stripe-events.ts';
+import { listenOnLoopback } from './processes.ts';
 
 /**
  * A small Stripe API emulator that runs beside localstripe for the reads localstripe lacks or
@@ -407,13 +407,9 @@ export async function startStripeCompanion({
       }
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     served,
     put(object) {
       if (!objects.has(object.id)) order.push(object.id);

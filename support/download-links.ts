@@ -24,6 +24,24 @@ export interface TemporaryLink {
 }
 
 /**
+ * The entitlement a support link is made for, and the link signing it needs: refused when
+ * DOWNLOAD_TOKEN_SECRETS is not configured, the id is no uuid, or no such entitlement exists.
+ */
+export async function entitlementForLink(deps: OperationsDeps, entitlementId: string) {
+  const links = deps.links;
+  if (!links)
+    throw new OperationError(
+      'conflict',
+      'download links are not configured (DOWNLOAD_TOKEN_SECRETS)',
+    );
+  if (!UUID.test(entitlementId))
+    throw new OperationError('invalid', 'entitlement: an entitlement id (uuid)');
+  const entitlement = await findLinkedEntitlement(deps.db, entitlementId);
+  if (!entitlement) throw new OperationError('not_found', `no entitlement ${entitlementId}`);
+  return { links, entitlement };
+}
+
+/**
  * Issues a temporary download link for one entitlement, audited. Its URLs go through the
  * buyer's download path (`GET /downloads/:token`), which checks on every click the link's
  * expiry and revocation and the entitlement's status now.
@@ -35,11 +53,6 @@ export async function issueTemporaryLink(
   who: Authorship,
 ): Promise<TemporaryLink> {
   requireReason(who);
-  if (!deps.links)
-    throw new OperationError(
-      'conflict',
-      'download links are not configured (DOWNLOAD_TOKEN_SECRETS)',
-    );
   if (!Number.isInteger(expiresInHours) || expiresInHours < 1)
     throw new OperationError('invalid', 'expires_in_hours: a whole number of hours, at least 1');
   if (expiresInHours > TEMPORARY_LINK_MAX_HOURS)
@@ -47,10 +60,7 @@ export async function issueTemporaryLink(
       'invalid',
       `expires_in_hours: at most ${TEMPORARY_LINK_MAX_HOURS} (7 days)`,
     );
-  if (!UUID.test(entitlementId))
-    throw new OperationError('invalid', 'entitlement: an entitlement id (uuid)');
-  const entitlement = await findLinkedEntitlement(deps.db, entitlementId);
-  if (!entitlement) throw new OperationError('not_found', `no entitlement ${entitlementId}`);
+  const { links, entitlement } = await entitlementForLink(deps, entitlementId);
   if (!DOWNLOADABLE.includes(entitlement.status))
     throw new OperationError('conflict', `no download link: access is ${entitlement.status}`);
   const expiresAt = new Date(Date.now() + expiresInHours * 3_600_000);
@@ -59,7 +69,7 @@ export async function issueTemporaryLink(
     { entitlementId, expiresAt },
     { operator: who.operator.name, role: who.operator.role, reason: who.reason },
   );
-  const { publicBaseUrl, secrets } = deps.links;
+  const { publicBaseUrl, secrets } = links;
   return {
     linkId,
     entitlementId,

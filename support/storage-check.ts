@@ -1,15 +1,9 @@
 import { recordAudit } from '../db/queries/audit.ts';
-import { findLinkedEntitlement } from '../db/queries/downloads.ts';
 import { productStoragePath } from '../db/queries/products.ts';
 import { insertTemporaryLink, revokeTemporaryLink } from '../db/queries/temporary-links.ts';
 import { createTemporaryDownloadToken } from '../security/download-links.ts';
-import {
-  OperationError,
-  requireReason,
-  UUID,
-  type Authorship,
-  type OperationsDeps,
-} from './context.ts';
+import { entitlementForLink } from './download-links.ts';
+import { requireReason, type Authorship, type OperationsDeps } from './context.ts';
 
 /** The test download's link lives minutes: long enough for the click, revoked right after. */
 const TEST_LINK_MINUTES = 5;
@@ -41,19 +35,11 @@ export async function checkEntitlementStorage(
   who: Authorship,
 ): Promise<StorageCheck> {
   requireReason(who);
-  if (!deps.links)
-    throw new OperationError(
-      'conflict',
-      'download links are not configured (DOWNLOAD_TOKEN_SECRETS)',
-    );
-  if (!UUID.test(entitlementId))
-    throw new OperationError('invalid', 'entitlement: an entitlement id (uuid)');
-  const entitlement = await findLinkedEntitlement(deps.db, entitlementId);
-  if (!entitlement) throw new OperationError('not_found', `no entitlement ${entitlementId}`);
+  const { links, entitlement } = await entitlementForLink(deps, entitlementId);
   const act = { operator: who.operator.name, role: who.operator.role, reason: who.reason };
   const expiresAt = new Date(Date.now() + TEST_LINK_MINUTES * 60_000);
   const linkId = await insertTemporaryLink(deps.db, { entitlementId, expiresAt }, act);
-  const { publicBaseUrl, secrets } = deps.links;
+  const { publicBaseUrl, secrets } = links;
   try {
     const files = await Promise.all(
       entitlement.formats.map(async (format) => {
